@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include "control-plane.h"
+#include "log.h"
+#include "manager.h"
+
+/* A job document larger than this is not a job document. */
+#define LOCAL_DOCUMENT_MAX (256U * 1024U)
+
+typedef struct LocalControlPlane {
+        ControlPlane cp;
+        char *inbox;
+        sd_event_source *watch;
+} LocalControlPlane;
+
+static int read_document(int dir_fd, const char *name, char **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t n = 0;
+
+        fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((size_t) st.st_size > LOCAL_DOCUMENT_MAX)
+                return -EFBIG;
+
+        buf = malloc(LOCAL_DOCUMENT_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+
+        for (;;) {
+                ssize_t k = read(fd, buf + n, LOCAL_DOCUMENT_MAX + 1 - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > LOCAL_DOCUMENT_MAX)
+                        return -EFBIG;
+        }
+        buf[n] = '\0';
+
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* Documents are written elsewhere and renamed in (the rename is atomic; a half-written file is
+ * never seen). Dot files are someone's temporary files; other suffixes are not ours. */
+static bool is_document_name(const char *name) {
+        size_t l = strlen(name);
+
+        return name[0] != '.' && l > strlen(".json") && streq(name + l - strlen(".json"), ".json");
+}
+
+static void local_take(LocalControlPlane *l, const char *name) {
+        _cleanup_close_ int dir_fd = -EBADF;
+        _cleanup_free_ char *text = NULL, *stem = NULL;
+        int r;
+
+        if (!is_document_name(name))
+                return;
+
+        dir_fd = open(l->inbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0) {
+                log_error_errno(errno, "Cannot open inbox %s: %m", l->inbox);
+                return;
+        }
+
+        r = read_document(dir_fd, name, &text);
+        if (r == -ENOENT)
+                return; /* taken already (event and start-up scan both saw it) */
+
+        stem = strndup(name, strlen(name) - strlen(".json"));
+        if (!stem)
+                return;
+
+        if (r < 0) {
+                log_warning_errno(r, "Inbox %s/%s cannot be read as a job document, rejecting it: %m", l->inbox, name);
+                r = manager_submit_job(l->cp.manager, &l->cp, "", stem);
+        } else {
+                log_info("Inbox: job document %s", name);
+                r = manager_submit_job(l->cp.manager, &l->cp, text, stem);
+        }
+
+        if (r < 0 && r != -EEXIST) {
+                /* Nothing recorded: keep the document, it is taken again at the next start. */
+                log_error_errno(r, "Inbox %s/%s could not be recorded, keeping it: %m", l->inbox, name);
+                return;
+        }
+
+        /* Recorded (or a duplicate of a recorded job): the record is now the job's home. */
+        if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
+                log_warning_errno(errno, "Cannot remove %s/%s from the inbox, ignoring: %m", l->inbox, name);
+}
+
+static int on_inbox(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        LocalControlPlane *l = userdata;
+
+        if (ev->mask & IN_Q_OVERFLOW) {
+                log_warning("Inbox %s: inotify queue overflow, rescanning", l->inbox);
+                (void) l->cp.vtable->start(&l->cp);
+                return 0;
+        }
+
+        if (ev->len > 0)
+                local_take(l, ev->name);
+        return 0;
+}
+
+static int local_scan(LocalControlPlane *l) {
+        struct dirent **names = NULL;
+        int n;
+
+        n = scandir(l->inbox, &names, NULL, alphasort);
+        if (n < 0)
+                return log_error_errno(errno, "Cannot list inbox %s: %m", l->inbox);
+
+        for (int i = 0; i < n; i++) {
+                local_take(l, names[i]->d_name);
+                free(names[i]);
+        }
+        free(names);
+        return 0;
+}
+
+static int local_start(ControlPlane *cp) {
+        LocalControlPlane *l = (LocalControlPlane *) cp;
+        int r;
+
+        if (!l->watch) {
+                if (mkdir(l->inbox, 0750) < 0 && errno != EEXIST)
+                        return log_error_errno(errno, "Cannot create inbox %s: %m", l->inbox);
+
+                /* IN_MOVED_TO: renamed in (the documented way); IN_CLOSE_WRITE: copied in by hand. */
+                r = sd_event_add_inotify(cp->manager->event, &l->watch, l->inbox,
+                                         IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR, on_inbox, l);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot watch inbox %s: %m", l->inbox);
+                (void) sd_event_source_set_description(l->watch, "local-inbox");
+                log_info("Watching inbox %s for job documents", l->inbox);
+        }
+
+        /* Documents that arrived while we were not running. */
+        return local_scan(l);
+}
+
+static int local_report(ControlPlane *cp, const JobRecord *record) {
+        /* The local control plane has no remote end: the record under <state_directory>/jobs/,
+         * already saved when this is called, is its status store, and the journal line the
+         * engine wrote is its notification. */
+        return 0;
+}
+
+static ControlPlane *local_free(ControlPlane *cp) {
+        LocalControlPlane *l = (LocalControlPlane *) cp;
+
+        if (!l)
+                return NULL;
+        l->watch = sd_event_source_disable_unref(l->watch);
+        free(l->inbox);
+        free(l);
+        return NULL;
+}
+
+static const ControlPlaneVTable local_vtable = {
+        .name = "local",
+        .start = local_start,
+        .report = local_report,
+        .free = local_free,
+};
+
+int local_control_plane_new(Manager *m, const char *inbox, ControlPlane **ret) {
+        LocalControlPlane *l;
+
+        l = calloc(1, sizeof(LocalControlPlane));
+        if (!l)
+                return -ENOMEM;
+
+        l->cp = (ControlPlane) { .vtable = &local_vtable, .manager = m };
+        l->inbox = strdup(inbox);
+        if (!l->inbox) {
+                free(l);
+                return -ENOMEM;
+        }
+
+        *ret = &l->cp;
+        return 0;
+}

@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+
+#include <ctype.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "engine.h"
+#include "log.h"
+#include "manager.h"
+
+static int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = '\0';
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int manager_new(Config *config, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(Manager));
+        if (!m) {
+                config_free(config);
+                return -ENOMEM;
+        }
+        m->config = config;
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+
+        r = sd_event_set_signal_exit(m->event, true);
+        if (r < 0)
+                return r;
+
+        /* WATCHDOG=1 at half of WATCHDOG_USEC, whenever the service manager asks for it. */
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable the service watchdog, ignoring: %m");
+
+        if (asprintf(&m->jobs_directory, "%s/jobs", config->state_directory) < 0)
+                return -ENOMEM;
+
+        r = mkdir_p(m->jobs_directory, 0750);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create %s: %m", m->jobs_directory);
+
+        m->modems = calloc(MAX(config->n_modems, 1U), sizeof(Modem *));
+        if (!m->modems)
+                return -ENOMEM;
+        for (size_t i = 0; i < config->n_modems; i++) {
+                r = modem_new(m, &config->modems[i], &m->modems[i]);
+                if (r < 0)
+                        return r;
+                m->n_modems++;
+        }
+
+        r = local_control_plane_new(m, config->inbox, &m->local);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+static ControlPlane *manager_find_control_plane(Manager *m, const char *name) {
+        if (m->local && streq_ptr(name, m->local->vtable->name))
+                return m->local;
+        return NULL;
+}
+
+static Modem *manager_find_modem_by_port(Manager *m, const char *port) {
+        for (size_t i = 0; i < m->n_modems; i++)
+                if (streq_ptr(m->modems[i]->port, port))
+                        return m->modems[i];
+        return NULL;
+}
+
+void manager_update_status(Manager *m) {
+        _cleanup_free_ char *status = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        f = open_memstream(&status, &len);
+        if (!f)
+                return;
+
+        if (m->n_modems == 0)
+                fputs("No modems configured", f);
+        for (size_t i = 0; i < m->n_modems; i++) {
+                _cleanup_free_ char *d = modem_describe(m->modems[i]);
+                fprintf(f, "%s%s", i > 0 ? "; " : "", strna(d));
+        }
+        if (m->n_pending > 0)
+                fprintf(f, "; %zu job(s) waiting for their modem", m->n_pending);
+        if (fclose(f) != 0 || !status)
+                return;
+
+        if (streq_ptr(status, m->last_status))
+                return;
+
+        (void) sd_notifyf(false, "STATUS=%s", status);
+        free(m->last_status);
+        m->last_status = TAKE_PTR(status);
+}
+
+void manager_report(Manager *m, const JobRecord *record) {
+        ControlPlane *cp = manager_find_control_plane(m, record->control_plane);
+        int r;
+
+        if (cp) {
+                r = cp->vtable->report(cp, record);
+                if (r < 0)
+                        log_warning_errno(r, "Job %s: control plane %s could not take the status, it will retry: %m",
+                                          record->job->id, cp->vtable->name);
+        }
+
+        manager_update_status(m);
+}
+
+/* Ends a record that never reached a modem (rejected before any AT command). */
+static void manager_reject(Manager *m, JobRecord *rec, const char *reason) {
+        LogContext ctx = {
+                .job_id = rec->job->id,
+                .state = "REJECTED",
+                .message_id = DFOTAD_MESSAGE_JOB_REJECTED,
+        };
+        JobState old = rec->state;
+        int r;
+
+        rec->state = JOB_REJECTED;
+        (void) job_record_set_string(&rec->reason, reason);
+        (void) job_record_add_history(rec, reason);
+        r = job_record_save(rec);
+        if (r < 0)
+                log_error_errno(r, "Job %s: failed to save the record: %m", rec->job->id);
+
+        log_ctx_warning(&ctx, "Job %s: %s -> REJECTED (%s)", rec->job->id, job_state_to_string(old), reason);
+        manager_report(m, rec);
+}
+
+/* Finds the modem for a queued record. Returns 1 when queued on a modem (ownership passed), 0 when
+ * it must wait for modems to be identified (ownership stays), or ends it as REJECTED (-ENXIO,
+ * ownership stays with the caller, who frees it). */
+static int manager_dispatch(Manager *m, JobRecord *rec) {
+        const Job *job = rec->job;
+        Modem *match = NULL;
+        size_t n_match = 0;
+        bool unidentified = false;
+        _cleanup_free_ char *reason = NULL;
+
+        for (size_t i = 0; i < m->n_modems; i++) {
+                if (!m->modems[i]->identified)
+                        unidentified = true;
+                else if (modem_matches_job(m->modems[i], job)) {
+                        match = m->modems[i];
+                        n_match++;
+                }
+        }
+
+        if (n_match == 1) {
+                (void) job_record_set_string(&rec->modem_port, match->port);
+                (void) job_record_set_string(&rec->modem_imei, match->imei);
+                (void) job_record_set_string(&rec->modem_model, match->model);
+                if (match->profile)
+                        (void) job_record_set_string(&rec->modem_family, match->profile->name);
+                (void) job_record_save(rec);
+                log_info("Job %s: queued on %s%s", job->id, match->port, modem_is_busy(match) ? " (modem busy, waiting its turn)" : "");
+                return modem_enqueue(match, rec) < 0 ? -ENOMEM : 1;
+        }
+
+        if (n_match > 1)
+                (void) asprintf(&reason, "modem: the job matches %zu modems; select one with modem.imei", n_match);
+        else if (unidentified)
+                return 0;
+        else if (job->modem_imei)
+                (void) asprintf(&reason, "modem.imei: no modem with IMEI %s", job->modem_imei);
+        else if (job->modem_model)
+                (void) asprintf(&reason, "modem.model: no modem of model %s", job->modem_model);
+        else
+                (void) asprintf(&reason, "modem: no modem whose model matches target_version %s", job->target_version);
+
+        manager_reject(m, rec, reason ?: "modem: no matching modem");
+        return -ENXIO;
+}
+
+static int manager_add_pending(Manager *m, JobRecord *rec) {
+        JobRecord **p;
+
+        p = reallocarray(m->pending, m->n_pending + 1, sizeof(JobRecord *));
+        if (!p)
+                return -ENOMEM;
+        m->pending = p;
+        m->pending[m->n_pending++] = rec;
+        log_info("Job %s: waiting until the modems are identified", rec->job->id);
+        manager_update_status(m);
+        return 0;
+}
+
+static int manager_queue(Manager *m, JobRecord *rec) {
+        int r;
+
+        r = manager_dispatch(m, rec);
+        if (r == 0) {
+                r = manager_add_pending(m, rec);
+                if (r < 0)
+                        job_record_free(rec);
+                return r;
+        }
+        if (r < 0)
+                job_record_free(rec);
+        return 0;
+}
+
+void manager_modem_identified(Manager *m, Modem *modem) {
+        JobRecord **pending = TAKE_PTR(m->pending);
+        size_t n = m->n_pending;
+
+        m->n_pending = 0;
+        for (size_t i = 0; i < n; i++)
+                (void) manager_queue(m, pending[i]);
+        free(pending);
+        manager_update_status(m);
+}
+
+/* A job id usable as a record name, from a document that has none. */
+static char *sanitize_id(const char *s) {
+        char *id = strndup(isempty(s) ? "unnamed" : s, JOB_ID_MAX);
+
+        if (!id)
+                return NULL;
+        for (char *c = id; *c; c++)
+                if (!isalnum((unsigned char) *c) && *c != '-' && *c != '_')
+                        *c = '_';
+        return id;
+}
+
+/* The id of an invalid document if it has a valid one, else the fallback. */
+static char *rejected_document_id(const char *text, const char *fallback) {
+        json_object *o = json_tokener_parse(text), *v;
+        char *id = NULL;
+
+        if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "id", &v) &&
+            json_object_is_type(v, json_type_string)) {
+                const char *s = json_object_get_string(v);
+                size_t l = strlen(s);
+
+                if (l > 0 && l <= JOB_ID_MAX && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == l)
+                        id = strdup(s);
+        }
+        json_object_put(o);
+
+        return id ?: sanitize_id(fallback);
+}
+
+int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, const char *fallback_id) {
+        _cleanup_(job_freep) Job *job = NULL;
+        _cleanup_(job_record_freep) JobRecord *rec = NULL;
+        _cleanup_free_ char *why = NULL;
+        bool valid;
+        int r;
+
+        r = job_parse(text, &job, &why);
+        if (r == -ENOMEM)
+                return r;
+        valid = r >= 0;
+
+        if (!valid) {
+                job = calloc(1, sizeof(Job));
+                if (!job)
+                        return -ENOMEM;
+                job->id = rejected_document_id(text, fallback_id);
+                if (!job->id)
+                        return -ENOMEM;
+        }
+
+        if (job_record_exists(m->jobs_directory, job->id)) {
+                log_warning("Job %s: a job with this id exists already; the new document is ignored", job->id);
+                return -EEXIST;
+        }
+
+        r = job_record_new(m->jobs_directory, TAKE_PTR(job), &rec);
+        if (r < 0)
+                return r;
+        r = job_record_set_string(&rec->control_plane, origin->vtable->name);
+        if (r < 0)
+                return r;
+
+        if (!valid) {
+                manager_reject(m, rec, why ?: "(document): invalid");
+                return 0;
+        }
+
+        r = job_record_save(rec);
+        if (r < 0)
+                return log_error_errno(r, "Job %s: cannot save its record: %m", rec->job->id);
+
+        log_ctx_info(&((LogContext) { .job_id = rec->job->id, .state = "QUEUED", .message_id = DFOTAD_MESSAGE_JOB_STATE }),
+                     "Job %s: -> QUEUED (from %s, target %s)", rec->job->id, origin->vtable->name, rec->job->target_version);
+        manager_report(m, rec);
+
+        return manager_queue(m, TAKE_PTR(rec));
+}
+
+/* Unfinished executions from the last run: back onto their modem, before the ports open. */
+static int manager_resume(Manager *m) {
+        JobRecord **records = NULL;
+        size_t n = 0;
+        int r;
+
+        r = job_record_load_all(m->jobs_directory, &records, &n);
+        if (r < 0)
+                return log_error_errno(r, "Cannot load job records from %s: %m", m->jobs_directory);
+
+        for (size_t i = 0; i < n; i++) {
+                JobRecord *rec = TAKE_PTR(records[i]);
+                Modem *modem;
+
+                if (job_state_is_terminal(rec->state)) {
+                        job_record_free(rec);
+                        continue;
+                }
+
+                modem = rec->modem_port ? manager_find_modem_by_port(m, rec->modem_port) : NULL;
+
+                if (rec->state == JOB_QUEUED && !modem) {
+                        (void) manager_add_pending(m, rec);
+                        continue;
+                }
+
+                if (!modem) {
+                        LogContext ctx = { .job_id = rec->job->id, .message_id = DFOTAD_MESSAGE_JOB_FAILED };
+                        rec->state = JOB_FAILED;
+                        (void) job_record_set_string(&rec->reason, "its modem is no longer in the configuration");
+                        (void) job_record_add_history(rec, rec->reason);
+                        (void) job_record_save(rec);
+                        log_ctx_warning(&ctx, "Job %s: -> FAILED (modem %s is no longer configured)", rec->job->id, strna(rec->modem_port));
+                        manager_report(m, rec);
+                        job_record_free(rec);
+                        continue;
+                }
+
+                if (rec->state == JOB_QUEUED)
+                        r = modem_enqueue(modem, rec);
+                else
+                        r = modem_resume(modem, rec);
+                if (r < 0)
+                        log_error_errno(r, "Failed to resume a job: %m");
+        }
+
+        job_record_free_many(records);
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        int r;
+
+        r = manager_resume(m);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < m->n_modems; i++) {
+                r = modem_start(m->modems[i]);
+                if (r < 0)
+                        return r;
+        }
+
+        r = m->local->vtable->start(m->local);
+        if (r < 0)
+                return r;
+
+        manager_update_status(m);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", strna(m->last_status));
+        log_info("dfotad " DFOTAD_VERSION " serving %zu modem(s); state in %s", m->n_modems, m->config->state_directory);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        r = sd_event_loop(m->event);
+
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        log_info("Stopping; unfinished jobs resume at the next start");
+
+        /* Flush progress that was below the persistence step. */
+        for (size_t i = 0; i < m->n_modems; i++)
+                if (m->modems[i]->engine)
+                        (void) engine_flush(m->modems[i]->engine);
+
+        return r;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+
+        for (size_t i = 0; i < m->n_modems; i++)
+                modem_free(m->modems[i]);
+        free(m->modems);
+        for (size_t i = 0; i < m->n_pending; i++)
+                job_record_free(m->pending[i]);
+        free(m->pending);
+
+        control_plane_free(m->local);
+        sd_event_unref(m->event);
+        config_free(m->config);
+        free(m->jobs_directory);
+        free(m->last_status);
+        free(m);
+        return NULL;
+}

@@ -1,0 +1,1109 @@
+/* SPDX-License-Identifier: MIT */
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "engine.h"
+#include "fota-urc.h"
+#include "log.h"
+#include "manager.h"
+
+/* A module whose update phase stays silent through this many watchdog resets is given up on:
+ * resetting it forever would keep it from ever booting normally again. */
+#define ENGINE_MAX_WATCHDOG_RESETS 5U
+
+/* Between two attempts to read the revision while verifying. */
+#define ENGINE_VERIFY_RETRY_USEC (1 * USEC_PER_SEC)
+
+typedef enum EngineTimer {
+        ENGINE_TIMER_NONE,
+        ENGINE_TIMER_DOWNLOAD_START,    /* OK of AT+QFOTADL -> *START (90 s, EC25&EC21 guide §3) */
+        ENGINE_TIMER_DOWNLOAD,          /* *START -> *END */
+        ENGINE_TIMER_PORT_RETURN,       /* port gone -> back */
+        ENGINE_TIMER_FIRST_URC,         /* port back -> first URC (90 s, brief "DFOTA rules") */
+        ENGINE_TIMER_URC_WATCHDOG,      /* update phase: URC -> next URC (4 min, EP06 guide ch. 5) */
+        ENGINE_TIMER_VERIFY,            /* END -> revision read back */
+        _ENGINE_TIMER_MAX,
+        _ENGINE_TIMER_INVALID = -EINVAL,
+} EngineTimer;
+
+static const char *const engine_timer_table[_ENGINE_TIMER_MAX] = {
+        [ENGINE_TIMER_NONE]           = "none",
+        [ENGINE_TIMER_DOWNLOAD_START] = "download_start",
+        [ENGINE_TIMER_DOWNLOAD]       = "download",
+        [ENGINE_TIMER_PORT_RETURN]    = "port_return",
+        [ENGINE_TIMER_FIRST_URC]      = "first_urc_after_reboot",
+        [ENGINE_TIMER_URC_WATCHDOG]   = "urc_watchdog",
+        [ENGINE_TIMER_VERIFY]         = "verify",
+};
+
+DECLARE_STRING_TABLE_LOOKUP(engine_timer, EngineTimer);
+DEFINE_STRING_TABLE_LOOKUP(engine_timer, EngineTimer);
+
+/* Why the revision is being read. */
+typedef enum RevisionCheck {
+        REVISION_CHECK_VERIFY,          /* after END, or the module booted normally */
+        REVISION_CHECK_NO_FIRST_URC,    /* no URC within first_urc_after_reboot */
+        _REVISION_CHECK_MAX,
+        _REVISION_CHECK_INVALID = -EINVAL,
+} RevisionCheck;
+
+struct Engine {
+        Modem *modem;
+        JobRecord *record;
+
+        sd_event_source *timer;         /* the phase timer */
+        EngineTimer timer_kind;
+        sd_event_source *retry;         /* re-reads the revision while verifying */
+
+        uint64_t command;               /* our command in flight, 0 if none */
+        unsigned preflight_step;
+        JobState resume_state;          /* where to go back to when the port returns */
+
+        int last_end;                   /* <err> of the last END, -1 if none this execution */
+        bool booted;                    /* port came back or RDY since entering VERIFYING */
+        RevisionCheck check;
+        unsigned progress_reported;     /* last progress decade saved and reported */
+};
+
+static bool engine_source_is_local(const Engine *e) {
+        return package_source_from_url(e->record->job->url) == PACKAGE_SOURCE_LOCAL_FILE;
+}
+
+static const ModemProfile *engine_profile(const Engine *e) {
+        return e->modem->profile ?: modem_profile_get(MODEM_FAMILY_GENERIC);
+}
+
+static void engine_log_ctx(const Engine *e, LogContext *ctx, const char *message_id) {
+        const JobRecord *r = e->record;
+
+        *ctx = (LogContext) {
+                .modem = e->modem->port,
+                .imei = r->modem_imei ?: e->modem->imei,
+                .job_id = r->job->id,
+                .state = job_state_to_string(r->state),
+                .message_id = message_id,
+        };
+}
+
+#define log_engine(e, level, error, ...)                                        \
+        ({                                                                      \
+                LogContext _ctx;                                                \
+                engine_log_ctx((e), &_ctx, NULL);                               \
+                log_ctx_full_errno(&_ctx, (level), (error), __VA_ARGS__);       \
+        })
+
+static void engine_save(Engine *e) {
+        int r;
+
+        r = job_record_save(e->record);
+        if (r < 0)
+                log_engine(e, LOG_ERR, r, "Job %s: failed to save the record %s: %m", e->record->job->id, e->record->path);
+}
+
+static void engine_disarm(Engine *e) {
+        if (e->timer)
+                (void) sd_event_source_set_enabled(e->timer, SD_EVENT_OFF);
+        e->timer_kind = ENGINE_TIMER_NONE;
+}
+
+static const char *format_seconds(usec_t u, char buf[static 32]) {
+        (void) snprintf(buf, 32, "%g s", (double) u / USEC_PER_SEC);
+        return buf;
+}
+
+static usec_t engine_timer_usec(const Engine *e, EngineTimer t) {
+        const Timeouts *to = e->modem->timeouts;
+
+        switch (t) {
+        case ENGINE_TIMER_DOWNLOAD_START: return to->download_start;
+        case ENGINE_TIMER_DOWNLOAD:       return to->download;
+        case ENGINE_TIMER_PORT_RETURN:    return to->port_return;
+        case ENGINE_TIMER_FIRST_URC:      return to->first_urc_after_reboot;
+        case ENGINE_TIMER_URC_WATCHDOG:   return to->urc_watchdog;
+        case ENGINE_TIMER_VERIFY:         return to->verify;
+        case ENGINE_TIMER_NONE:
+        case _ENGINE_TIMER_MAX:
+        case _ENGINE_TIMER_INVALID:
+                break;
+        }
+        return USEC_INFINITY;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void engine_arm(Engine *e, EngineTimer t) {
+        usec_t u = engine_timer_usec(e, t);
+        int r;
+
+        e->timer_kind = t;
+
+        if (e->timer) {
+                r = sd_event_source_set_time_relative(e->timer, u);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(e->timer, SD_EVENT_ONESHOT);
+        } else {
+                r = sd_event_add_time_relative(e->modem->event, &e->timer, CLOCK_BOOTTIME, u, 0, on_timer, e);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(e->timer, "engine-phase");
+        }
+        if (r < 0)
+                log_engine(e, LOG_ERR, r, "Failed to arm the %s timer: %m", engine_timer_to_string(t));
+}
+
+static const char *engine_message_id(JobState s) {
+        switch (s) {
+        case JOB_SUCCEEDED: return DFOTAD_MESSAGE_JOB_SUCCEEDED;
+        case JOB_FAILED:    return DFOTAD_MESSAGE_JOB_FAILED;
+        case JOB_REJECTED:  return DFOTAD_MESSAGE_JOB_REJECTED;
+        case JOB_QUEUED:
+        case JOB_PREFLIGHT:
+        case JOB_DOWNLOADING:
+        case JOB_DOWNLOADED:
+        case JOB_UPDATING:
+        case JOB_VERIFYING:
+        case JOB_WAITING_FOR_MODEM:
+        case JOB_CANCELED:
+        case _JOB_STATE_MAX:
+        case _JOB_STATE_INVALID:
+                break;
+        }
+        return DFOTAD_MESSAGE_JOB_STATE;
+}
+
+/* The one funnel for every transition (and every event worth a history entry within a state):
+ * history, atomic save, structured log line, control plane, STATUS=. */
+_printf_(3, 4)
+static void engine_set_state(Engine *e, JobState s, const char *detail_format, ...) {
+        JobRecord *rec = e->record;
+        _cleanup_free_ char *detail = NULL;
+        char attempt_field[32], progress_field[32];
+        JobState old = rec->state;
+        LogContext ctx;
+        int level;
+
+        if (detail_format) {
+                va_list ap;
+
+                va_start(ap, detail_format);
+                if (vasprintf(&detail, detail_format, ap) < 0)
+                        detail = NULL;
+                va_end(ap);
+        }
+
+        if (s == JOB_WAITING_FOR_MODEM && old != JOB_WAITING_FOR_MODEM)
+                e->resume_state = old;
+
+        rec->state = s;
+        (void) job_record_add_history(rec, detail);
+        engine_save(e);
+
+        engine_log_ctx(e, &ctx, engine_message_id(s));
+        (void) snprintf(attempt_field, sizeof attempt_field, "DFOTAD_ATTEMPT=%u", rec->attempt);
+        (void) snprintf(progress_field, sizeof progress_field, "DFOTAD_PROGRESS=%u", rec->progress);
+        _cleanup_free_ char *error_field = NULL;
+        if (rec->has_module_error && asprintf(&error_field, "%d", rec->module_error_code) >= 0)
+                ctx.module_error = error_field;
+        ctx.extra = (const char *const[]) { attempt_field, progress_field, NULL };
+
+        level = s == JOB_FAILED || s == JOB_REJECTED ? LOG_WARNING : s == JOB_SUCCEEDED ? LOG_NOTICE : LOG_INFO;
+        if (old == s)
+                log_ctx_full_errno(&ctx, level, 0, "Job %s: %s%s%s%s", rec->job->id, job_state_to_string(s),
+                                   detail ? " (" : "", strempty(detail), detail ? ")" : "");
+        else
+                log_ctx_full_errno(&ctx, level, 0, "Job %s: %s -> %s%s%s%s", rec->job->id,
+                                   job_state_to_string(old), job_state_to_string(s),
+                                   detail ? " (" : "", strempty(detail), detail ? ")" : "");
+
+        e->progress_reported = rec->progress / 10;
+        manager_report(e->modem->manager, rec);
+
+        if (job_state_is_terminal(s)) {
+                engine_disarm(e);
+                e->retry = sd_event_source_disable_unref(e->retry);
+                if (e->command != 0) {
+                        modem_cancel(e->modem, e->command);
+                        e->command = 0;
+                }
+                modem_engine_finished(e->modem);
+        }
+}
+
+static bool engine_ended(const Engine *e) {
+        return job_state_is_terminal(e->record->state);
+}
+
+/* Ends the execution with a reason (FAILED or REJECTED). */
+_printf_(3, 4)
+static void engine_end(Engine *e, JobState s, const char *reason_format, ...) {
+        _cleanup_free_ char *reason = NULL;
+        va_list ap;
+
+        va_start(ap, reason_format);
+        if (vasprintf(&reason, reason_format, ap) < 0)
+                reason = NULL;
+        va_end(ap);
+
+        (void) job_record_set_string(&e->record->reason, reason);
+        engine_set_state(e, s, "%s", strna(reason));
+}
+
+void engine_fail(Engine *e, const char *reason) {
+        if (!engine_ended(e))
+                engine_end(e, JOB_FAILED, "%s", reason);
+}
+
+static void engine_set_module_error(Engine *e, ModuleErrorKind kind, int code) {
+        JobRecord *rec = e->record;
+
+        rec->has_module_error = true;
+        rec->module_error_kind = kind;
+        rec->module_error_code = code;
+        (void) job_record_set_string(&rec->module_error_meaning, modem_profile_error_meaning(engine_profile(e), kind, code));
+}
+
+static void engine_set_progress(Engine *e, int percent) {
+        JobRecord *rec = e->record;
+
+        if (percent < 0)
+                return;
+        if (percent > 100)
+                percent = 100;
+        if ((unsigned) percent == rec->progress)
+                return;
+
+        rec->progress = (unsigned) percent;
+
+        /* Persisted and reported every 10 %: enough for an operator, cheap on flash. */
+        if (rec->progress / 10 == e->progress_reported && rec->progress != 100)
+                return;
+
+        e->progress_reported = rec->progress / 10;
+        engine_save(e);
+        log_engine(e, LOG_INFO, 0, "Job %s: %s %u%%", rec->job->id, job_state_to_string(rec->state), rec->progress);
+        manager_report(e->modem->manager, rec);
+}
+
+/* ---- revision checks ---------------------------------------------------------------------- */
+
+static void engine_decide_revision(Engine *e, const char *revision) {
+        JobRecord *rec = e->record;
+        const char *target = rec->job->target_version;
+
+        (void) job_record_set_string(&rec->revision_after, revision);
+
+        if (streq(revision, target)) {
+                if (e->check == REVISION_CHECK_NO_FIRST_URC || e->last_end != 0)
+                        engine_set_state(e, JOB_VERIFYING, "module runs %s although no END,0 was seen", revision);
+                engine_set_state(e, JOB_SUCCEEDED, "module runs %s", revision);
+                return;
+        }
+
+        if (e->last_end > 0 && rec->attempt >= engine_profile(e)->max_attempts)
+                engine_end(e, JOB_FAILED,
+                           "update failed after %u attempts, last END,%d (%s); the module restored revision %s",
+                           rec->attempt, e->last_end, strna(rec->module_error_meaning), revision);
+        else if (e->last_end > 0)
+                engine_end(e, JOB_FAILED, "update failed with END,%d (%s); the module runs revision %s",
+                           e->last_end, strna(rec->module_error_meaning), revision);
+        else if (e->last_end == 0)
+                engine_end(e, JOB_FAILED, "the module reported END,0 but runs revision %s, not %s", revision, target);
+        else
+                engine_end(e, JOB_FAILED, "no URC within %s after the module came back (unknown error); the module runs revision %s",
+                           format_seconds(e->modem->timeouts->first_urc_after_reboot, (char[32]) {}), revision);
+}
+
+static void engine_read_revision(Engine *e);
+
+static int on_verify_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Engine *e = userdata;
+
+        e->retry = sd_event_source_unref(e->retry);
+        engine_read_revision(e);
+        return 0;
+}
+
+static void engine_handle_watchdog(Engine *e);
+
+static void on_ati_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
+        Engine *e = userdata;
+        _cleanup_free_ char *revision = NULL;
+        int k = -EIO;
+
+        e->command = 0;
+
+        if (r->result == AT_RESULT_PORT_LOST)
+                return; /* engine_port_lost() follows */
+
+        if (r->result == AT_RESULT_OK)
+                k = modem_parse_ati(r->lines, NULL, &revision);
+        if (k >= 0) {
+                engine_decide_revision(e, revision);
+                return;
+        }
+
+        if (e->check == REVISION_CHECK_NO_FIRST_URC) {
+                if (e->record->state == JOB_UPDATING) {
+                        /* In recovery mode a module emits URCs but may not answer AT (reference
+                         * modem.md §0): a silent update phase is the watchdog's business. */
+                        engine_handle_watchdog(e);
+                        return;
+                }
+                engine_end(e, JOB_FAILED, "no URC within %s after the module came back, and it does not answer ATI (%s)",
+                           format_seconds(e->modem->timeouts->first_urc_after_reboot, (char[32]) {}),
+                           at_result_to_string(r->result));
+                return;
+        }
+
+        /* VERIFYING: the module may still be booting; try again until the verify timer ends it. */
+        log_engine(e, LOG_DEBUG, 0, "Job %s: ATI: %s, retrying", e->record->job->id, at_result_to_string(r->result));
+        if (!e->retry && sd_event_add_time_relative(e->modem->event, &e->retry, CLOCK_BOOTTIME,
+                                                    ENGINE_VERIFY_RETRY_USEC, 0, on_verify_retry, e) >= 0)
+                (void) sd_event_source_set_description(e->retry, "engine-verify-retry");
+}
+
+static void engine_read_revision(Engine *e) {
+        int r;
+
+        if (e->command != 0 || engine_ended(e))
+                return;
+
+        r = modem_send(e->modem, "ATI", NULL, on_ati_reply, e, &e->command);
+        if (r < 0)
+                log_engine(e, LOG_DEBUG, r, "Job %s: cannot send ATI yet: %m", e->record->job->id);
+}
+
+/* ---- the update phase ---------------------------------------------------------------------- */
+
+static void engine_handle_watchdog(Engine *e) {
+        JobRecord *rec = e->record;
+        char buf[32];
+        LogContext ctx;
+        int r;
+
+        if (rec->watchdog_resets >= ENGINE_MAX_WATCHDOG_RESETS) {
+                engine_end(e, JOB_FAILED, "the module sent no URC for %s in the update phase, %u watchdog resets did not help",
+                           format_seconds(e->modem->timeouts->urc_watchdog, buf), rec->watchdog_resets);
+                return;
+        }
+
+        rec->watchdog_resets++;
+        engine_log_ctx(e, &ctx, DFOTAD_MESSAGE_WATCHDOG_RESET);
+        log_ctx_warning(&ctx, "Job %s: watchdog: no URC for %s in the update phase, resetting the module (reset %u of %u)",
+                        rec->job->id, format_seconds(e->modem->timeouts->urc_watchdog, buf),
+                        rec->watchdog_resets, ENGINE_MAX_WATCHDOG_RESETS);
+        engine_set_state(e, rec->state, "watchdog reset %u through %s", rec->watchdog_resets,
+                         reset_method_to_string(e->modem->manager->config->reset_method));
+
+        r = modem_reset(e->modem);
+        if (r < 0)
+                log_engine(e, LOG_ERR, r, "Job %s: failed to reset the module: %m", rec->job->id);
+
+        /* The module reboots: the port goes and comes back (first-URC rule), or, if it does not,
+         * the watchdog fires again. */
+        engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
+}
+
+static void engine_enter_verifying(Engine *e, const char *detail) {
+        e->booted = false;
+        e->check = REVISION_CHECK_VERIFY;
+        engine_set_state(e, JOB_VERIFYING, "%s", detail);
+        engine_arm(e, ENGINE_TIMER_VERIFY);
+}
+
+static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
+        JobRecord *rec = e->record;
+        JobState s = rec->state;
+        const char *meaning;
+
+        switch (u->kind) {
+
+        case FOTA_URC_DOWNLOAD_START:
+                if (s != JOB_DOWNLOADING)
+                        engine_set_state(e, JOB_DOWNLOADING, "%s", u->status);
+                else
+                        log_engine(e, LOG_INFO, 0, "Job %s: download started (%s)", rec->job->id, u->status);
+                engine_arm(e, ENGINE_TIMER_DOWNLOAD);
+                break;
+
+        case FOTA_URC_DOWNLOAD_PROGRESS:
+                if (s != JOB_DOWNLOADING)
+                        engine_set_state(e, JOB_DOWNLOADING, "%s", u->status);
+                engine_set_progress(e, u->value);
+                break;
+
+        case FOTA_URC_DOWNLOAD_END:
+                if (u->value == 0) {
+                        rec->progress = 100;
+                        /* The module now reboots into recovery mode (EC25&EC21 guide §3); START
+                         * must follow within the first-URC window on the returned port. */
+                        engine_set_state(e, JOB_DOWNLOADED, "%s,0", u->status);
+                        engine_arm(e, ENGINE_TIMER_FIRST_URC);
+                        break;
+                }
+
+                engine_set_module_error(e, u->error_kind, u->value);
+                meaning = rec->module_error_meaning;
+                engine_end(e, JOB_FAILED, "download failed: %s,%d (%s)", u->status, u->value,
+                           meaning ?: "code not in the module's error table");
+                break;
+
+        case FOTA_URC_UPDATE_START:
+        case FOTA_URC_UPDATE_RESUMED:
+                if (u->kind == FOTA_URC_UPDATE_START || rec->attempt == 0)
+                        rec->attempt++;
+                rec->progress = 0;
+                e->last_end = -1;
+                log_engine(e, LOG_INFO, 0, "Job %s: module update attempt %u of %u", rec->job->id, rec->attempt,
+                           engine_profile(e)->max_attempts);
+                engine_set_state(e, JOB_UPDATING, "%s, attempt %u", u->status, rec->attempt);
+                engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
+                break;
+
+        case FOTA_URC_UPDATE_PROGRESS:
+                if (s != JOB_UPDATING) {
+                        /* START was missed (daemon restarted, port reopened late). */
+                        if (rec->attempt == 0)
+                                rec->attempt = 1;
+                        engine_set_state(e, JOB_UPDATING, "%s without START", u->status);
+                }
+                engine_set_progress(e, u->value);
+                engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
+                break;
+
+        case FOTA_URC_UPDATE_END:
+                e->last_end = u->value;
+                if (rec->attempt == 0)
+                        rec->attempt = 1;
+
+                if (u->value == 0) {
+                        rec->progress = 100;
+                        engine_enter_verifying(e, "END,0");
+                        break;
+                }
+
+                engine_set_module_error(e, MODULE_ERROR_UPDATE, u->value);
+                meaning = rec->module_error_meaning ?: "code not in the module's error table";
+                if (rec->attempt < engine_profile(e)->max_attempts) {
+                        /* The module reboots and retries by itself (EC25&EC21 guide §3, Table 1/2). */
+                        engine_set_state(e, JOB_UPDATING, "attempt %u failed: END,%d (%s); the module retries",
+                                         rec->attempt, u->value, meaning);
+                        engine_arm(e, ENGINE_TIMER_FIRST_URC);
+                } else {
+                        char detail[256];
+
+                        /* After the last attempt the module restores the original firmware and
+                         * boots normally: the revision it comes back with tells the end. */
+                        (void) snprintf(detail, sizeof detail, "attempt %u failed: END,%d (%s); no attempts left",
+                                        rec->attempt, u->value, meaning);
+                        engine_enter_verifying(e, detail);
+                }
+                break;
+
+        case FOTA_URC_UNKNOWN:
+                log_engine(e, LOG_WARNING, 0, "Job %s: unknown DFOTA status \"%s\" ignored: %s", rec->job->id, u->status, line);
+                if (s == JOB_UPDATING)
+                        engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
+                break;
+
+        case _FOTA_URC_KIND_MAX:
+        case _FOTA_URC_KIND_INVALID:
+                break;
+        }
+}
+
+void engine_on_urc(Engine *e, const char *line) {
+        FotaUrc u;
+        int r;
+
+        if (engine_ended(e))
+                return;
+
+        if (streq(line, "RDY")) {
+                /* A normal boot. During verification that is what we wait for; during the update
+                 * phase it means the module left recovery mode without telling us (restored, or
+                 * finished silently): the revision decides. */
+                if (e->record->state == JOB_VERIFYING) {
+                        e->booted = true;
+                        engine_read_revision(e);
+                } else if (e->record->state == JOB_UPDATING || e->record->state == JOB_DOWNLOADED)
+                        engine_enter_verifying(e, "the module booted normally (RDY)");
+                return;
+        }
+
+        r = fota_urc_parse(line, &u);
+        if (r == -ENOMSG) {
+                log_engine(e, LOG_DEBUG, 0, "URC: %s", line);
+                return;
+        }
+        if (r < 0) {
+                log_engine(e, LOG_WARNING, r, "Job %s: malformed DFOTA URC ignored: %s", e->record->job->id, line);
+                return;
+        }
+
+        log_engine(e, LOG_DEBUG, 0, "Job %s: %s (%s, %d)", e->record->job->id, line, fota_urc_kind_to_string(u.kind), u.value);
+        engine_on_fota_urc(e, &u, line);
+}
+
+/* ---- AT+QFOTADL ------------------------------------------------------------------------- */
+
+static void on_qfotadl_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
+        Engine *e = userdata;
+        bool local = engine_source_is_local(e);
+
+        e->command = 0;
+
+        switch (r->result) {
+
+        case AT_RESULT_ERROR:
+        case AT_RESULT_CME_ERROR:
+        case AT_RESULT_CMS_ERROR:
+                if (r->error_code >= 0)
+                        engine_end(e, JOB_FAILED, "the module refused AT+QFOTADL: %s %d",
+                                   r->result == AT_RESULT_CMS_ERROR ? "+CMS ERROR:" : "+CME ERROR:", r->error_code);
+                else
+                        engine_end(e, JOB_FAILED, "the module refused AT+QFOTADL: ERROR");
+                return;
+
+        case AT_RESULT_OK:
+        case AT_RESULT_TIMEOUT:
+        case AT_RESULT_PORT_LOST:
+                /* No final result can mean the module rebooted at once (local file: the port
+                 * drops right after OK, reference modem.md §5 T4). It was sent: go on as accepted
+                 * and let the URCs and timers tell. */
+                if (local)
+                        engine_set_state(e, JOB_DOWNLOADED, "AT+QFOTADL: %s; the package is in the module's file system",
+                                         at_result_to_string(r->result));
+                else
+                        engine_set_state(e, JOB_DOWNLOADING, "AT+QFOTADL: %s", at_result_to_string(r->result));
+
+                if (r->result != AT_RESULT_PORT_LOST)
+                        engine_arm(e, local ? ENGINE_TIMER_FIRST_URC : ENGINE_TIMER_DOWNLOAD_START);
+                return;
+
+        case _AT_RESULT_MAX:
+        case _AT_RESULT_INVALID:
+                break;
+        }
+}
+
+static void engine_send_qfotadl(Engine *e) {
+        JobRecord *rec = e->record;
+        _cleanup_free_ char *command = NULL;
+        const ModemProfile *p = engine_profile(e);
+        LogContext ctx;
+        int r;
+
+        if (asprintf(&command, "AT+QFOTADL=\"%s\"", rec->job->url) < 0) {
+                engine_end(e, JOB_FAILED, "out of memory");
+                return;
+        }
+
+        /* At most once per job: persisted as sent *before* it is written, because the module may
+         * reboot at once and so may we (brief "DFOTA rules"; Technicolor mobiled does the same). */
+        rec->qfotadl_sent = true;
+        rec->qfotadl_sent_at = now_realtime();
+        (void) job_record_add_history(rec, "AT+QFOTADL recorded as sent");
+        r = job_record_save(rec);
+        if (r < 0) {
+                rec->qfotadl_sent = false;
+                engine_end(e, JOB_FAILED, "cannot persist the record before AT+QFOTADL (%s); not sent", strerror(-r));
+                return;
+        }
+
+        engine_log_ctx(e, &ctx, DFOTAD_MESSAGE_QFOTADL_SENT);
+        log_ctx_info(&ctx, "Job %s: sending AT+QFOTADL (%s)", rec->job->id, package_source_to_string(package_source_from_url(rec->job->url)));
+
+        r = modem_send(e->modem, command,
+                       &(AtCommandOptions) {
+                               .timeout = MAX(p->qfotadl_response_usec, e->modem->timeouts->at_command),
+                       },
+                       on_qfotadl_reply, e, &e->command);
+        if (r < 0)
+                /* Recorded as sent but not written: never retried, so the job cannot run twice. */
+                engine_end(e, JOB_FAILED, "failed to write AT+QFOTADL to the AT port (%s)", strerror(-r));
+}
+
+/* ---- preflight ---------------------------------------------------------------------------- */
+
+static void engine_preflight_next(Engine *e);
+
+static const char *first_line(const AtResponse *r, const char *prefix) {
+        for (size_t i = 0; i < r->n_lines; i++)
+                if (startswith(r->lines[i], prefix))
+                        return r->lines[i];
+        return NULL;
+}
+
+static int preflight_ati(Engine *e, const AtResponse *r) {
+        _cleanup_free_ char *model = NULL, *revision = NULL;
+        JobRecord *rec = e->record;
+        int k;
+
+        if (r->result != AT_RESULT_OK)
+                return -EIO;
+        k = modem_parse_ati(r->lines, &model, &revision);
+        if (k < 0)
+                return k;
+
+        (void) job_record_set_string(&rec->modem_model, model);
+        if (!rec->revision_before)
+                (void) job_record_set_string(&rec->revision_before, revision);
+        return 0;
+}
+
+static int preflight_gsn(Engine *e, const AtResponse *r) {
+        _cleanup_free_ char *imei = NULL;
+        int k;
+
+        if (r->result != AT_RESULT_OK)
+                return -EIO;
+        k = modem_parse_gsn(r->lines, &imei);
+        if (k < 0)
+                return k;
+        return job_record_set_string(&e->record->modem_imei, imei);
+}
+
+static int preflight_cpin(Engine *e, const AtResponse *r) {
+        const char *l = first_line(r, "+CPIN:");
+
+        if (r->result != AT_RESULT_OK || !l || !strstr(l, "READY")) {
+                engine_end(e, JOB_FAILED, "preflight: the SIM is not ready (%s)", l ?: at_result_to_string(r->result));
+                return -EPERM;
+        }
+        return 0;
+}
+
+static int preflight_creg(Engine *e, const AtResponse *r) {
+        const char *l = first_line(r, "+CREG:") ?: first_line(r, "+CEREG:") ?: first_line(r, "+CGREG:");
+        int n, stat;
+
+        /* +CREG: <n>,<stat>: 1 registered home, 5 roaming (TS 27.007 §7.2). */
+        if (r->result == AT_RESULT_OK && l && sscanf(strchr(l, ':') + 1, " %d , %d", &n, &stat) == 2 && (stat == 1 || stat == 5))
+                return 0;
+
+        if (engine_source_is_local(e)) {
+                log_engine(e, LOG_NOTICE, 0, "Job %s: not registered (%s); a local package needs no network",
+                           e->record->job->id, l ?: at_result_to_string(r->result));
+                return 0;
+        }
+
+        engine_end(e, JOB_FAILED, "preflight: the module is not registered to a network (%s)", l ?: at_result_to_string(r->result));
+        return -ENETUNREACH;
+}
+
+static int preflight_csq(Engine *e, const AtResponse *r) {
+        const char *l = first_line(r, "+CSQ:");
+        int rssi, ber;
+
+        /* +CSQ: <rssi>,<ber>; 99 = not known (TS 27.007 §8.5). Informational only. */
+        if (l && sscanf(l + strlen("+CSQ:"), " %d , %d", &rssi, &ber) == 2) {
+                if (rssi == 99)
+                        log_engine(e, LOG_NOTICE, 0, "Job %s: signal strength not known (%s)", e->record->job->id, l);
+                else
+                        log_engine(e, LOG_INFO, 0, "Job %s: signal %d dBm", e->record->job->id, -113 + 2 * rssi);
+        }
+        return 0;
+}
+
+typedef struct PreflightStep {
+        const char *command;
+        const char *response_prefix;
+        int (*process)(Engine *e, const AtResponse *r);  /* NULL: any result is fine */
+} PreflightStep;
+
+/* ATE0/ATI/AT+GSN for every family, then the checks the profile lists, looked up here by command. */
+static const PreflightStep preflight_common[] = {
+        { "ATE0",     NULL,      NULL          },
+        { "ATI",      NULL,      preflight_ati },
+        { "AT+GSN",   NULL,      preflight_gsn },
+};
+
+static const PreflightStep preflight_known[] = {
+        { "AT+CPIN?",  "+CPIN:",  preflight_cpin },
+        { "AT+CREG?",  "+CREG:",  preflight_creg },
+        { "AT+CEREG?", "+CEREG:", preflight_creg },
+        { "AT+CGREG?", "+CGREG:", preflight_creg },
+        { "AT+CSQ",    "+CSQ:",   preflight_csq  },
+};
+
+static bool engine_preflight_step(const Engine *e, unsigned i, PreflightStep *ret) {
+        const ModemProfile *p = engine_profile(e);
+        const char *command;
+
+        if (i < ELEMENTSOF(preflight_common)) {
+                *ret = preflight_common[i];
+                return true;
+        }
+
+        i -= ELEMENTSOF(preflight_common);
+        for (unsigned k = 0; p->preflight_commands && p->preflight_commands[k]; k++) {
+                if (k != i)
+                        continue;
+
+                command = p->preflight_commands[k];
+                for (size_t j = 0; j < ELEMENTSOF(preflight_known); j++)
+                        if (streq(preflight_known[j].command, command)) {
+                                *ret = preflight_known[j];
+                                return true;
+                        }
+
+                *ret = (PreflightStep) { command, NULL, NULL };
+                return true;
+        }
+
+        return false;
+}
+
+/* All facts are in: decide whether this job may run on this module. */
+static void engine_preflight_done(Engine *e) {
+        JobRecord *rec = e->record;
+        const Job *job = rec->job;
+        const ModemProfile *p = engine_profile(e);
+        _cleanup_free_ char *why = NULL;
+
+        if (job->modem_imei && !streq_ptr(rec->modem_imei, job->modem_imei)) {
+                engine_end(e, JOB_REJECTED, "modem.imei: the module's IMEI is %s, not %s", strna(rec->modem_imei), job->modem_imei);
+                return;
+        }
+        if (job->modem_model && (!rec->modem_model || strcasecmp(rec->modem_model, job->modem_model) != 0)) {
+                engine_end(e, JOB_REJECTED, "modem.model: the module is %s, not %s", strna(rec->modem_model), job->modem_model);
+                return;
+        }
+
+        if (streq(rec->revision_before, job->target_version)) {
+                (void) job_record_set_string(&rec->revision_after, rec->revision_before);
+                engine_set_state(e, JOB_SUCCEEDED, "the module already runs %s; AT+QFOTADL not sent", job->target_version);
+                return;
+        }
+
+        if (job->source_version && !streq(rec->revision_before, job->source_version)) {
+                engine_end(e, JOB_REJECTED, "source_version: the module runs %s, the job requires %s",
+                           rec->revision_before, job->source_version);
+                return;
+        }
+
+        if (job->delivery != JOB_DELIVERY_MODEM) {
+                engine_end(e, JOB_REJECTED, "delivery: \"%s\" is not supported by this dfotad; use \"modem\"",
+                           job_delivery_to_string(job->delivery));
+                return;
+        }
+
+        if (modem_profile_check_url(p, job->url, &why) < 0) {
+                engine_end(e, JOB_REJECTED, "package.url: %s", strna(why));
+                return;
+        }
+
+        engine_send_qfotadl(e);
+}
+
+static void on_preflight_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
+        Engine *e = userdata;
+        PreflightStep step;
+        int k = 0;
+
+        e->command = 0;
+
+        if (r->result == AT_RESULT_PORT_LOST)
+                return; /* engine_port_lost() restarts preflight when the port is back */
+
+        if (!engine_preflight_step(e, e->preflight_step, &step))
+                return;
+
+        if (step.process)
+                k = step.process(e, r);
+        if (engine_ended(e))
+                return;
+        if (k < 0) {
+                engine_end(e, JOB_FAILED, "preflight: %s failed (%s)", step.command, at_result_to_string(r->result));
+                return;
+        }
+
+        e->preflight_step++;
+        engine_preflight_next(e);
+}
+
+static void engine_preflight_next(Engine *e) {
+        PreflightStep step;
+        int r;
+
+        if (!engine_preflight_step(e, e->preflight_step, &step)) {
+                engine_preflight_done(e);
+                return;
+        }
+
+        r = modem_send(e->modem, step.command,
+                       &(AtCommandOptions) { .response_prefix = step.response_prefix },
+                       on_preflight_reply, e, &e->command);
+        if (r < 0)
+                log_engine(e, LOG_INFO, r, "Job %s: cannot send %s, waiting for the AT port: %m", e->record->job->id, step.command);
+}
+
+static void engine_start_preflight(Engine *e) {
+        e->preflight_step = 0;
+        if (e->record->state != JOB_PREFLIGHT)
+                engine_set_state(e, JOB_PREFLIGHT, NULL);
+        engine_preflight_next(e);
+}
+
+/* ---- the port ---------------------------------------------------------------------------- */
+
+/* Where an execution continues when its port is (back) open. */
+static void engine_continue(Engine *e, JobState s, bool returned) {
+        JobRecord *rec = e->record;
+
+        switch (s) {
+
+        case JOB_QUEUED:
+        case JOB_PREFLIGHT:
+                engine_start_preflight(e);
+                break;
+
+        case JOB_DOWNLOADING:
+        case JOB_DOWNLOADED:
+        case JOB_UPDATING:
+                if (rec->state != s)
+                        engine_set_state(e, s, "AT port is back");
+                /* After a reboot the first URC must come within 90 s; after our own restart the
+                 * module did not reboot, so the phase's own timer applies. */
+                if (returned || s == JOB_DOWNLOADED)
+                        engine_arm(e, ENGINE_TIMER_FIRST_URC);
+                else
+                        engine_arm(e, s == JOB_DOWNLOADING ? ENGINE_TIMER_DOWNLOAD : ENGINE_TIMER_URC_WATCHDOG);
+                break;
+
+        case JOB_VERIFYING:
+                if (rec->state != s) {
+                        engine_set_state(e, s, "AT port is back");
+                        engine_arm(e, ENGINE_TIMER_VERIFY);
+                }
+                if (e->timer_kind != ENGINE_TIMER_VERIFY)
+                        engine_arm(e, ENGINE_TIMER_VERIFY);
+                e->booted = true;
+                engine_read_revision(e);
+                break;
+
+        case JOB_WAITING_FOR_MODEM:
+        case JOB_SUCCEEDED:
+        case JOB_FAILED:
+        case JOB_REJECTED:
+        case JOB_CANCELED:
+        case _JOB_STATE_MAX:
+        case _JOB_STATE_INVALID:
+                break;
+        }
+}
+
+void engine_port_opened(Engine *e) {
+        JobRecord *rec = e->record;
+
+        if (engine_ended(e))
+                return;
+
+        if (rec->state == JOB_WAITING_FOR_MODEM)
+                engine_continue(e, e->resume_state, true);
+        else
+                engine_continue(e, rec->state, false);
+}
+
+void engine_port_lost(Engine *e, int error) {
+        JobRecord *rec = e->record;
+        LogContext ctx;
+
+        if (engine_ended(e))
+                return;
+
+        e->command = 0;
+        e->retry = sd_event_source_disable_unref(e->retry);
+
+        if (rec->state == JOB_QUEUED || (rec->state == JOB_PREFLIGHT && !rec->qfotadl_sent)) {
+                /* Nothing was sent yet: preflight starts over when the port is back. */
+                e->resume_state = JOB_PREFLIGHT;
+        }
+
+        engine_log_ctx(e, &ctx, DFOTAD_MESSAGE_PORT_LOST);
+        if (rec->state != JOB_WAITING_FOR_MODEM) {
+                JobState was = rec->state;
+
+                engine_set_state(e, JOB_WAITING_FOR_MODEM, "AT port gone (%s)%s", strerror(-error),
+                                 was == JOB_DOWNLOADED || was == JOB_VERIFYING || was == JOB_UPDATING
+                                 ? ": the module reboots" : "");
+                if (was == JOB_QUEUED || was == JOB_PREFLIGHT)
+                        e->resume_state = JOB_PREFLIGHT;
+        }
+        engine_arm(e, ENGINE_TIMER_PORT_RETURN);
+}
+
+/* ---- timers ------------------------------------------------------------------------------- */
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Engine *e = userdata;
+        EngineTimer t = e->timer_kind;
+        char buf[32];
+
+        e->timer_kind = ENGINE_TIMER_NONE;
+        if (engine_ended(e))
+                return 0;
+
+        format_seconds(engine_timer_usec(e, t), buf);
+
+        switch (t) {
+
+        case ENGINE_TIMER_DOWNLOAD_START:
+                engine_end(e, JOB_FAILED, "no FTPSTART/HTTPSTART within %s of AT+QFOTADL", buf);
+                break;
+
+        case ENGINE_TIMER_DOWNLOAD:
+                engine_end(e, JOB_FAILED, "the download did not end within %s", buf);
+                break;
+
+        case ENGINE_TIMER_PORT_RETURN:
+                engine_end(e, JOB_FAILED, "the AT port %s did not come back within %s", e->modem->port, buf);
+                break;
+
+        case ENGINE_TIMER_FIRST_URC:
+                log_engine(e, LOG_WARNING, 0, "Job %s: no URC within %s after the module came back; reading its revision",
+                           e->record->job->id, buf);
+                e->check = REVISION_CHECK_NO_FIRST_URC;
+                engine_read_revision(e);
+                break;
+
+        case ENGINE_TIMER_URC_WATCHDOG:
+                engine_handle_watchdog(e);
+                break;
+
+        case ENGINE_TIMER_VERIFY:
+                if (!e->booted && e->command == 0) {
+                        /* No reboot seen (a UART module keeps its port): read it now. */
+                        log_engine(e, LOG_INFO, 0, "Job %s: no reboot seen within %s of END; reading the revision",
+                                   e->record->job->id, buf);
+                        e->booted = true;
+                        engine_arm(e, ENGINE_TIMER_VERIFY);
+                        engine_read_revision(e);
+                        break;
+                }
+                engine_end(e, JOB_FAILED, "could not read the module's revision within %s after END", buf);
+                break;
+
+        case ENGINE_TIMER_NONE:
+        case _ENGINE_TIMER_MAX:
+        case _ENGINE_TIMER_INVALID:
+                break;
+        }
+
+        return 0;
+}
+
+/* ---- life cycle --------------------------------------------------------------------------- */
+
+/* The state to return to for a record that was left in WAITING_FOR_MODEM. */
+static JobState record_last_active_state(const JobRecord *rec) {
+        size_t n = rec->history ? json_object_array_length(rec->history) : 0;
+
+        for (size_t i = n; i > 0; i--) {
+                json_object *h = json_object_array_get_idx(rec->history, i - 1), *v;
+                JobState s;
+
+                if (!json_object_object_get_ex(h, "state", &v))
+                        continue;
+                s = job_state_from_string(json_object_get_string(v));
+                if (s >= 0 && s != JOB_WAITING_FOR_MODEM)
+                        return s;
+        }
+        return JOB_QUEUED;
+}
+
+int engine_start(Modem *m, JobRecord *record, Engine **ret) {
+        _cleanup_(job_record_freep) JobRecord *rec = record;
+        Engine *e;
+
+        e = calloc(1, sizeof(Engine));
+        if (!e)
+                return -ENOMEM;
+
+        *e = (Engine) {
+                .modem = m,
+                .record = TAKE_PTR(rec),
+                .last_end = -1,
+                .resume_state = JOB_PREFLIGHT,
+        };
+        *ret = e;
+
+        record = e->record;
+        (void) job_record_set_string(&record->modem_port, m->port);
+        if (m->profile)
+                (void) job_record_set_string(&record->modem_family, m->profile->name);
+        if (m->imei && !record->modem_imei)
+                (void) job_record_set_string(&record->modem_imei, m->imei);
+        e->progress_reported = record->progress / 10;
+
+        switch (record->state) {
+
+        case JOB_QUEUED:
+                engine_start_preflight(e);
+                return 0;
+
+        case JOB_PREFLIGHT:
+                if (!record->qfotadl_sent) {
+                        e->resume_state = JOB_PREFLIGHT;
+                        break;
+                }
+                /* Stopped between persisting AT+QFOTADL and its reply: it may have been written.
+                 * Never again: continue as if it was accepted. */
+                e->resume_state = engine_source_is_local(e) ? JOB_DOWNLOADED : JOB_DOWNLOADING;
+                record->state = e->resume_state;
+                break;
+
+        case JOB_WAITING_FOR_MODEM:
+                e->resume_state = record_last_active_state(record);
+                if (e->resume_state == JOB_QUEUED)
+                        e->resume_state = JOB_PREFLIGHT;
+                break;
+
+        case JOB_DOWNLOADING:
+        case JOB_DOWNLOADED:
+        case JOB_UPDATING:
+        case JOB_VERIFYING:
+                e->resume_state = record->state;
+                if (record->state == JOB_VERIFYING)
+                        e->last_end = record->has_module_error && record->module_error_kind == MODULE_ERROR_UPDATE
+                                ? record->module_error_code : 0;
+                break;
+
+        case JOB_SUCCEEDED:
+        case JOB_FAILED:
+        case JOB_REJECTED:
+        case JOB_CANCELED:
+        case _JOB_STATE_MAX:
+        case _JOB_STATE_INVALID:
+                return 0;
+        }
+
+        log_engine(e, LOG_INFO, 0, "Job %s: resuming in %s%s", record->job->id, job_state_to_string(record->state),
+                   record->qfotadl_sent ? "; AT+QFOTADL was sent before and is not sent again" : "");
+
+        /* Resumed after a restart: the port opens (engine_port_opened) or must come back in time. */
+        engine_arm(e, ENGINE_TIMER_PORT_RETURN);
+        return 0;
+}
+
+Engine *engine_free(Engine *e) {
+        if (!e)
+                return NULL;
+
+        if (e->command != 0)
+                modem_cancel(e->modem, e->command);
+        e->timer = sd_event_source_disable_unref(e->timer);
+        e->retry = sd_event_source_disable_unref(e->retry);
+        job_record_free(e->record);
+        free(e);
+        return NULL;
+}
+
+const JobRecord *engine_get_record(const Engine *e) {
+        return e->record;
+}
+
+int engine_flush(Engine *e) {
+        return job_record_save(e->record);
+}

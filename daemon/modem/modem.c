@@ -1,0 +1,652 @@
+/* SPDX-License-Identifier: MIT */
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <sys/inotify.h>
+#include <sys/wait.h>
+
+#include "engine.h"
+#include "log.h"
+#include "manager.h"
+#include "modem.h"
+
+/* How often an absent or silent port is retried when no inotify event says it is back. */
+#define MODEM_RETRY_USEC (1 * USEC_PER_SEC)
+
+extern char **environ;
+
+static const char *const modem_port_state_table[_MODEM_PORT_STATE_MAX] = {
+        [MODEM_PORT_ABSENT]  = "absent",
+        [MODEM_PORT_PROBING] = "probing",
+        [MODEM_PORT_READY]   = "ready",
+        [MODEM_PORT_ENGINE]  = "engine",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(modem_port_state, ModemPortState);
+
+/* Lines a module sends by itself while it boots. They are registered as URCs so that they never
+ * end up among the information lines of a command sent right after the port came back (EC25:
+ * "RDY", "+CFUN: 1", "+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"; reference modem.md §2.4). */
+static const char *const boot_urc_prefixes[] = {
+        "RDY",
+        "+CFUN:",
+        "+CPIN:",
+        "+QUSIM:",
+        "+QIND:",
+        "POWERED DOWN",
+};
+
+static void modem_log_ctx(const Modem *m, LogContext *ctx) {
+        *ctx = (LogContext) {
+                .modem = m->port,
+                .imei = m->imei,
+        };
+}
+
+#define log_modem(m, level, error, ...)                                         \
+        ({                                                                      \
+                LogContext _ctx;                                                \
+                modem_log_ctx((m), &_ctx);                                      \
+                log_ctx_full_errno(&_ctx, (level), (error), __VA_ARGS__);       \
+        })
+
+static void modem_set_port_state(Modem *m, ModemPortState s) {
+        if (m->port_state == s)
+                return;
+
+        log_modem(m, LOG_DEBUG, 0, "Port %s -> %s", modem_port_state_to_string(m->port_state), modem_port_state_to_string(s));
+        m->port_state = s;
+        manager_update_status(m->manager);
+}
+
+static int modem_watch_path(Modem *m);
+static int modem_try_open(Modem *m);
+static void modem_probe_start(Modem *m);
+static void modem_start_next(Modem *m);
+
+static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Modem *m = userdata;
+
+        if (m->port_state == MODEM_PORT_ABSENT)
+                (void) modem_try_open(m);
+        else if (m->port_state == MODEM_PORT_PROBING && m->probe_command == 0)
+                modem_probe_start(m);
+
+        return 0;
+}
+
+static int modem_arm_retry(Modem *m) {
+        int r;
+
+        if (m->retry_timer) {
+                r = sd_event_source_set_time_relative(m->retry_timer, MODEM_RETRY_USEC);
+                if (r < 0)
+                        return r;
+                return sd_event_source_set_enabled(m->retry_timer, SD_EVENT_ONESHOT);
+        }
+
+        r = sd_event_add_time_relative(m->event, &m->retry_timer, CLOCK_BOOTTIME, MODEM_RETRY_USEC, 0, on_retry_timer, m);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(m->retry_timer, "modem-retry");
+        return 0;
+}
+
+static int on_path_event(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        Modem *m = userdata;
+        _cleanup_free_ char *copy = strdup(m->port);
+
+        if (!copy)
+                return 0;
+        if (ev->len > 0 && !streq(ev->name, basename(copy)))
+                return 0;
+
+        if (m->port_state == MODEM_PORT_ABSENT)
+                (void) modem_try_open(m);
+        return 0;
+}
+
+static int modem_watch_path(Modem *m) {
+        _cleanup_free_ char *dir = strdup(m->port);
+        int r;
+
+        if (!dir)
+                return -ENOMEM;
+
+        if (!m->path_watch) {
+                /* IN_CREATE: devtmpfs creating /dev/ttyUSB2; IN_MOVED_TO: a symlink renamed into
+                 * place (how the simulator and udev's by-id links appear); IN_ATTRIB: permissions
+                 * fixed up by udev after the node appeared. */
+                r = sd_event_add_inotify(m->event, &m->path_watch, dirname(dir),
+                                         IN_CREATE | IN_MOVED_TO | IN_ATTRIB, on_path_event, m);
+                if (r < 0)
+                        log_modem(m, LOG_WARNING, r, "Cannot watch the directory of %s, polling instead: %m", m->port);
+                else
+                        (void) sd_event_source_set_description(m->path_watch, "modem-path");
+        }
+
+        return modem_arm_retry(m);
+}
+
+static void modem_stop_watch(Modem *m) {
+        m->path_watch = sd_event_source_disable_unref(m->path_watch);
+        if (m->retry_timer)
+                (void) sd_event_source_set_enabled(m->retry_timer, SD_EVENT_OFF);
+}
+
+static void on_port_lost(AtChannel *ch, int error, void *userdata) {
+        Modem *m = userdata;
+
+        log_modem(m, LOG_INFO, error, "AT port %s is gone: %m", m->port);
+
+        m->channel = at_channel_free(m->channel);
+        m->probe_command = 0;
+        modem_set_port_state(m, MODEM_PORT_ABSENT);
+
+        if (m->engine)
+                engine_port_lost(m->engine, error);
+
+        (void) modem_watch_path(m);
+}
+
+static void on_urc(AtChannel *ch, const char *line, void *userdata) {
+        Modem *m = userdata;
+
+        if (m->engine) {
+                engine_on_urc(m->engine, line);
+                return;
+        }
+
+        if (startswith(line, "+QIND:") && strstr(line, "FOTA"))
+                log_modem(m, LOG_NOTICE, 0, "DFOTA URC with no job running on this modem: %s", line);
+        else
+                log_modem(m, LOG_DEBUG, 0, "URC: %s", line);
+}
+
+static int modem_try_open(Modem *m) {
+        _cleanup_(at_channel_freep) AtChannel *ch = NULL;
+        int r;
+
+        if (m->channel)
+                return 0;
+
+        r = at_channel_open(m->event, m->port,
+                            &(AtChannelOptions) {
+                                    .default_timeout = m->timeouts->at_command,
+                                    .name = m->port,
+                            },
+                            &ch);
+        if (r < 0) {
+                log_modem(m, LOG_DEBUG, r, "Cannot open %s yet: %m", m->port);
+                (void) modem_watch_path(m);
+                return r;
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(boot_urc_prefixes); i++) {
+                r = at_channel_add_urc_handler(ch, boot_urc_prefixes[i], on_urc, m);
+                if (r < 0)
+                        return log_modem(m, LOG_ERR, r, "Failed to register URC handler: %m");
+        }
+        at_channel_set_port_lost_handler(ch, on_port_lost, m);
+
+        m->channel = TAKE_PTR(ch);
+        modem_stop_watch(m);
+        log_modem(m, LOG_INFO, 0, "AT port %s opened", m->port);
+
+        if (m->engine) {
+                modem_set_port_state(m, MODEM_PORT_ENGINE);
+                engine_port_opened(m->engine);
+        } else
+                modem_probe_start(m);
+
+        return 0;
+}
+
+/* Identification: ATE0 (echo is back on after every reboot: it is not saved), ATI, AT+GSN. */
+typedef struct ProbeStep {
+        const char *command;
+        int (*process)(Modem *m, const AtResponse *r);
+} ProbeStep;
+
+static int probe_echo(Modem *m, const AtResponse *r) {
+        /* The tokenizer drops echo anyway; a module that refuses ATE0 is still usable. */
+        return 0;
+}
+
+static int probe_ati(Modem *m, const AtResponse *r) {
+        _cleanup_free_ char *model = NULL, *revision = NULL;
+        int k;
+
+        if (r->result != AT_RESULT_OK)
+                return -EIO;
+
+        k = modem_parse_ati(r->lines, &model, &revision);
+        if (k < 0)
+                return k;
+
+        free(m->model);
+        m->model = TAKE_PTR(model);
+        free(m->revision);
+        m->revision = TAKE_PTR(revision);
+        return 0;
+}
+
+static int probe_gsn(Modem *m, const AtResponse *r) {
+        _cleanup_free_ char *imei = NULL;
+        int k;
+
+        if (r->result != AT_RESULT_OK)
+                return -EIO;
+
+        k = modem_parse_gsn(r->lines, &imei);
+        if (k < 0)
+                return k;
+
+        free(m->imei);
+        m->imei = TAKE_PTR(imei);
+        return 0;
+}
+
+static const ProbeStep probe_steps[] = {
+        { "ATE0",   probe_echo },
+        { "ATI",    probe_ati  },
+        { "AT+GSN", probe_gsn  },
+};
+
+static void modem_probe_next(Modem *m);
+
+static void on_probe_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
+        Modem *m = userdata;
+        const ProbeStep *step = &probe_steps[m->probe_step];
+        int k;
+
+        m->probe_command = 0;
+
+        if (r->result == AT_RESULT_PORT_LOST)
+                return; /* on_port_lost() takes it from here */
+
+        k = step->process(m, r);
+        if (k < 0) {
+                log_modem(m, LOG_WARNING, k, "Identification failed at %s (%s), retrying: %m",
+                          step->command, at_result_to_string(r->result));
+                (void) modem_arm_retry(m);
+                return;
+        }
+
+        m->probe_step++;
+        modem_probe_next(m);
+}
+
+static void modem_identified(Modem *m) {
+        const ModemProfile *p;
+
+        if (m->configured_family >= 0)
+                p = modem_profile_get(m->configured_family);
+        else {
+                p = modem_profile_from_model(m->model);
+                if (p->family == MODEM_FAMILY_GENERIC)
+                        log_modem(m, LOG_NOTICE, 0,
+                                  "Module model \"%s\" matches no known family; using the conservative \"%s\" profile",
+                                  strna(m->model), p->name);
+        }
+
+        if (m->profile != p || !m->identified)
+                log_modem(m, LOG_INFO, 0, "Module %s, revision %s, IMEI %s, family %s",
+                          strna(m->model), strna(m->revision), strna(m->imei), p->name);
+
+        m->profile = p;
+        m->identified = true;
+        modem_set_port_state(m, MODEM_PORT_READY);
+        manager_modem_identified(m->manager, m);
+        modem_start_next(m);
+}
+
+static void modem_probe_next(Modem *m) {
+        int r;
+
+        if (m->probe_step >= ELEMENTSOF(probe_steps)) {
+                modem_identified(m);
+                return;
+        }
+
+        r = modem_send(m, probe_steps[m->probe_step].command, NULL, on_probe_reply, m, &m->probe_command);
+        if (r < 0) {
+                log_modem(m, LOG_WARNING, r, "Failed to send %s: %m", probe_steps[m->probe_step].command);
+                (void) modem_arm_retry(m);
+        }
+}
+
+static void modem_probe_start(Modem *m) {
+        if (!m->channel)
+                return;
+
+        modem_set_port_state(m, MODEM_PORT_PROBING);
+        m->probe_step = 0;
+        modem_probe_next(m);
+}
+
+int modem_send(Modem *m, const char *command, const AtCommandOptions *opts, AtCommandCallback cb, void *userdata, uint64_t *ret_id) {
+        if (!m->channel)
+                return -ENOTCONN;
+
+        return at_channel_send(m->channel, command, opts, cb, userdata, ret_id);
+}
+
+void modem_cancel(Modem *m, uint64_t id) {
+        if (m->channel && id != 0)
+                (void) at_channel_cancel(m->channel, id);
+}
+
+static int on_reset_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Modem *m = userdata;
+
+        if (si->si_code == CLD_EXITED && si->si_status == 0)
+                log_modem(m, LOG_INFO, 0, "Reset command finished");
+        else
+                log_modem(m, LOG_WARNING, 0, "Reset command failed (%s %d)",
+                          si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+
+        sd_event_source_unref(s);
+        return 0;
+}
+
+static void on_reset_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
+        Modem *m = userdata;
+
+        /* A module that reboots at once may never answer: only log. */
+        log_modem(m, LOG_DEBUG, 0, "AT+CFUN=1,1: %s", at_result_to_string(r->result));
+}
+
+int modem_reset(Modem *m) {
+        const Config *c = m->manager->config;
+        posix_spawnattr_t attr;
+        sigset_t none;
+        pid_t pid;
+        int r;
+
+        switch (c->reset_method) {
+
+        case RESET_METHOD_AT:
+                /* AT+CFUN=1,1: full functionality with a reset of the module (TS 27.007 §8.2). */
+                return modem_send(m, "AT+CFUN=1,1", NULL, on_reset_reply, m, NULL);
+
+        case RESET_METHOD_COMMAND:
+                r = posix_spawnattr_init(&attr);
+                if (r != 0)
+                        return -r;
+                /* The child must not inherit our blocked SIGCHLD/SIGTERM/SIGINT mask. */
+                sigemptyset(&none);
+                (void) posix_spawnattr_setsigmask(&attr, &none);
+                (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+                r = posix_spawn(&pid, c->reset_command[0], NULL, &attr, c->reset_command, environ);
+                (void) posix_spawnattr_destroy(&attr);
+                if (r != 0)
+                        return log_modem(m, LOG_ERR, r, "Failed to run reset command %s: %m", c->reset_command[0]);
+
+                r = sd_event_add_child(m->event, NULL, pid, WEXITED, on_reset_child, m);
+                if (r < 0)
+                        log_modem(m, LOG_WARNING, r, "Cannot watch the reset command, ignoring: %m");
+                return 0;
+
+        case _RESET_METHOD_MAX:
+        case _RESET_METHOD_INVALID:
+                break;
+        }
+
+        return -EINVAL;
+}
+
+static void modem_start_next(Modem *m) {
+        JobRecord *rec;
+        int r;
+
+        if (m->engine || !m->identified || m->port_state != MODEM_PORT_READY || m->n_queue == 0)
+                return;
+
+        rec = m->queue[0];
+        memmove(m->queue, m->queue + 1, (m->n_queue - 1) * sizeof(JobRecord *));
+        m->n_queue--;
+
+        modem_set_port_state(m, MODEM_PORT_ENGINE);
+        r = engine_start(m, rec, &m->engine);
+        if (r < 0) {
+                log_modem(m, LOG_ERR, r, "Failed to start job execution: %m");
+                modem_set_port_state(m, MODEM_PORT_READY);
+        }
+}
+
+static int modem_queue_push(Modem *m, JobRecord *record, bool front) {
+        JobRecord **q;
+
+        q = reallocarray(m->queue, m->n_queue + 1, sizeof(JobRecord *));
+        if (!q) {
+                job_record_free(record);
+                return -ENOMEM;
+        }
+        m->queue = q;
+
+        if (front) {
+                memmove(m->queue + 1, m->queue, m->n_queue * sizeof(JobRecord *));
+                m->queue[0] = record;
+        } else
+                m->queue[m->n_queue] = record;
+        m->n_queue++;
+        return 0;
+}
+
+int modem_enqueue(Modem *m, JobRecord *record) {
+        int r;
+
+        r = modem_queue_push(m, record, false);
+        if (r < 0)
+                return r;
+
+        modem_start_next(m);
+        manager_update_status(m->manager);
+        return 0;
+}
+
+int modem_resume(Modem *m, JobRecord *record) {
+        int r;
+
+        if (m->engine)
+                /* Two unfinished executions on one modem can only come from a damaged state
+                 * directory; run them one after the other. */
+                return modem_queue_push(m, record, true);
+
+        r = engine_start(m, record, &m->engine);
+        if (r < 0)
+                return r;
+
+        if (m->channel) {
+                m->probe_command = 0;
+                modem_set_port_state(m, MODEM_PORT_ENGINE);
+                engine_port_opened(m->engine);
+        }
+        return 0;
+}
+
+static int on_finish_defer(sd_event_source *s, void *userdata) {
+        Modem *m = userdata;
+
+        m->finish_defer = sd_event_source_unref(m->finish_defer);
+        m->engine = engine_free(m->engine);
+
+        if (m->channel)
+                /* Refresh the identity: the revision has (or has not) changed. */
+                modem_probe_start(m);
+        else
+                modem_set_port_state(m, MODEM_PORT_ABSENT);
+
+        manager_update_status(m->manager);
+        return 0;
+}
+
+void modem_engine_finished(Modem *m) {
+        int r;
+
+        if (m->finish_defer)
+                return;
+
+        /* Called from inside the engine's own callbacks: free it from a defer source. */
+        r = sd_event_add_defer(m->event, &m->finish_defer, on_finish_defer, m);
+        if (r < 0) {
+                log_modem(m, LOG_ERR, r, "Failed to schedule the end of a job execution: %m");
+                return;
+        }
+        (void) sd_event_source_set_description(m->finish_defer, "modem-finish");
+}
+
+bool modem_is_busy(const Modem *m) {
+        return m->engine || m->n_queue > 0;
+}
+
+bool modem_matches_job(const Modem *m, const Job *job) {
+        if (!m->identified)
+                return false;
+
+        if (job->modem_imei)
+                return streq_ptr(m->imei, job->modem_imei);
+
+        if (!m->model)
+                return false;
+
+        if (job->modem_model)
+                return strcasecmp(m->model, job->modem_model) == 0;
+
+        return strncasecmp(job->target_version, m->model, strlen(m->model)) == 0;
+}
+
+char *modem_describe(const Modem *m) {
+        const char *name = strrchr(m->port, '/') ? strrchr(m->port, '/') + 1 : m->port;
+        char *s = NULL;
+        int r;
+
+        if (m->engine) {
+                const JobRecord *rec = engine_get_record(m->engine);
+                r = asprintf(&s, "%s: %s %s %u%%", name, rec->job->id, job_state_to_string(rec->state), rec->progress);
+        } else if (m->identified)
+                r = asprintf(&s, "%s: idle %s %s%s", name, strna(m->model), strna(m->revision),
+                             m->n_queue > 0 ? " (jobs queued)" : "");
+        else
+                r = asprintf(&s, "%s: %s", name, modem_port_state_to_string(m->port_state));
+
+        return r < 0 ? NULL : s;
+}
+
+int modem_parse_ati(char *const *lines, char **ret_model, char **ret_revision) {
+        _cleanup_free_ char *model = NULL, *revision = NULL;
+
+        for (size_t i = 0; lines && lines[i]; i++) {
+                const char *l = lines[i], *v;
+
+                v = startswith(l, "Revision:");
+                if (v) {
+                        v += strspn(v, " ");
+                        if (isempty(v))
+                                continue;
+                        free(revision);
+                        revision = strdup(v);
+                        if (!revision)
+                                return -ENOMEM;
+                        continue;
+                }
+
+                /* The first line is the manufacturer; the model follows it. Boot noise that
+                 * slipped in (URC-like lines) is skipped. */
+                if (strcasecmp(l, "Quectel") == 0 || l[0] == '+' || streq(l, "RDY") || model)
+                        continue;
+
+                model = strdup(l);
+                if (!model)
+                        return -ENOMEM;
+        }
+
+        if (!revision)
+                return -EBADMSG;
+
+        if (ret_model)
+                *ret_model = TAKE_PTR(model);
+        if (ret_revision)
+                *ret_revision = TAKE_PTR(revision);
+        return 0;
+}
+
+int modem_parse_gsn(char *const *lines, char **ret_imei) {
+        for (size_t i = 0; lines && lines[i]; i++) {
+                const char *l = lines[i];
+                size_t n;
+
+                l = startswith(l, "+GSN:") ?: startswith(l, "+CGSN:") ?: l;
+                l += strspn(l, " \"");
+                n = strspn(l, "0123456789");
+                if (n < 14 || n > 17)
+                        continue;
+
+                char *imei = strndup(l, n);
+                if (!imei)
+                        return -ENOMEM;
+                *ret_imei = imei;
+                return 0;
+        }
+
+        return -EBADMSG;
+}
+
+int modem_new(Manager *manager, const ModemConfig *config, Modem **ret) {
+        _cleanup_(modem_freep) Modem *m = NULL;
+
+        m = calloc(1, sizeof(Modem));
+        if (!m)
+                return -ENOMEM;
+
+        *m = (Modem) {
+                .manager = manager,
+                .event = manager->event,
+                .timeouts = &manager->config->timeouts,
+                .configured_family = config->family,
+                .port_state = MODEM_PORT_ABSENT,
+        };
+
+        m->port = strdup(config->port);
+        if (!m->port)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int modem_start(Modem *m) {
+        int r;
+
+        r = modem_try_open(m);
+        if (r < 0 && r != -ENOENT)
+                log_modem(m, LOG_WARNING, r, "Cannot open AT port %s, waiting for it: %m", m->port);
+        return 0;
+}
+
+Modem *modem_free(Modem *m) {
+        if (!m)
+                return NULL;
+
+        m->engine = engine_free(m->engine);
+        m->finish_defer = sd_event_source_disable_unref(m->finish_defer);
+        m->channel = at_channel_free(m->channel);
+        m->path_watch = sd_event_source_disable_unref(m->path_watch);
+        m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
+
+        for (size_t i = 0; i < m->n_queue; i++)
+                job_record_free(m->queue[i]);
+        free(m->queue);
+
+        free(m->port);
+        free(m->model);
+        free(m->revision);
+        free(m->imei);
+        free(m);
+        return NULL;
+}

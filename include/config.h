@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The daemon's configuration: one JSON file (default /etc/dfotad/dfotad.json) plus drop-ins, the
+ * "*.json" files in "<path>.d/", merged in name order (a drop-in's top-level keys replace the
+ * file's; objects such as "timeouts" are merged key by key). Documented key by key in README.md. */
+
+#include "macro.h"
+#include "profile.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/dfotad/dfotad.json"
+#define CONFIG_DEFAULT_STATE_DIRECTORY "/var/lib/dfotad"
+
+/* All in microseconds; the config file gives seconds (fractions allowed, must be > 0). Defaults
+ * are the guides' values. */
+typedef struct Timeouts {
+        usec_t at_command;              /* one AT command's final result; default 5 s */
+        usec_t download_start;          /* OK of AT+QFOTADL -> FTPSTART/HTTPSTART; default 90 s (EC25&EC21 guide §3) */
+        usec_t download;                /* *START -> *END: the whole download; default 1800 s (real modules stay silent for minutes) */
+        usec_t port_return;             /* AT port gone -> back; default 300 s */
+        usec_t first_urc_after_reboot;  /* port back -> first URC; default 90 s */
+        usec_t urc_watchdog;            /* update phase, no URC for this long -> reset; default 240 s (EP06 guide, abnormalities chapter) */
+        usec_t verify;                  /* END -> revision read back; default 300 s */
+} Timeouts;
+
+typedef enum ResetMethod {
+        RESET_METHOD_AT,                /* AT+CFUN=1,1 on the AT port */
+        RESET_METHOD_COMMAND,           /* run reset_command (argv), e.g. a GPIO power-cycle script */
+        _RESET_METHOD_MAX,
+        _RESET_METHOD_INVALID = -EINVAL,
+} ResetMethod;
+
+typedef struct ModemConfig {
+        char *port;                     /* AT port path, e.g. /dev/ttyUSB2 */
+        ModemFamily family;             /* _MODEM_FAMILY_INVALID: detect from ATI */
+} ModemConfig;
+
+typedef struct Config {
+        char *state_directory;          /* "state_directory"; default $STATE_DIRECTORY or /var/lib/dfotad */
+        int log_level;                  /* "log_level"; syslog level, default LOG_INFO */
+        ModemConfig *modems;            /* "modems" */
+        size_t n_modems;
+        Timeouts timeouts;              /* "timeouts" */
+        ResetMethod reset_method;       /* "reset": "at" (default) or {"command": [argv...]} */
+        char **reset_command;           /* NULL-terminated argv for RESET_METHOD_COMMAND, else NULL */
+        char *inbox;                    /* "local": {"inbox": PATH}; default <state_directory>/inbox */
+} Config;
+
+/* Fills *c with the defaults (state_directory from $STATE_DIRECTORY if set). Returns 0 or -ENOMEM. */
+int config_init_defaults(Config *c);
+
+/* Loads path and its drop-ins over the defaults. A missing file at the default path is not an
+ * error (the defaults are used); a missing file given explicitly is. On failure returns a negative
+ * errno (-ENOENT, -EINVAL for a bad key, type or value, -ENOMEM) and, when reterr is non-NULL, a
+ * newly allocated message naming the file and the key, e.g.
+ *   "/etc/dfotad/dfotad.json: timeouts.urc_watchdog: must be a number of seconds > 0".
+ * *ret is written only on success; free it with config_free(). */
+int config_load(const char *path, bool path_explicit, Config **ret, char **reterr);
+
+Config *config_free(Config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
+
+DECLARE_STRING_TABLE_LOOKUP(reset_method, ResetMethod);
