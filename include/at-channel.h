@@ -9,17 +9,24 @@
  *  - Final results: OK, ERROR, +CME ERROR: <n>, +CMS ERROR: <n> (V.250 §5.7, TS 27.007 §9.2).
  *  - After a timeout the channel is out of step with the module: a late reply must never answer the
  *    next command. It drains input until the port has been quiet for resync_quiet, then sends a
- *    bare "AT" probe and waits until its OK has been followed by resync_quiet of silence. Queued
- *    commands wait meanwhile; URCs are still dispatched. Three failed probes in a row report the
- *    port lost with -ETIMEDOUT.
+ *    bare "AT" probe and waits until its OK has been followed by resync_quiet of silence; an echo
+ *    or a second final result in that window means the OK was the late reply's, and it starts
+ *    over. Only URCs do not break the silence, and no wait lasts longer than default_timeout.
+ *    Queued commands wait meanwhile; URCs are still dispatched. Three failed probes in a row
+ *    (no OK, no silence, or a timeout) report the port lost with -ETIMEDOUT. The reasoning is in
+ *    at-channel.c, SyncState.
+ *  - Nothing that arrived before a command was written in full (its CR out) is part of its
+ *    response: a stray final result between two commands is dropped.
  *  - URCs are dispatched by line prefix to registered handlers, also while a command is in
  *    flight. A line that starts with the running command's response_prefix belongs to the command
  *    even if a URC handler matches too ("+CPIN: READY" is both).
- *  - Port loss (EOF, EIO, ENODEV, EPOLLHUP/EPOLLERR) completes every pending command with
- *    AT_RESULT_PORT_LOST, closes the fd, then calls the port-lost handler. The object stays
- *    allocated until its owner frees it.
- *  - The wire trace is logged at debug level; commands sent with .sensitive show only the part
- *    before '=' and URL passwords are always masked. */
+ *  - Port loss (EOF, EIO, ENODEV, EPOLLHUP/EPOLLERR, a failed write, or a failed resync) closes the
+ *    fd and releases its event sources, completes every pending command with AT_RESULT_PORT_LOST
+ *    in the order they were sent (sends from those callbacks get -ENOTCONN), then calls the
+ *    port-lost handler. The object stays allocated until its owner frees it.
+ *  - The wire trace ("<name>: --> AT+CSQ<CR>", "<name>: <-- +CSQ: 23,99") is logged at debug
+ *    level; see at_command_redact() for what commands sent with .sensitive show. Echoes lose
+ *    everything after '=', and URL passwords are always masked. */
 
 #include <systemd/sd-event.h>
 
