@@ -450,12 +450,18 @@ static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
 
         case FOTA_URC_UPDATE_START:
         case FOTA_URC_UPDATE_RESUMED:
-                if (u->kind == FOTA_URC_UPDATE_START || rec->attempt == 0)
+                /* A new attempt only after a failed one (END,<err>): a START after a watchdog reset
+                 * or a power loss is the module resuming the same attempt, which does not count
+                 * toward the five (RG50xQ FOTA note: a power failure is not an attempt; QuecOpen
+                 * guide: the update resumes from the recorded node). */
+                if (rec->attempt == 0 || e->last_end > 0) {
                         rec->attempt++;
+                        log_engine(e, LOG_INFO, 0, "Job %s: module update attempt %u of %u", rec->job->id, rec->attempt,
+                                   engine_profile(e)->max_attempts);
+                } else
+                        log_engine(e, LOG_INFO, 0, "Job %s: module resumes update attempt %u", rec->job->id, rec->attempt);
                 rec->progress = 0;
                 e->last_end = -1;
-                log_engine(e, LOG_INFO, 0, "Job %s: module update attempt %u of %u", rec->job->id, rec->attempt,
-                           engine_profile(e)->max_attempts);
                 engine_set_state(e, JOB_UPDATING, "%s, attempt %u", u->status, rec->attempt);
                 engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
                 break;
@@ -1013,6 +1019,30 @@ static JobState record_last_active_state(const JobRecord *rec) {
         return JOB_QUEUED;
 }
 
+/* The <err> of the END that closed the latest attempt, from the history the engine wrote ("END,0",
+ * "attempt N failed: END,<err> ..."), or -1 when the latest attempt has not ended. Lets a restarted
+ * daemon count the module's attempts exactly as an uninterrupted one. */
+static int record_last_end(const JobRecord *rec) {
+        size_t n = rec->history ? json_object_array_length(rec->history) : 0;
+
+        for (size_t i = n; i > 0; i--) {
+                json_object *h = json_object_array_get_idx(rec->history, i - 1), *v;
+                const char *d, *p;
+                int err;
+
+                if (!json_object_object_get_ex(h, "detail", &v) || !json_object_is_type(v, json_type_string))
+                        continue;
+                d = json_object_get_string(v);
+
+                if (startswith(d, "START") || startswith(d, "Last upgrade"))
+                        return -1;
+                p = strstr(d, "END,");
+                if (p && sscanf(p, "END,%d", &err) == 1)
+                        return err;
+        }
+        return -1;
+}
+
 int engine_start(Modem *m, JobRecord *record, Engine **ret) {
         _cleanup_(job_record_freep) JobRecord *rec = record;
         Engine *e;
@@ -1065,9 +1095,7 @@ int engine_start(Modem *m, JobRecord *record, Engine **ret) {
         case JOB_UPDATING:
         case JOB_VERIFYING:
                 e->resume_state = record->state;
-                if (record->state == JOB_VERIFYING)
-                        e->last_end = record->has_module_error && record->module_error_kind == MODULE_ERROR_UPDATE
-                                ? record->module_error_code : 0;
+                e->last_end = record_last_end(record);
                 break;
 
         case JOB_SUCCEEDED:

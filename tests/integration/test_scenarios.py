@@ -73,11 +73,11 @@ ROWS = [
     Row("ec25-five-failures", HTTP_URL, "FAILED", attempt=5,
         module_error={"code": last_end_value("ec25-five-failures"), "kind": "update",
                       "meaning": GUIDE_MEANINGS[last_end_value("ec25-five-failures")]}),
-    # The module starts the update over after the reset; whether that counts as a second attempt
-    # of its five is not the guide's to say, so the attempt number is left open here.
-    success("ec25-watchdog-silence", attempt=None, watchdog_resets=1,
+    # The module resumes the update after the reset: a reset is not one of its five attempts
+    # (RG50xQ FOTA note: a power failure does not count), so the attempt stays 1.
+    success("ec25-watchdog-silence", attempt=1, watchdog_resets=1,
             timeouts={"urc_watchdog": 0.5}),
-    success("ec25-watchdog-silence", attempt=None, watchdog_resets=1,
+    success("ec25-watchdog-silence", attempt=1, watchdog_resets=1,
             timeouts={"urc_watchdog": 0.5}, reset="command"),
 ]
 
