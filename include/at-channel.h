@@ -16,7 +16,9 @@
  *    (no OK, no silence, or a timeout) report the port lost with -ETIMEDOUT. The reasoning is in
  *    at-channel.c, SyncState.
  *  - Nothing that arrived before a command was written in full (its CR out) is part of its
- *    response: a stray final result between two commands is dropped.
+ *    response: a stray final result between two commands is dropped. (What is still unread when
+ *    the command is due is read first, up to 64 KiB, so a port that never stops sending cannot
+ *    hold the queue up.)
  *  - URCs are dispatched by line prefix to registered handlers, also while a command is in
  *    flight. A line that starts with the running command's response_prefix belongs to the command
  *    even if a URC handler matches too ("+CPIN: READY" is both).

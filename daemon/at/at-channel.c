@@ -573,7 +573,8 @@ static void channel_start_next(AtChannel *ch) {
                 return;
 
         /* Whatever the module sent before this command is written can never be part of its reply:
-         * consume it now, with no command in flight (a stray second "OK" is dropped here). */
+         * consume it now, with no command in flight (a stray second "OK" is dropped here). The
+         * reads are bounded, so a port that never stops sending delays the command, not forever. */
         channel_read_pending(ch);
         if (!channel_can_start(ch))
                 return;

@@ -91,10 +91,9 @@ static void local_take(LocalControlPlane *l, const char *name) {
         if (r < 0) {
                 log_warning_errno(r, "Inbox %s/%s cannot be read as a job document, rejecting it: %m", l->inbox, name);
                 r = manager_submit_job(l->cp.manager, &l->cp, "", stem);
-        } else {
-                log_info("Inbox: job document %s", name);
+        } else
+                /* The manager logs the job's arrival under its id (QUEUED or REJECTED). */
                 r = manager_submit_job(l->cp.manager, &l->cp, text, stem);
-        }
 
         if (r < 0 && r != -EEXIST) {
                 /* Nothing recorded: keep the document, it is taken again at the next start. */

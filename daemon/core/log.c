@@ -306,6 +306,12 @@ int log_internal(
         message = format_message(error, format, ap);
         va_end(ap);
 
+        /* __FILE__ is the path the build passed to the compiler ("../daemon/x.c" from build/,
+         * "../../src/dfotad/daemon/x.c" from elsewhere): report it relative to the source tree. */
+        const char *p = strstr(file, "daemon/");
+        if (p)
+                file = p;
+
         /* Out of memory: the unformatted text still says which message it was. */
         if (log_to_journal && log_to_journal_send(level, error, ctx, file, line, func, message ?: format) >= 0)
                 goto finish;

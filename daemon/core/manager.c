@@ -179,7 +179,9 @@ static int manager_dispatch(Manager *m, JobRecord *rec) {
                 if (match->profile)
                         (void) job_record_set_string(&rec->modem_family, match->profile->name);
                 (void) job_record_save(rec);
-                log_info("Job %s: queued on %s%s", job->id, match->port, modem_is_busy(match) ? " (modem busy, waiting its turn)" : "");
+                log_ctx_info(&((LogContext) { .job_id = job->id, .modem = match->port, .imei = match->imei, .state = "QUEUED" }),
+                             "Job %s: queued on %s%s", job->id, match->port,
+                             modem_is_busy(match) ? " (modem busy, waiting its turn)" : "");
                 return modem_enqueue(match, rec) < 0 ? -ENOMEM : 1;
         }
 
@@ -206,7 +208,8 @@ static int manager_add_pending(Manager *m, JobRecord *rec) {
                 return -ENOMEM;
         m->pending = p;
         m->pending[m->n_pending++] = rec;
-        log_info("Job %s: waiting until the modems are identified", rec->job->id);
+        log_ctx_info(&((LogContext) { .job_id = rec->job->id, .state = "QUEUED" }),
+                     "Job %s: waiting until the modems are identified", rec->job->id);
         manager_update_status(m);
         return 0;
 }
@@ -343,7 +346,13 @@ static int manager_resume(Manager *m) {
                 }
 
                 if (!modem) {
-                        LogContext ctx = { .job_id = rec->job->id, .message_id = DFOTAD_MESSAGE_JOB_FAILED };
+                        LogContext ctx = {
+                                .job_id = rec->job->id,
+                                .modem = rec->modem_port,
+                                .imei = rec->modem_imei,
+                                .state = "FAILED",
+                                .message_id = DFOTAD_MESSAGE_JOB_FAILED,
+                        };
                         rec->state = JOB_FAILED;
                         (void) job_record_set_string(&rec->reason, "its modem is no longer in the configuration");
                         (void) job_record_add_history(rec, rec->reason);

@@ -74,24 +74,47 @@ static const ModemProfile *engine_profile(const Engine *e) {
         return e->modem->profile ?: modem_profile_get(MODEM_FAMILY_GENERIC);
 }
 
-static void engine_log_ctx(const Engine *e, LogContext *ctx, const char *message_id) {
+/* Storage for the fields of one log entry about a job execution. */
+typedef struct EngineLogFields {
+        char attempt[32];
+        char progress[32];
+        char module_error[16];
+        const char *extra[3];
+} EngineLogFields;
+
+/* Every entry about a job carries its id, modem, state, attempt and progress, so that
+ * `journalctl DFOTAD_JOB_ID=<id>` tells the whole story. */
+static void engine_log_ctx(const Engine *e, LogContext *ctx, EngineLogFields *f, const char *message_id) {
         const JobRecord *r = e->record;
+
+        (void) snprintf(f->attempt, sizeof f->attempt, "DFOTAD_ATTEMPT=%u", r->attempt);
+        (void) snprintf(f->progress, sizeof f->progress, "DFOTAD_PROGRESS=%u", r->progress);
+        f->extra[0] = f->attempt;
+        f->extra[1] = f->progress;
+        f->extra[2] = NULL;
+        if (r->has_module_error)
+                (void) snprintf(f->module_error, sizeof f->module_error, "%d", r->module_error_code);
 
         *ctx = (LogContext) {
                 .modem = e->modem->port,
                 .imei = r->modem_imei ?: e->modem->imei,
                 .job_id = r->job->id,
                 .state = job_state_to_string(r->state),
+                .module_error = r->has_module_error ? f->module_error : NULL,
                 .message_id = message_id,
+                .extra = f->extra,
         };
 }
 
-#define log_engine(e, level, error, ...)                                        \
+#define log_engine_id(e, message_id, level, error, ...)                         \
         ({                                                                      \
                 LogContext _ctx;                                                \
-                engine_log_ctx((e), &_ctx, NULL);                               \
+                EngineLogFields _f;                                             \
+                engine_log_ctx((e), &_ctx, &_f, (message_id));                  \
                 log_ctx_full_errno(&_ctx, (level), (error), __VA_ARGS__);       \
         })
+
+#define log_engine(e, level, error, ...) log_engine_id(e, NULL, level, error, __VA_ARGS__)
 
 static void engine_save(Engine *e) {
         int r;
@@ -177,9 +200,7 @@ _printf_(3, 4)
 static void engine_set_state(Engine *e, JobState s, const char *detail_format, ...) {
         JobRecord *rec = e->record;
         _cleanup_free_ char *detail = NULL;
-        char attempt_field[32], progress_field[32];
         JobState old = rec->state;
-        LogContext ctx;
         int level;
 
         if (detail_format) {
@@ -198,22 +219,14 @@ static void engine_set_state(Engine *e, JobState s, const char *detail_format, .
         (void) job_record_add_history(rec, detail);
         engine_save(e);
 
-        engine_log_ctx(e, &ctx, engine_message_id(s));
-        (void) snprintf(attempt_field, sizeof attempt_field, "DFOTAD_ATTEMPT=%u", rec->attempt);
-        (void) snprintf(progress_field, sizeof progress_field, "DFOTAD_PROGRESS=%u", rec->progress);
-        _cleanup_free_ char *error_field = NULL;
-        if (rec->has_module_error && asprintf(&error_field, "%d", rec->module_error_code) >= 0)
-                ctx.module_error = error_field;
-        ctx.extra = (const char *const[]) { attempt_field, progress_field, NULL };
-
         level = s == JOB_FAILED || s == JOB_REJECTED ? LOG_WARNING : s == JOB_SUCCEEDED ? LOG_NOTICE : LOG_INFO;
         if (old == s)
-                log_ctx_full_errno(&ctx, level, 0, "Job %s: %s%s%s%s", rec->job->id, job_state_to_string(s),
-                                   detail ? " (" : "", strempty(detail), detail ? ")" : "");
+                log_engine_id(e, engine_message_id(s), level, 0, "Job %s: %s%s%s%s", rec->job->id, job_state_to_string(s),
+                              detail ? " (" : "", strempty(detail), detail ? ")" : "");
         else
-                log_ctx_full_errno(&ctx, level, 0, "Job %s: %s -> %s%s%s%s", rec->job->id,
-                                   job_state_to_string(old), job_state_to_string(s),
-                                   detail ? " (" : "", strempty(detail), detail ? ")" : "");
+                log_engine_id(e, engine_message_id(s), level, 0, "Job %s: %s -> %s%s%s%s", rec->job->id,
+                              job_state_to_string(old), job_state_to_string(s),
+                              detail ? " (" : "", strempty(detail), detail ? ")" : "");
 
         e->progress_reported = rec->progress / 10;
         manager_report(e->modem->manager, rec);
@@ -260,6 +273,9 @@ static void engine_set_module_error(Engine *e, ModuleErrorKind kind, int code) {
         rec->module_error_kind = kind;
         rec->module_error_code = code;
         (void) job_record_set_string(&rec->module_error_meaning, modem_profile_error_meaning(engine_profile(e), kind, code));
+
+        log_engine_id(e, DFOTAD_MESSAGE_MODULE_ERROR, LOG_WARNING, 0, "Job %s: the module reports error %d: %s",
+                      rec->job->id, code, rec->module_error_meaning ?: "code not in the module's error table");
 }
 
 static void engine_set_progress(Engine *e, int percent) {
@@ -378,7 +394,6 @@ static void engine_read_revision(Engine *e) {
 static void engine_handle_watchdog(Engine *e) {
         JobRecord *rec = e->record;
         char buf[32];
-        LogContext ctx;
         int r;
 
         if (rec->watchdog_resets >= ENGINE_MAX_WATCHDOG_RESETS) {
@@ -388,10 +403,10 @@ static void engine_handle_watchdog(Engine *e) {
         }
 
         rec->watchdog_resets++;
-        engine_log_ctx(e, &ctx, DFOTAD_MESSAGE_WATCHDOG_RESET);
-        log_ctx_warning(&ctx, "Job %s: watchdog: no URC for %s in the update phase, resetting the module (reset %u of %u)",
-                        rec->job->id, format_seconds(e->modem->timeouts->urc_watchdog, buf),
-                        rec->watchdog_resets, ENGINE_MAX_WATCHDOG_RESETS);
+        log_engine_id(e, DFOTAD_MESSAGE_WATCHDOG_RESET, LOG_WARNING, 0,
+                      "Job %s: watchdog: no URC for %s in the update phase, resetting the module (reset %u of %u)",
+                      rec->job->id, format_seconds(e->modem->timeouts->urc_watchdog, buf),
+                      rec->watchdog_resets, ENGINE_MAX_WATCHDOG_RESETS);
         engine_set_state(e, rec->state, "watchdog reset %u through %s", rec->watchdog_resets,
                          reset_method_to_string(e->modem->manager->config->reset_method));
 
@@ -597,7 +612,6 @@ static void engine_send_qfotadl(Engine *e) {
         JobRecord *rec = e->record;
         _cleanup_free_ char *command = NULL;
         const ModemProfile *p = engine_profile(e);
-        LogContext ctx;
         int r;
 
         if (asprintf(&command, "AT+QFOTADL=\"%s\"", rec->job->url) < 0) {
@@ -617,8 +631,8 @@ static void engine_send_qfotadl(Engine *e) {
                 return;
         }
 
-        engine_log_ctx(e, &ctx, DFOTAD_MESSAGE_QFOTADL_SENT);
-        log_ctx_info(&ctx, "Job %s: sending AT+QFOTADL (%s)", rec->job->id, package_source_to_string(package_source_from_url(rec->job->url)));
+        log_engine_id(e, DFOTAD_MESSAGE_QFOTADL_SENT, LOG_INFO, 0, "Job %s: sending AT+QFOTADL (%s)",
+                      rec->job->id, package_source_to_string(package_source_from_url(rec->job->url)));
 
         r = modem_send(e->modem, command,
                        &(AtCommandOptions) {
@@ -914,7 +928,6 @@ void engine_port_opened(Engine *e) {
 
 void engine_port_lost(Engine *e, int error) {
         JobRecord *rec = e->record;
-        LogContext ctx;
 
         if (engine_ended(e))
                 return;
@@ -927,7 +940,8 @@ void engine_port_lost(Engine *e, int error) {
                 e->resume_state = JOB_PREFLIGHT;
         }
 
-        engine_log_ctx(e, &ctx, DFOTAD_MESSAGE_PORT_LOST);
+        log_engine_id(e, DFOTAD_MESSAGE_PORT_LOST, LOG_INFO, error, "Job %s: AT port %s lost in %s: %m",
+                      rec->job->id, e->modem->port, job_state_to_string(rec->state));
         if (rec->state != JOB_WAITING_FOR_MODEM) {
                 JobState was = rec->state;
 

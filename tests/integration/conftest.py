@@ -302,12 +302,15 @@ class NotifyListener:
 # The daemon.
 
 class Daemon:
-    """One dfotad process; its stderr is read line by line by a thread."""
+    """One dfotad process; its stderr is read line by line by a thread. wrapper is a command
+    prefix that must end by exec'ing dfotad (nsenter, sh -c '... exec "$@"'), so that the process
+    started is dfotad itself: its pid is the one READY=1 comes from."""
 
-    def __init__(self, args, env, stdout_path):
+    def __init__(self, args, env, stdout_path, wrapper=()):
         self._stdout = open(stdout_path, "wb")
-        self.proc = subprocess.Popen([str(DFOTAD)] + list(args), env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self._stdout, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(list(wrapper) + [str(DFOTAD)] + list(args), env=env,
+                                     stdin=subprocess.DEVNULL, stdout=self._stdout,
+                                     stderr=subprocess.PIPE)
         self.pid = self.proc.pid
         self.lines = []
         self.eof = False
@@ -492,8 +495,9 @@ class Harness:
         path.write_text(text if text is not None else json.dumps(cfg or self.config(), indent=2))
         return path
 
-    def start_daemon(self, cfg=None, args=(), env=None, ready=True, config_path=None):
-        """Starts dfotad on cfg (default: self.config()) and, with ready, waits for READY=1."""
+    def start_daemon(self, cfg=None, args=(), env=None, ready=True, config_path=None, wrapper=()):
+        """Starts dfotad on cfg (default: self.config()) and, with ready, waits for READY=1.
+        wrapper: a command prefix that execs dfotad (see Daemon)."""
         if config_path is None:
             config_path = self.write_config(cfg)
         e = {k: v for k, v in os.environ.items()
@@ -504,7 +508,7 @@ class Harness:
             e.update(env)
         since = self.notify.mark()
         d = Daemon(["--config", str(config_path)] + list(args), e,
-                   self.tmp / f"dfotad-{len(self.daemons)}.stdout")
+                   self.tmp / f"dfotad-{len(self.daemons)}.stdout", wrapper=wrapper)
         self.daemons.append(d)
         if ready:
             self.wait_ready(d, since)
