@@ -155,13 +155,15 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
                 .description = "EC25/EC21/EG25/EG91/EG95 (EC25&EC21 DFOTA User Guide V1.0)",
                 .models = ec2x_models,
 
-                /* §3.1 FTP, §3.2 HTTP, §3.3 local file. The guide documents no HTTPS
-                 * ("It should be started with "HTTP://""), so we do not offer it: an EC25 firmware
-                 * that predates HTTPS DFOTA would fail the download only after the job started. */
+                /* §3.1 FTP, §3.2 HTTP, §3.3 local file. The 2016 guide shows only "HTTP://",
+                 * but EC2x firmware since then downloads over HTTPS too (EC2x/EG2x/EG9x/EM05 DFOTA
+                 * Upgrade Guide V1.3, reference modem.md §7; EG18-EA HTTPS transcript, §4.5), with
+                 * the same 255-byte limit. A firmware without it answers AT+QFOTADL with ERROR,
+                 * which fails the job with that reason before anything was downloaded. */
                 .source_allowed = {
                         [PACKAGE_SOURCE_FTP] = true,
                         [PACKAGE_SOURCE_HTTP] = true,
-                        [PACKAGE_SOURCE_HTTPS] = false,
+                        [PACKAGE_SOURCE_HTTPS] = true,
                         [PACKAGE_SOURCE_LOCAL_FILE] = true,
                 },
                 /* §3.1 <ftpurl>, §3.2 <httpurl>: "String format, max length is 255 bytes." */

@@ -35,6 +35,7 @@ SOURCE_VERSION = "EC25EFAR06A01M4G"
 TARGET_VERSION = "EC25EFAR06A02M4G"
 HTTP_URL = "http://fw.example.net/ec25/a01-a02.zip"
 FTP_URL = "ftp://user:pass@fw.example.net/ec25/a01-a02.zip"
+HTTPS_URL = "https://fw.example.net/ec25/a01-a02.zip"
 LOCAL_URL = "/data/ufs/a01-a02.zip"
 
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "REJECTED", "CANCELED")

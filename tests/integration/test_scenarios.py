@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from conftest import (FTP_URL, HTTP_URL, LOCAL_URL, SCENARIOS, SOURCE_VERSION, TARGET_VERSION,
+from conftest import (FTP_URL, HTTP_URL, HTTPS_URL, LOCAL_URL, SCENARIOS, SOURCE_VERSION, TARGET_VERSION,
                       is_subsequence, make_job, states)
 
 # EC25&EC21 DFOTA User Guide V1.0, ch. 4 Table 1 and ch. 5 Table 2.
@@ -61,6 +61,7 @@ def success(scenario, url=HTTP_URL, **kw):
 ROWS = [
     success("ec25-http-success"),
     success("ec25-ftp-success", FTP_URL),
+    success("ec25-https-success", HTTPS_URL),
     success("ec25-local-success", LOCAL_URL),
     success("ec25-port-gone"),
     success("ec25-echo-on"),

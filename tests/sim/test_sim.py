@@ -315,7 +315,7 @@ def test_at_commands_echo_and_validation(sim_factory):
     assert len(long_url) == 256
     assert p.command(f'AT+QFOTADL="{long_url}"') == b"\r\nERROR\r\n"
     assert p.command(f"AT+QFOTADL={URL}") == b"\r\nERROR\r\n"                      # not quoted
-    assert p.command('AT+QFOTADL="https://h/x.zip"') == b"\r\nERROR\r\n"          # no HTTPS on EC25
+    assert p.command('AT+QFOTADL="gopher://h/x.zip"') == b"\r\nERROR\r\n"         # no such scheme
     assert p.command('AT+QFOTADL="/cache/ufs/x.zip"') == b"\r\nERROR\r\n"         # wrong prefix
     assert p.command('AT+QFOTADL="/data/ufs/' + "x" * 119 + '"') == b"\r\nERROR\r\n"  # 129 > 128
     # Nothing started: no DFOTA, the rejected commands are all logged as received.

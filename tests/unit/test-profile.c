@@ -137,8 +137,8 @@ static const UrlCase url_cases[] = {
         { MODEM_FAMILY_EC2X, "ftp://u:p@h/", 255, 0,      NULL },
         { MODEM_FAMILY_EC2X, "FTP://u:p@h/", 256, -EINVAL, "URL is 256 bytes; ec2x allows at most 255" },
         { MODEM_FAMILY_EC2X, "http://h/",   300, -EINVAL, "URL is 300 bytes; ec2x allows at most 255" },
-        /* §3: HTTPS is not documented for EC25/EC21. */
-        { MODEM_FAMILY_EC2X, "https://h/x.zip", 0, -EINVAL, "HTTPS is not supported by ec2x (EC25&EC21 DFOTA User Guide §3)" },
+        /* HTTPS: later EC2x firmware (EC2x DFOTA Upgrade Guide V1.3), same 255-byte limit. */
+        { MODEM_FAMILY_EC2X, "https://h/x.zip", 0, 0, NULL },
         /* §3.3: "max length is 128 bytes", "/data/ufs/" or "/media/card/". */
         { MODEM_FAMILY_EC2X, "/data/ufs/",  128, 0,       NULL },
         { MODEM_FAMILY_EC2X, "/data/ufs/",  129, -EINVAL, "local file name is 129 bytes; ec2x allows at most 128" },
@@ -258,7 +258,7 @@ static void test_ec2x_values(void **state) {
         assert_string_equal(p->name, "ec2x");
         assert_true(p->source_allowed[PACKAGE_SOURCE_FTP]);
         assert_true(p->source_allowed[PACKAGE_SOURCE_HTTP]);
-        assert_false(p->source_allowed[PACKAGE_SOURCE_HTTPS]);
+        assert_true(p->source_allowed[PACKAGE_SOURCE_HTTPS]);
         assert_true(p->source_allowed[PACKAGE_SOURCE_LOCAL_FILE]);
         assert_int_equal(p->url_max, 255);
         assert_int_equal(p->local_max, 128);
