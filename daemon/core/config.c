@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "reason.h"
 
 static const char *const reset_method_table[_RESET_METHOD_MAX] = {
         [RESET_METHOD_AT]      = "at",
@@ -43,32 +44,7 @@ static char **strv_free(char **l) {
         return NULL;
 }
 
-/* Sets *reterr to "<prefix>: <message>" (or only the message without a prefix) and returns error,
- * or -ENOMEM. */
-static int config_error_full(char **reterr, int error, const char *prefix, const char *format, ...) _printf_(4, 5);
-static int config_error_full(char **reterr, int error, const char *prefix, const char *format, ...) {
-        _cleanup_free_ char *msg = NULL;
-        char *s;
-        va_list ap;
-        int k;
-
-        va_start(ap, format);
-        k = vasprintf(&msg, format, ap);
-        va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
-
-        if (!prefix)
-                s = TAKE_PTR(msg);
-        else if (asprintf(&s, "%s: %s", prefix, msg) < 0)
-                return -ENOMEM;
-
-        free(*reterr);
-        *reterr = s;
-        return error;
-}
-
-#define config_error(reterr, prefix, ...) config_error_full(reterr, -EINVAL, prefix, __VA_ARGS__)
+#define config_error(reterr, prefix, ...) reason_set(reterr, -EINVAL, prefix, __VA_ARGS__)
 
 /* json-c accepts strings with "\u0000" in them; our C strings would silently end there. */
 static int config_get_string(json_object *v, const char *key_path, const char **ret, char **reterr) {
@@ -528,9 +504,9 @@ static int config_apply_file(Config *c, const char *path, bool missing_ok, char 
         if (r == -ENOENT && missing_ok)
                 return 0;
         if (r == -EFBIG)
-                return config_error_full(reterr, r, path, "larger than %i bytes", CONFIG_FILE_MAX);
+                return reason_set(reterr, r, path, "larger than %i bytes", CONFIG_FILE_MAX);
         if (r < 0)
-                return config_error_full(reterr, r, path, "%s", strerror(-r));
+                return reason_set(reterr, r, path, "%s", strerror(-r));
 
         r = config_parse_json(text, size, &o, &err);
         if (r >= 0) {
@@ -538,7 +514,7 @@ static int config_apply_file(Config *c, const char *path, bool missing_ok, char 
                 json_object_put(o);
         }
         if (r < 0)
-                return err ? config_error_full(reterr, r, path, "%s", err) : r;
+                return err ? reason_set(reterr, r, path, "%s", err) : r;
 
         log_debug("Loaded configuration from %s.", path);
         return 0;
@@ -575,7 +551,7 @@ static int config_apply_dropins(Config *c, const char *path, char **reterr) {
                 r = -errno;
                 if (r == -ENOENT)
                         return 0;
-                return config_error_full(reterr, r, dir, "%s", strerror(-r));
+                return reason_set(reterr, r, dir, "%s", strerror(-r));
         }
 
         for (int i = 0; i < n && r >= 0; i++) {

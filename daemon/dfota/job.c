@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "job.h"
+#include "reason.h"
 
 static const char *const job_state_table[_JOB_STATE_MAX] = {
         [JOB_QUEUED]            = "QUEUED",
@@ -50,30 +51,7 @@ bool job_state_is_terminal(JobState s) {
         return false;
 }
 
-/* Sets *reterr to "<field>: <message>" (just the message when field is NULL) and returns -EINVAL,
- * or -ENOMEM. */
-static int job_reason(char **reterr, const char *field, const char *format, ...) _printf_(3, 4);
-static int job_reason(char **reterr, const char *field, const char *format, ...) {
-        _cleanup_free_ char *msg = NULL;
-        char *s;
-        va_list ap;
-        int k;
-
-        va_start(ap, format);
-        k = vasprintf(&msg, format, ap);
-        va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
-
-        if (!field)
-                s = TAKE_PTR(msg);
-        else if (asprintf(&s, "%s: %s", field, msg) < 0)
-                return -ENOMEM;
-
-        free(*reterr);
-        *reterr = s;
-        return -EINVAL;
-}
+#define job_reason(reterr, field, ...) reason_set(reterr, -EINVAL, field, __VA_ARGS__)
 
 static bool char_is_ascii_alnum(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');

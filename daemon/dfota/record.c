@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "reason.h"
 #include "record.h"
 
 /* The names in the record's "module_error.kind". Static, named apart from a possible public
@@ -397,30 +398,7 @@ int job_record_save(JobRecord *rec) {
 
 /* ---- load ---- */
 
-/* Sets *reterr to "<field>: <message>" (just the message for the record as a whole, field NULL)
- * and returns -EINVAL, or -ENOMEM. */
-static int record_reason(char **reterr, const char *field, const char *format, ...) _printf_(3, 4);
-static int record_reason(char **reterr, const char *field, const char *format, ...) {
-        _cleanup_free_ char *msg = NULL;
-        char *s;
-        va_list ap;
-        int k;
-
-        va_start(ap, format);
-        k = vasprintf(&msg, format, ap);
-        va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
-
-        if (!field)
-                s = TAKE_PTR(msg);
-        else if (asprintf(&s, "%s: %s", field, msg) < 0)
-                return -ENOMEM;
-
-        free(*reterr);
-        *reterr = s;
-        return -EINVAL;
-}
+#define record_reason(reterr, field, ...) reason_set(reterr, -EINVAL, field, __VA_ARGS__)
 
 typedef int (*RecordFieldParser)(json_object *v, const char *field, void *data, char **reterr);
 

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "profile.h"
+#include "reason.h"
 
 static const char *const modem_family_table[_MODEM_FAMILY_MAX] = {
         [MODEM_FAMILY_EC2X]    = "ec2x",
@@ -340,24 +341,22 @@ static char *join_alternatives(const char *const *l) {
         return TAKE_PTR(buf);
 }
 
-static int set_reason(char **reterr, const char *fmt, ...) _printf_(2, 3);
-
-static int set_reason(char **reterr, const char *fmt, ...) {
+/* *reterr is a pure output here (the caller's value is not ours to free). */
+static int set_reason(char **reterr, const char *format, ...) _printf_(2, 3);
+static int set_reason(char **reterr, const char *format, ...) {
+        char *why = NULL;
         va_list ap;
-        char *s;
         int r;
 
-        if (!reterr)
-                return -EINVAL;
-
-        va_start(ap, fmt);
-        r = vasprintf(&s, fmt, ap);
+        va_start(ap, format);
+        r = reason_setv(&why, -EINVAL, NULL, format, ap);
         va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
 
-        *reterr = s;
-        return -EINVAL;
+        if (reterr && r == -EINVAL)
+                *reterr = why;
+        else
+                free(why);
+        return r;
 }
 
 int modem_profile_check_url(const ModemProfile *p, const char *url, char **reterr) {
