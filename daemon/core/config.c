@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "json-util.h"
 #include "log.h"
 #include "reason.h"
 
@@ -458,40 +459,7 @@ static int read_full_file(const char *path, char **ret, size_t *ret_size) {
 }
 
 static int config_parse_json(const char *text, size_t size, json_object **ret, char **reterr) {
-        json_tokener *tok;
-        json_object *o;
-        enum json_tokener_error jerr;
-        size_t end, line = 1, column = 1;
-
-        tok = json_tokener_new();
-        if (!tok)
-                return -ENOMEM;
-
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-
-        /* Including the terminating NUL tells the tokener that the input ends there: without it,
-         * a truncated file is "continue", not an error. */
-        o = json_tokener_parse_ex(tok, text, (int) size + 1);
-        jerr = json_tokener_get_error(tok);
-        end = json_tokener_get_parse_end(tok);
-        json_tokener_free(tok);
-
-        if (o && end >= size) {
-                *ret = o;
-                return 0;
-        }
-        json_object_put(o);
-
-        for (size_t i = 0; i < end && i < size; i++)
-                if (text[i] == '\n') {
-                        line++;
-                        column = 1;
-                } else
-                        column++;
-
-        return config_error(reterr, NULL, "not valid JSON: %s at line %zu, column %zu",
-                            jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "unexpected data after the value",
-                            line, column);
+        return json_parse_strict(text, size, NULL, ret, reterr);
 }
 
 static int config_apply_file(Config *c, const char *path, bool missing_ok, char **reterr) {

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "job.h"
+#include "json-util.h"
 #include "reason.h"
 
 static const char *const job_state_table[_JOB_STATE_MAX] = {
@@ -494,36 +495,13 @@ int job_from_json(json_object *o, Job **ret, char **reterr) {
 }
 
 int job_parse(const char *text, Job **ret, char **reterr) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
         _cleanup_free_ char *reason = NULL;
-        json_tokener *tok;
-        json_object *o;
-        enum json_tokener_error jerr;
-        size_t len = strlen(text);
-        bool complete;
         int r;
 
-        if (len >= INT32_MAX)
-                r = job_reason(&reason, "(document)", "too large");
-        else {
-                tok = json_tokener_new();
-                if (!tok)
-                        return -ENOMEM;
-
-                /* The terminating NUL is part of the input, so that a truncated document is an
-                 * error and not "continue"; anything after the value is an error too. */
-                json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-                o = json_tokener_parse_ex(tok, text, (int) len + 1);
-                jerr = json_tokener_get_error(tok);
-                complete = json_tokener_get_parse_end(tok) >= len;
-                json_tokener_free(tok);
-
-                if (o && complete)
-                        r = job_from_json(o, ret, &reason);
-                else
-                        r = job_reason(&reason, "(document)", "not valid JSON: %s",
-                                       jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "unexpected data after the value");
-                json_object_put(o);
-        }
+        r = json_parse_strict(text, strlen(text), "(document)", &o, &reason);
+        if (r >= 0)
+                r = job_from_json(o, ret, &reason);
         if (r < 0 && reterr)
                 *reterr = TAKE_PTR(reason);
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "json-util.h"
 #include "log.h"
 #include "reason.h"
 #include "record.h"
@@ -208,10 +209,6 @@ void job_record_free_many(JobRecord **l) {
 }
 
 /* ---- to JSON ---- */
-
-static void json_object_putp(json_object **o) {
-        json_object_put(*o);
-}
 
 /* Takes v; NULL v means the allocation of v failed. */
 static int json_add(json_object *o, const char *key, json_object *v) {
@@ -705,30 +702,13 @@ static int read_text_file(const char *path, char **ret) {
 
 static int record_parse_text(const char *path, const char *text, JobRecord *rec, char **reterr) {
         _cleanup_(json_object_putp) json_object *o = NULL;
-        json_tokener *tok;
-        enum json_tokener_error jerr;
         const char *id, *base, *rest;
-        size_t len = strlen(text);
-        bool complete;
         json_object *v;
         int r;
 
-        if (len >= INT32_MAX)
-                return record_reason(reterr, NULL, "too large");
-
-        tok = json_tokener_new();
-        if (!tok)
-                return -ENOMEM;
-
-        /* With the NUL, a truncated file is an error rather than "continue". */
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        o = json_tokener_parse_ex(tok, text, (int) len + 1);
-        jerr = json_tokener_get_error(tok);
-        complete = json_tokener_get_parse_end(tok) >= len;
-        json_tokener_free(tok);
-        if (!o || !complete)
-                return record_reason(reterr, NULL, "not valid JSON: %s",
-                                     jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "unexpected data after the value");
+        r = json_parse_strict(text, strlen(text), NULL, &o, reterr);
+        if (r < 0)
+                return r;
 
         r = record_parse_fields(o, NULL, record_fields, ELEMENTSOF(record_fields), rec, reterr);
         if (r < 0)
