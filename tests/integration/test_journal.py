@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SOURCE_ROOT, TERMINAL_STATES, WaitTimeout, make_job, scaled, states
+from conftest import SOURCE_ROOT, TERMINAL_STATES, WaitTimeout, make_job, scaled, states, terminate
 
 JOURNALD = Path("/lib/systemd/systemd-journald")
 CATALOG = SOURCE_ROOT / "systemd" / "dfotad.catalog"
@@ -172,13 +172,7 @@ class Journald:
             return ""
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self._out.close()
 
 
