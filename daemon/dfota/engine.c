@@ -589,6 +589,11 @@ static void on_qfotadl_reply(AtChannel *ch, const AtResponse *r, void *userdata)
         case AT_RESULT_OK:
         case AT_RESULT_TIMEOUT:
         case AT_RESULT_PORT_LOST:
+                /* The module may put its first URC before the OK (a URC is dispatched as it
+                 * arrives): then the URC has moved us on already, and its timer stands. */
+                if (e->record->state != JOB_PREFLIGHT)
+                        return;
+
                 /* No final result can mean the module rebooted at once (local file: the port
                  * drops right after OK, reference modem.md §5 T4). It was sent: go on as accepted
                  * and let the URCs and timers tell. */

@@ -66,6 +66,9 @@ ROWS = [
     success("ec25-port-gone"),
     success("ec25-echo-on"),
     success("ec25-comma-spaces"),
+    # HTTPSTART before the OK, then a download longer than download_start: the OK must not
+    # restart the start timer.
+    success("ec25-urc-before-ok", timeouts={"download_start": 0.5}),
     Row("ec25-httpend-701", HTTP_URL, "FAILED", attempt=None,
         module_error={"code": 701, "kind": "http", "meaning": "HTTP unknown error"}),
     Row("ec25-ftpend-601", FTP_URL, "FAILED", attempt=None,
