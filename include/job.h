@@ -75,8 +75,10 @@ json_object *job_to_json(const Job *j);
 /* The URL is pasted into an AT command line, so anything else is an injection: non-empty,
  * printable ASCII only (0x21..0x7e: no spaces, no control characters), no '"', only characters
  * RFC 3986 allows (unreserved, reserved and '%' followed by two hex digits), and either an
- * ftp://, http:// or https:// scheme with a non-empty host, or an absolute path ("/..."). Length
- * limits are per family (modem_profile_check_url()). Returns 0 or -EINVAL with *reterr set to a
+ * ftp://, http:// or https:// scheme with a non-empty host, or a local file: an absolute path
+ * ("/...") or "UFS:" followed by one or more RFC 3986 path characters (UC20/UC15, UMTS/HSPA DFOTA
+ * User Guide §3.3). Length limits and which local form a module takes are per family
+ * (modem_profile_check_url()). Returns 0 or -EINVAL with *reterr set to a
  * reason (without the field name), newly allocated. */
 int job_check_url_syntax(const char *url, char **reterr);
 

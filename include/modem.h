@@ -34,6 +34,7 @@ struct Modem {
         sd_event *event;
         const Timeouts *timeouts;   /* borrowed from the manager's config */
 
+        const ModemConfig *config;  /* borrowed from the manager's config */
         char *port;                 /* configured AT port path */
         ModemFamily configured_family; /* _MODEM_FAMILY_INVALID: detect */
         const ModemProfile *profile;   /* NULL until identified */

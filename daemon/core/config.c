@@ -70,6 +70,8 @@ static int config_parse_table(
                 void *base,
                 char **reterr);
 
+static int read_full_file(const char *path, char **ret, size_t *ret_size);
+
 static int config_parse_path(json_object *v, const char *key_path, void *data, char **reterr) {
         char **p = data;
         const char *s;
@@ -198,14 +200,261 @@ static int config_parse_family(json_object *v, const char *key_path, void *data,
         return config_error(reterr, key_path, "unknown family \"%s\" (known: %s)", s, known);
 }
 
+/* ---- modems[].pdp: the PDP context of a UC20/UC15 (UMTS/HSPA DFOTA User Guide ch. 3) ---------- */
+
+/* AT+QICSGP's <authentication> (the guide's §3.1 example: AT+QICSGP=1,1,"UNINET","","",1). */
+static const char *const pdp_auth_table[] = {
+        [0] = "none",
+        [1] = "pap",
+        [2] = "chap",
+        [3] = "pap-or-chap",
+};
+
+const char *pdp_auth_to_string(unsigned auth) {
+        return auth < ELEMENTSOF(pdp_auth_table) ? pdp_auth_table[auth] : NULL;
+}
+
+int pdp_auth_from_string(const char *s) {
+        for (size_t i = 0; s && i < ELEMENTSOF(pdp_auth_table); i++)
+                if (streq(pdp_auth_table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
+
+/* Secrets do not outlive their use in freed heap memory. */
+static char *secret_free(char *s) {
+        if (s) {
+                explicit_bzero(s, strlen(s));
+                free(s);
+        }
+        return NULL;
+}
+
+PdpConfig *pdp_config_free(PdpConfig *p) {
+        if (!p)
+                return NULL;
+
+        free(p->apn);
+        free(p->username);
+        secret_free(p->password);
+        free(p->password_file);
+        free(p);
+        return NULL;
+}
+
+/* The strings go between '"' into AT+QICSGP=<cid>,1,"<apn>","<username>","<password>",<auth>:
+ * printable ASCII (space included) without '"', which would end the string and let the rest of
+ * the value become AT command text. secret: say where, but not what the character is. */
+static int pdp_check_chars(const char *s, const char *key_path, bool secret, const char *what, char **reterr) {
+        for (size_t i = 0; s[i]; i++) {
+                if (s[i] >= 0x20 && s[i] <= 0x7e && s[i] != '"')
+                        continue;
+
+                if (secret)
+                        return config_error(reterr, key_path,
+                                            "%s has a character that is not printable ASCII, or a '\"', at offset %zu",
+                                            what, i);
+                if (s[i] == '"')
+                        return config_error(reterr, key_path, "must not contain '\"'");
+                return config_error(reterr, key_path, "contains byte 0x%02x at offset %zu (printable ASCII only)",
+                                    (unsigned) (unsigned char) s[i], i);
+        }
+
+        return 0;
+}
+
+static int pdp_parse_string(json_object *v, const char *key_path, char **ret, size_t max, char **reterr) {
+        const char *s;
+        char *copy;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+
+        if (isempty(s))
+                return config_error(reterr, key_path, "must not be empty");
+        if (strlen(s) > max)
+                return config_error(reterr, key_path, "must be at most %zu bytes", max);
+
+        r = pdp_check_chars(s, key_path, /* secret= */ false, NULL, reterr);
+        if (r < 0)
+                return r;
+
+        copy = strdup(s);
+        if (!copy)
+                return -ENOMEM;
+
+        free(*ret);
+        *ret = copy;
+        return 0;
+}
+
+static int config_parse_pdp_cid(json_object *v, const char *key_path, void *data, char **reterr) {
+        unsigned *cid = data;
+        int64_t i;
+
+        /* AT+QICSGP <contextID> (see PDP_CID_MIN/MAX); the DFOTA guide's default is 1. */
+        if (!json_object_is_type(v, json_type_int))
+                return config_error(reterr, key_path, "must be an integer %i..%i", PDP_CID_MIN, PDP_CID_MAX);
+
+        i = json_object_get_int64(v);
+        if (i < PDP_CID_MIN || i > PDP_CID_MAX)
+                return config_error(reterr, key_path, "must be an integer %i..%i", PDP_CID_MIN, PDP_CID_MAX);
+
+        *cid = (unsigned) i;
+        return 0;
+}
+
+static int config_parse_pdp_apn(json_object *v, const char *key_path, void *data, char **reterr) {
+        return pdp_parse_string(v, key_path, data, PDP_APN_MAX, reterr);
+}
+
+static int config_parse_pdp_username(json_object *v, const char *key_path, void *data, char **reterr) {
+        return pdp_parse_string(v, key_path, data, PDP_CREDENTIAL_MAX, reterr);
+}
+
+static int config_parse_pdp_auth(json_object *v, const char *key_path, void *data, char **reterr) {
+        unsigned *auth = data;
+        const char *s;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+
+        r = pdp_auth_from_string(s);
+        if (r < 0)
+                return config_error(reterr, key_path, "must be \"none\", \"pap\", \"chap\" or \"pap-or-chap\", not \"%s\"", s);
+
+        *auth = (unsigned) r;
+        return 0;
+}
+
+/* A password in the config text would end up in backups, drop-in listings and bug reports
+ * (../shared/product.md "Secrets ... are read from files, and from systemd credentials, never from
+ * the command line"): say where it goes instead of "unknown key". */
+static int config_parse_pdp_password(json_object *v, const char *key_path, void *data, char **reterr) {
+        return config_error(reterr, key_path,
+                            "passwords are not taken from the configuration; put it in a file and name the file, "
+                            "or a systemd credential, in \"password_file\"");
+}
+
+/* Reads the password: an absolute path, or, when the service runs with credentials
+ * ($CREDENTIALS_DIRECTORY, systemd LoadCredential=/SetCredential=) and the value has no '/', the
+ * credential of that name. One trailing newline ("\n" or "\r\n") is stripped: editors and
+ * "echo secret > file" add it, and it is never part of a password. */
+static int config_parse_pdp_password_file(json_object *v, const char *key_path, void *data, char **reterr) {
+        PdpConfig *pdp = data;
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        const char *s, *creds;
+        size_t size = 0, n;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+
+        creds = getenv("CREDENTIALS_DIRECTORY");
+        r = 0;
+        if (s[0] == '/')
+                path = strdup(s);
+        else if (!isempty(creds) && !isempty(s) && !strchr(s, '/') && !streq(s, ".") && !streq(s, ".."))
+                r = asprintf(&path, "%s/%s", creds, s);
+        else if (!isempty(creds))
+                return config_error(reterr, key_path,
+                                    "must be an absolute path or the name of a systemd credential, not \"%s\"", s);
+        else
+                return config_error(reterr, key_path,
+                                    "must be an absolute path, not \"%s\" (a credential name needs $CREDENTIALS_DIRECTORY)", s);
+        if (r < 0 || !path)
+                return -ENOMEM;
+
+        r = read_full_file(path, &text, &size);
+        if (r == -EFBIG)
+                return reason_set(reterr, r, key_path, "cannot read %s: larger than %i bytes", path, CONFIG_FILE_MAX);
+        if (r < 0)
+                return reason_set(reterr, r, key_path, "cannot read %s: %s", path, strerror(-r));
+
+        /* From here on text is a secret. */
+        n = strlen(text);
+        if (n != size) {
+                explicit_bzero(text, size);
+                return config_error(reterr, key_path, "the password in %s contains a NUL byte", path);
+        }
+        if (n > 0 && text[n - 1] == '\n')
+                text[--n] = '\0';
+        if (n > 0 && text[n - 1] == '\r')
+                text[--n] = '\0';
+
+        r = 0;
+        if (n > PDP_CREDENTIAL_MAX)
+                r = config_error(reterr, key_path, "the password in %s is longer than %i bytes", path, PDP_CREDENTIAL_MAX);
+        else if (strchr(text, '\n'))
+                r = config_error(reterr, key_path, "the password in %s has more than one line", path);
+        if (r >= 0) {
+                _cleanup_free_ char *what = NULL;
+
+                if (asprintf(&what, "the password in %s", path) < 0)
+                        r = -ENOMEM;
+                else
+                        r = pdp_check_chars(text, key_path, /* secret= */ true, what, reterr);
+        }
+        if (r < 0) {
+                explicit_bzero(text, size);
+                return r;
+        }
+
+        secret_free(pdp->password);
+        pdp->password = TAKE_PTR(text);
+        free(pdp->password_file);
+        pdp->password_file = TAKE_PTR(path);
+        return 0;
+}
+
+static const ConfigKey pdp_keys[] = {
+        { "cid",           config_parse_pdp_cid,           offsetof(PdpConfig, cid)      },
+        { "apn",           config_parse_pdp_apn,           offsetof(PdpConfig, apn)      },
+        { "username",      config_parse_pdp_username,      offsetof(PdpConfig, username) },
+        { "password_file", config_parse_pdp_password_file, 0                             },
+        { "password",      config_parse_pdp_password,      0                             },
+        { "auth",          config_parse_pdp_auth,          offsetof(PdpConfig, auth)     },
+};
+
+static int config_parse_pdp(json_object *v, const char *key_path, void *data, char **reterr) {
+        PdpConfig **ret = data;
+        _cleanup_(pdp_config_freep) PdpConfig *pdp = NULL;
+        int r;
+
+        pdp = calloc(1, sizeof(PdpConfig));
+        if (!pdp)
+                return -ENOMEM;
+        /* UMTS/HSPA DFOTA User Guide ch. 3: "The default PDP context ID is 1". auth 0: none. */
+        pdp->cid = 1;
+
+        r = config_parse_table(v, key_path, pdp_keys, ELEMENTSOF(pdp_keys), pdp, reterr);
+        if (r < 0)
+                return r;
+
+        if (!pdp->apn)
+                return config_error(reterr, key_path, "\"apn\" is required");
+
+        pdp_config_free(*ret);
+        *ret = TAKE_PTR(pdp);
+        return 0;
+}
+
 static const ConfigKey modem_keys[] = {
         { "port",   config_parse_path,   offsetof(ModemConfig, port)   },
         { "family", config_parse_family, offsetof(ModemConfig, family) },
+        { "pdp",    config_parse_pdp,    offsetof(ModemConfig, pdp)    },
 };
 
 static void modem_config_free_many(ModemConfig *m, size_t n) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 free(m[i].port);
+                pdp_config_free(m[i].pdp);
+        }
         free(m);
 }
 
@@ -239,6 +488,16 @@ static int config_parse_modems(json_object *v, const char *key_path, void *data,
 
                 if (!modems[i].port) {
                         r = config_error(reterr, p, "\"port\" is required");
+                        goto fail;
+                }
+
+                /* A pdp for a family that sets none up would be silently unused; without "family"
+                 * the module decides when it is identified. */
+                if (modems[i].pdp && modems[i].family >= 0 &&
+                    !modem_profile_get(modems[i].family)->needs_pdp_context) {
+                        r = config_error(reterr, p, "\"pdp\" is not used by family \"%s\" (only by families that "
+                                         "set up a PDP context for the download, such as ucxx)",
+                                         modem_family_to_string(modems[i].family));
                         goto fail;
                 }
 

@@ -58,6 +58,7 @@ struct Engine {
 
         uint64_t command;               /* our command in flight, 0 if none */
         unsigned preflight_step;
+        unsigned setup_step;            /* PDP context set-up, before AT+QFOTADL */
         JobState resume_state;          /* where to go back to when the port returns */
 
         int last_end;                   /* <err> of the last END, -1 if none this execution */
@@ -315,7 +316,12 @@ static void engine_decide_revision(Engine *e, const char *revision) {
                 return;
         }
 
-        if (e->last_end > 0 && rec->attempt >= engine_profile(e)->max_attempts)
+        if (e->last_end > 0 && engine_profile(e)->max_attempts <= 1)
+                /* BC26: "otherwise it will return an error and exit from DFOTA" (BC26 DFOTA
+                 * User Guide §3): no retries, nothing restored. */
+                engine_end(e, JOB_FAILED, "update failed with END,%d (%s); the module left DFOTA and runs revision %s",
+                           e->last_end, strna(rec->module_error_meaning), revision);
+        else if (e->last_end > 0 && rec->attempt >= engine_profile(e)->max_attempts)
                 engine_end(e, JOB_FAILED,
                            "update failed after %u attempts, last END,%d (%s); the module restored revision %s",
                            rec->attempt, e->last_end, strna(rec->module_error_meaning), revision);
@@ -341,6 +347,12 @@ static int on_verify_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static void engine_handle_watchdog(Engine *e);
 
+static void engine_retry_revision(Engine *e) {
+        if (!e->retry && sd_event_add_time_relative(e->modem->event, &e->retry, CLOCK_BOOTTIME,
+                                                    ENGINE_VERIFY_RETRY_USEC, 0, on_verify_retry, e) >= 0)
+                (void) sd_event_source_set_description(e->retry, "engine-verify-retry");
+}
+
 static void on_ati_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
         Engine *e = userdata;
         _cleanup_free_ char *revision = NULL;
@@ -354,6 +366,16 @@ static void on_ati_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
         if (r->result == AT_RESULT_OK)
                 k = modem_parse_ati(r->lines, NULL, &revision);
         if (k >= 0) {
+                /* The target revision is success whenever it shows. Anything else only counts
+                 * once the module has rebooted: right after END a module whose port stays (a
+                 * UART, BC26) still answers with the old revision until it restarts. */
+                if (e->check == REVISION_CHECK_VERIFY && !e->booted &&
+                    !streq(revision, e->record->job->target_version)) {
+                        log_engine(e, LOG_DEBUG, 0, "Job %s: the module still runs %s; waiting for it to reboot",
+                                   e->record->job->id, revision);
+                        engine_retry_revision(e);
+                        return;
+                }
                 engine_decide_revision(e, revision);
                 return;
         }
@@ -373,9 +395,7 @@ static void on_ati_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
 
         /* VERIFYING: the module may still be booting; try again until the verify timer ends it. */
         log_engine(e, LOG_DEBUG, 0, "Job %s: ATI: %s, retrying", e->record->job->id, at_result_to_string(r->result));
-        if (!e->retry && sd_event_add_time_relative(e->modem->event, &e->retry, CLOCK_BOOTTIME,
-                                                    ENGINE_VERIFY_RETRY_USEC, 0, on_verify_retry, e) >= 0)
-                (void) sd_event_source_set_description(e->retry, "engine-verify-retry");
+        engine_retry_revision(e);
 }
 
 static void engine_read_revision(Engine *e) {
@@ -419,11 +439,15 @@ static void engine_handle_watchdog(Engine *e) {
         engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
 }
 
-static void engine_enter_verifying(Engine *e, const char *detail) {
-        e->booted = false;
+/* rebooting: the module restarts now (after END on every family but a failed BC26 update, which
+ * just leaves DFOTA). A module whose port stays through its reboot is polled from the start. */
+static void engine_enter_verifying(Engine *e, const char *detail, bool rebooting) {
+        e->booted = !rebooting;
         e->check = REVISION_CHECK_VERIFY;
         engine_set_state(e, JOB_VERIFYING, "%s", detail);
         engine_arm(e, ENGINE_TIMER_VERIFY);
+        if (!rebooting || engine_profile(e)->port_survives_reboot)
+                engine_read_revision(e);
 }
 
 static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
@@ -477,6 +501,7 @@ static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
                         log_engine(e, LOG_INFO, 0, "Job %s: module resumes update attempt %u", rec->job->id, rec->attempt);
                 rec->progress = 0;
                 e->last_end = -1;
+                e->retry = sd_event_source_disable_unref(e->retry);
                 engine_set_state(e, JOB_UPDATING, "%s, attempt %u", u->status, rec->attempt);
                 engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
                 break;
@@ -499,7 +524,7 @@ static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
 
                 if (u->value == 0) {
                         rec->progress = 100;
-                        engine_enter_verifying(e, "END,0");
+                        engine_enter_verifying(e, "END,0", true);
                         break;
                 }
 
@@ -517,7 +542,7 @@ static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
                          * boots normally: the revision it comes back with tells the end. */
                         (void) snprintf(detail, sizeof detail, "attempt %u failed: END,%d (%s); no attempts left",
                                         rec->attempt, u->value, meaning);
-                        engine_enter_verifying(e, detail);
+                        engine_enter_verifying(e, detail, engine_profile(e)->max_attempts > 1);
                 }
                 break;
 
@@ -548,7 +573,7 @@ void engine_on_urc(Engine *e, const char *line) {
                         e->booted = true;
                         engine_read_revision(e);
                 } else if (e->record->state == JOB_UPDATING || e->record->state == JOB_DOWNLOADED)
-                        engine_enter_verifying(e, "the module booted normally (RDY)");
+                        engine_enter_verifying(e, "the module booted normally (RDY)", false);
                 return;
         }
 
@@ -579,7 +604,13 @@ static void on_qfotadl_reply(AtChannel *ch, const AtResponse *r, void *userdata)
         case AT_RESULT_ERROR:
         case AT_RESULT_CME_ERROR:
         case AT_RESULT_CMS_ERROR:
-                if (r->error_code >= 0)
+                if (r->result == AT_RESULT_CME_ERROR && r->error_code >= 0 && engine_profile(e)->qfotadl_cme_is_module_error) {
+                        /* BC26: "If there is any error, response: ERROR Or +CME ERROR: <err>", <err>
+                         * from the DFOTA table (BC26 DFOTA User Guide §3.1, Table 2). */
+                        engine_set_module_error(e, MODULE_ERROR_UPDATE, r->error_code);
+                        engine_end(e, JOB_FAILED, "the module refused AT+QFOTADL: +CME ERROR: %d (%s)", r->error_code,
+                                   e->record->module_error_meaning ?: "code not in the module's error table");
+                } else if (r->error_code >= 0)
                         engine_end(e, JOB_FAILED, "the module refused AT+QFOTADL: %s %d",
                                    r->result == AT_RESULT_CMS_ERROR ? "+CMS ERROR:" : "+CME ERROR:", r->error_code);
                 else
@@ -731,6 +762,38 @@ static int preflight_csq(Engine *e, const AtResponse *r) {
         return 0;
 }
 
+static int preflight_cesq(Engine *e, const AtResponse *r) {
+        const char *l = first_line(r, "+CESQ:");
+        int rxlev, ber, rscp, ecno, rsrq, rsrp;
+
+        /* +CESQ: <rxlev>,<ber>,<rscp>,<ecno>,<rsrq>,<rsrp>; RSRP 0..97 = -140..-44 dBm, 255 = not
+         * known (TS 27.007 §8.69). Informational, like +CSQ. */
+        if (l && sscanf(l + strlen("+CESQ:"), " %d , %d , %d , %d , %d , %d", &rxlev, &ber, &rscp, &ecno, &rsrq, &rsrp) == 6) {
+                if (rsrp == 255)
+                        log_engine(e, LOG_NOTICE, 0, "Job %s: signal strength not known (%s)", e->record->job->id, l);
+                else
+                        log_engine(e, LOG_INFO, 0, "Job %s: RSRP %d dBm", e->record->job->id, rsrp - 141);
+        }
+        return 0;
+}
+
+static int preflight_cgpaddr(Engine *e, const AtResponse *r) {
+        const char *l = first_line(r, "+CGPADDR:"), *addr = NULL;
+
+        /* +CGPADDR: <cid>,<PDP_addr>: an NB-IoT module downloads over its default PDN, which must
+         * have an address (BC26 DFOTA User Guide §2.3 "Check Network Status"). */
+        if (r->result == AT_RESULT_OK && l && (addr = strchr(l, ',')))
+                addr += strspn(addr, ", \"");
+        if (addr && !isempty(addr) && !startswith(addr, "0.0.0.0"))
+                return 0;
+
+        if (engine_source_is_local(e))
+                return 0;
+
+        engine_end(e, JOB_FAILED, "preflight: the default PDN has no IP address (%s)", l ?: at_result_to_string(r->result));
+        return -ENETUNREACH;
+}
+
 typedef struct PreflightStep {
         const char *command;
         const char *response_prefix;
@@ -750,6 +813,8 @@ static const PreflightStep preflight_known[] = {
         { "AT+CEREG?", "+CEREG:", preflight_creg },
         { "AT+CGREG?", "+CGREG:", preflight_creg },
         { "AT+CSQ",    "+CSQ:",   preflight_csq  },
+        { "AT+CESQ",   "+CESQ:",  preflight_cesq },
+        { "AT+CGPADDR=1", "+CGPADDR:", preflight_cgpaddr },
 };
 
 static bool engine_preflight_step(const Engine *e, unsigned i, PreflightStep *ret) {
@@ -778,6 +843,74 @@ static bool engine_preflight_step(const Engine *e, unsigned i, PreflightStep *re
         }
 
         return false;
+}
+
+/* ---- set-up before AT+QFOTADL ------------------------------------------------------------ */
+
+static void engine_setup_next(Engine *e);
+
+static void on_setup_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
+        Engine *e = userdata;
+
+        e->command = 0;
+
+        if (r->result == AT_RESULT_PORT_LOST)
+                return; /* nothing sent yet that matters: preflight starts over when the port is back */
+
+        if (r->result != AT_RESULT_OK) {
+                engine_end(e, JOB_FAILED, "PDP context set-up failed: %s%s",
+                           at_result_to_string(r->result), e->setup_step == 0 ? " to AT+QICSGP" : " to AT+QCFG=\"fota/cid\"");
+                return;
+        }
+
+        e->setup_step++;
+        engine_setup_next(e);
+}
+
+/* UC20/UC15 download over a PDP context that is configured first: "When you upgrade firmware on a
+ * FTP/HTTP server, you need to activate a PDP context ID for FTP/HTTP connection. The default PDP
+ * context ID is 1, and it can be configured by AT+QCFG="fota/cid",<contextid>" (UMTS/HSPA DFOTA
+ * User Guide ch. 3, examples §3.1/§3.2). A local file needs no network. */
+static void engine_setup_next(Engine *e) {
+        const PdpConfig *pdp = e->modem->config ? e->modem->config->pdp : NULL;
+        _cleanup_free_ char *command = NULL;
+        bool sensitive = false;
+        int r;
+
+        if (!engine_profile(e)->needs_pdp_context || engine_source_is_local(e)) {
+                engine_send_qfotadl(e);
+                return;
+        }
+
+        if (e->setup_step == 0 && !pdp) {
+                log_engine(e, LOG_NOTICE, 0, "Job %s: no \"pdp\" configured for %s; the module downloads over its PDP context 1 as set up",
+                           e->record->job->id, e->modem->port);
+                e->setup_step = 1;
+        }
+
+        switch (e->setup_step) {
+        case 0:
+                /* AT+QICSGP=<contextID>,<context_type 1 = IPv4>,<APN>,<username>,<password>,<authentication>;
+                 * the credentials never reach the log (the channel redacts sensitive commands). */
+                r = asprintf(&command, "AT+QICSGP=%u,1,\"%s\",\"%s\",\"%s\",%u",
+                             pdp->cid, pdp->apn, strempty(pdp->username), strempty(pdp->password), pdp->auth);
+                sensitive = true;
+                break;
+        case 1:
+                r = asprintf(&command, "AT+QCFG=\"fota/cid\",%u", pdp ? pdp->cid : 1U);
+                break;
+        default:
+                engine_send_qfotadl(e);
+                return;
+        }
+        if (r < 0) {
+                engine_end(e, JOB_FAILED, "out of memory");
+                return;
+        }
+
+        r = modem_send(e->modem, command, &(AtCommandOptions) { .sensitive = sensitive }, on_setup_reply, e, &e->command);
+        if (r < 0)
+                log_engine(e, LOG_INFO, r, "Job %s: cannot set up the PDP context yet, waiting for the AT port: %m", e->record->job->id);
 }
 
 /* All facts are in: decide whether this job may run on this module. */
@@ -819,7 +952,8 @@ static void engine_preflight_done(Engine *e) {
                 return;
         }
 
-        engine_send_qfotadl(e);
+        e->setup_step = 0;
+        engine_setup_next(e);
 }
 
 static void on_preflight_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
@@ -904,7 +1038,10 @@ static void engine_continue(Engine *e, JobState s, bool returned) {
                 }
                 if (e->timer_kind != ENGINE_TIMER_VERIFY)
                         engine_arm(e, ENGINE_TIMER_VERIFY);
-                e->booted = true;
+                /* A USB port that came back is the reboot. A UART that was reopened (after
+                 * timeouts while the module restarted) proves nothing: RDY or the timer will. */
+                if (returned && !engine_profile(e)->port_survives_reboot)
+                        e->booted = true;
                 engine_read_revision(e);
                 break;
 
@@ -998,9 +1135,10 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 break;
 
         case ENGINE_TIMER_VERIFY:
-                if (!e->booted && e->command == 0) {
-                        /* No reboot seen (a UART module keeps its port): read it now. */
-                        log_engine(e, LOG_INFO, 0, "Job %s: no reboot seen within %s of END; reading the revision",
+                if (!e->booted) {
+                        /* No reboot seen: whatever the module answers now is final. One more
+                         * period for that answer. */
+                        log_engine(e, LOG_INFO, 0, "Job %s: no reboot seen within %s of END; the next revision read decides",
                                    e->record->job->id, buf);
                         e->booted = true;
                         engine_arm(e, ENGINE_TIMER_VERIFY);

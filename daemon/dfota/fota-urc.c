@@ -3,11 +3,21 @@
 /* The +QIND: "FOTA" URC parser. Grammar, as the guides print it and as real modules and forum
  * copies bend it (../shared/reference/modem.md §4.1, §5):
  *
- *   line   = *WS "+QIND:" *WS quote "FOTA" quote *WS "," *WS quote status quote
- *            [ *WS "," *WS number *WS [ "%" ] ] *WS
+ *   line   = *WS "+QIND:" *WS quote "FOTA" quote sep quote status quote
+ *            [ sep number *WS [ "%" ] ] *WS
+ *   sep    = *WS "," *WS | 1*WS        (a missing comma: EP06&EG06&EM06 guide §3.1/§3.2)
  *   quote  = '"' | U+201C | U+201D      (UTF-8 E2 80 9C / E2 80 9D, forum typography, T2)
  *   number = 1*9 DIGIT
  *   WS     = SP | HTAB | CR | LF
+ *
+ * The missing comma. The EP06&EG06&EM06 guide's command tables print
+ *   +QIND: "FOTA" "FTPSTART"            and     +QIND: "FOTA" ,"FTPEND" <ftp_err>
+ * (OCR or the guide's own typography; its examples have the commas). Blanks in place of the comma
+ * are accepted because they cannot be misread: between two quoted strings the second quote can
+ * only open the next field, and after the status's closing quote a digit can only start the number
+ * (the status itself is delimited by its quotes, commas inside it included). At least one blank is
+ * required, so that a status glued to junk ("START"x, "END"0) stays malformed; anything other than a
+ * quote or a digit after the blanks is malformed too.
  *
  * "FOTA" and the status words are compared ignoring ASCII case (see status_table); "+QIND:" is
  * not, like every URC prefix the AT channel dispatches on.
@@ -49,11 +59,16 @@ typedef struct FotaStatusInfo {
 static const FotaStatusInfo status_table[] = {
         /* Download phase. FTPSTART/HTTPSTART: EC25&EC21 DFOTA User Guide §3.1/§3.2. HTTPSSTART and
          * HTTPSEND: EG18-EA over HTTPS (modem.md §0). FILESTART/FILEEND: ASR-platform modules, LTE
-         * Standard(A) DFOTA Guide V1.5 (modem.md §4.1). DOWNLOADING,<pct>: BC26 DFOTA User Guide ch. 3
-         * and the LTE Standard(A) guide. HTTPPEND: BC26 guide ch. 3 and RG50xQ FOTA note command
-         * tables (never seen on a wire, but cheap to accept). */
+         * Standard(A) DFOTA Guide V1.5 (modem.md §4.1). DOWNLOADING,<pct>: BC26 DFOTA User Guide §3.1
+         * (§4.1 example: "DOWNLOADING", 1%) and the LTE Standard(A) guide. HTTPPEND: BC26 guide §3.1
+         * command table, RG50xQ FOTA note §3.3.2 command table and example (never seen on a wire,
+         * modem.md §5, but cheap to accept). */
         { "FTPSTART",    FOTA_URC_DOWNLOAD_START,    NO_ERROR_TABLE,      false, false },
         { "HTTPSTART",   FOTA_URC_DOWNLOAD_START,    NO_ERROR_TABLE,      false, false },
+        /* BC26 DFOTA User Guide §4.1 example: +QIND: "FOTA","HTTPTART" — a typo in the guide's own
+         * example (its command table, §3.1, says HTTPSTART). Should a BC26 firmware send it, it
+         * must not pass as an unknown word while the download-start timer runs. */
+        { "HTTPTART",    FOTA_URC_DOWNLOAD_START,    NO_ERROR_TABLE,      false, false },
         { "HTTPSSTART",  FOTA_URC_DOWNLOAD_START,    NO_ERROR_TABLE,      false, false },
         { "FILESTART",   FOTA_URC_DOWNLOAD_START,    NO_ERROR_TABLE,      false, false },
         { "DOWNLOADING", FOTA_URC_DOWNLOAD_PROGRESS, NO_ERROR_TABLE,      true,  false },
@@ -165,7 +180,7 @@ static void copy_status(char dest[static FOTA_URC_STATUS_MAX], const char *s, si
 
 int fota_urc_parse(const char *line, FotaUrc *ret) {
         const FotaStatusInfo *info;
-        const char *p, *status, *end, *trimmed;
+        const char *p, *sep, *status, *end, *trimmed, *number;
         size_t q, status_len, trimmed_len;
         int value = -1, r;
         FotaUrc u;
@@ -193,14 +208,19 @@ int fota_urc_parse(const char *line, FotaUrc *ret) {
         q = quote_length(p);
         if (q == 0)
                 return -ENOMSG;         /* "FOTAX": another URC */
-        p = skip_ws(p + q);
+        p += q;
 
         /* From here on the line is a FOTA URC: anything unexpected is malformed, not foreign. The
          * EP06&EG06&EM06 guide ch. 3 prints a space before the comma ("UPDATING" ,<percent>), the
-         * EC25&EC21 guide §3.1 one after it ("FOTA", "FTPSTART"). */
-        if (*p != ',')
+         * EC25&EC21 guide §3.1 one after it ("FOTA", "FTPSTART"), and the EP06 command tables none
+         * at all ("FOTA" "FTPSTART"; see "sep" in the grammar above). */
+        sep = skip_ws(p);
+        if (*sep == ',')
+                p = skip_ws(sep + 1);
+        else if (sep > p && quote_length(sep) > 0)
+                p = sep;
+        else
                 return -EBADMSG;
-        p = skip_ws(p + 1);
 
         q = quote_length(p);
         if (q == 0)
@@ -210,7 +230,7 @@ int fota_urc_parse(const char *line, FotaUrc *ret) {
         if (!end)
                 return -EBADMSG;
         status_len = (size_t) (end - status);
-        p = skip_ws(end + quote_length(end));
+        p = end + quote_length(end);
 
         /* Match on the word without surrounding blanks (OCR'd guides have '" HTTP://..."'). */
         trimmed = status;
@@ -224,8 +244,21 @@ int fota_urc_parse(const char *line, FotaUrc *ret) {
         if (trimmed_len == 0)
                 return -EBADMSG;
 
-        if (*p == ',') {
-                p = skip_ws(p + 1);
+        /* The end of the line, or a separator and the number: after a comma only a number may
+         * follow; blanks stand for the comma only before a digit (EP06&EG06&EM06 §3.1 "FTPEND"
+         * <ftp_err>), so "START" x and "END"0 stay malformed. */
+        sep = skip_ws(p);
+        if (*sep == ',')
+                number = skip_ws(sep + 1);
+        else if (sep > p && *sep >= '0' && *sep <= '9')
+                number = sep;
+        else if (*sep == '\0')
+                number = NULL;
+        else
+                return -EBADMSG;
+
+        if (number) {
+                p = number;
                 r = parse_number(&p, &value);
                 if (r < 0)
                         return r;
@@ -233,9 +266,9 @@ int fota_urc_parse(const char *line, FotaUrc *ret) {
                 p = skip_ws(p);
                 if (*p == '%')
                         p = skip_ws(p + 1);
+                if (*p != '\0')
+                        return -EBADMSG;
         }
-        if (*p != '\0')
-                return -EBADMSG;
 
         info = status_lookup(trimmed, trimmed_len);
         if (info && info->number_required && value < 0)

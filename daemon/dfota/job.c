@@ -76,7 +76,7 @@ static int url_check_syntax(const char *url, char **reterr) {
         /* RFC 3986 §2.2 reserved (gen-delims, sub-delims) and §2.3 unreserved, besides ALPHA/DIGIT. */
         static const char rfc3986_chars[] = "-._~" ":/?#[]@" "!$&'()*+,;=";
         static const char *const schemes[] = { "ftp", "http", "https" };
-        const char *authority, *host, *host_end, *at, *port;
+        const char *authority, *host, *host_end, *at, *port, *rest;
         size_t scheme_len, authority_len;
         bool known = false;
         char buf[16];
@@ -107,16 +107,33 @@ static int url_check_syntax(const char *url, char **reterr) {
         if (url[0] == '/')
                 return 0;
 
+        /* A file in the UFS of a UC20/UC15: AT+QFOTADL="UFS:delta.bin" (UMTS/HSPA DFOTA User Guide
+         * §3.3). Not a URI scheme but the module's own drive prefix, so no "//" and no '/' at all
+         * are needed; what follows must be an RFC 3986 path (RFC 3986 §3.3: pchar and '/'), which
+         * leaves out '?', '#', '[' and ']' (the loop above has checked the rest). Upper case only, as the module prints it (AT+QFLST, reference
+         * modem.md §4.4). */
+        rest = startswith(url, "UFS:");
+        if (rest) {
+                size_t n;
+
+                if (isempty(rest))
+                        return job_reason(reterr, NULL, "has no file name after \"UFS:\"");
+                n = strcspn(rest, "?#[]");
+                if (rest[n] != '\0')
+                        return job_reason(reterr, NULL, "contains '%c' which a UFS: file name cannot have", rest[n]);
+                return 0;
+        }
+
         /* RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
         scheme_len = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
         if (scheme_len == 0 || url[scheme_len] != ':' || (url[0] >= '0' && url[0] <= '9') || strchr("+-.", url[0]))
-                return job_reason(reterr, NULL, "is neither an ftp://, http:// or https:// URL nor an absolute path");
+                return job_reason(reterr, NULL, "is neither an ftp://, http:// or https:// URL nor a local file (an absolute path or UFS:<name>)");
 
         for (size_t i = 0; i < ELEMENTSOF(schemes); i++)
                 if (strlen(schemes[i]) == scheme_len && strncasecmp(url, schemes[i], scheme_len) == 0)
                         known = true;
         if (!known)
-                return job_reason(reterr, NULL, "unsupported scheme \"%.*s\" (ftp, http, https or a local path)",
+                return job_reason(reterr, NULL, "unsupported scheme \"%.*s\" (ftp, http, https, or a local file: an absolute path or UFS:<name>)",
                                   (int) scheme_len, url);
 
         authority = startswith(url + scheme_len + 1, "//");

@@ -13,18 +13,6 @@
 #include "reason.h"
 #include "record.h"
 
-/* The names in the record's "module_error.kind". Static, named apart from a possible public
- * module_error_kind_to_string() in profile.c. */
-static const char *const module_error_kind_name_table[_MODULE_ERROR_KIND_MAX] = {
-        [MODULE_ERROR_FTP]    = "ftp",
-        [MODULE_ERROR_HTTP]   = "http",
-        [MODULE_ERROR_UPDATE] = "update",
-};
-
-static const char *module_error_kind_name_to_string(ModuleErrorKind k);
-static ModuleErrorKind module_error_kind_name_from_string(const char *s);
-DEFINE_STRING_TABLE_LOOKUP(module_error_kind_name, ModuleErrorKind);
-
 usec_t now_realtime(void) {
         struct timespec ts;
 
@@ -246,7 +234,7 @@ static json_object *module_error_to_json(const JobRecord *rec) {
         o = json_object_new_object();
         if (!o ||
             json_add(o, "code", json_object_new_int(rec->module_error_code)) < 0 ||
-            json_add_string_or_null(o, "kind", module_error_kind_name_to_string(rec->module_error_kind)) < 0 ||
+            json_add_string_or_null(o, "kind", module_error_kind_to_string(rec->module_error_kind)) < 0 ||
             json_add_string_or_null(o, "meaning", rec->module_error_meaning) < 0)
                 return NULL;
 
@@ -577,7 +565,7 @@ static int record_parse_module_error_kind(json_object *v, const char *field, voi
                 return 0;
         }
 
-        k = module_error_kind_name_from_string(json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL);
+        k = module_error_kind_from_string(json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL);
         if (k < 0)
                 return record_reason(reterr, field, "must be \"ftp\", \"http\", \"update\" or null");
 

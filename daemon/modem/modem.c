@@ -505,6 +505,22 @@ bool modem_is_busy(const Modem *m) {
         return m->engine || m->n_queue > 0;
 }
 
+/* Quectel revisions start with the model without its punctuation: ATI "RM500Q-GL" runs
+ * "RM500QGLABR11A06M4G", "EC25" runs "EC25EFAR06A01M4G" (RG50xQ FOTA note §2.1, EC25&EC21 guide
+ * §2.1: ATI gives both). */
+static bool revision_matches_model(const char *revision, const char *model) {
+        const char *r = revision;
+
+        for (const char *c = model; *c; c++) {
+                if (!isalnum((unsigned char) *c))
+                        continue;
+                if (toupper((unsigned char) *c) != toupper((unsigned char) *r))
+                        return false;
+                r++;
+        }
+        return r != revision;
+}
+
 bool modem_matches_job(const Modem *m, const Job *job) {
         if (!m->identified)
                 return false;
@@ -518,7 +534,7 @@ bool modem_matches_job(const Modem *m, const Job *job) {
         if (job->modem_model)
                 return strcasecmp(m->model, job->modem_model) == 0;
 
-        return strncasecmp(job->target_version, m->model, strlen(m->model)) == 0;
+        return revision_matches_model(job->target_version, m->model);
 }
 
 char *modem_describe(const Modem *m) {
@@ -608,6 +624,7 @@ int modem_new(Manager *manager, const ModemConfig *config, Modem **ret) {
                 .manager = manager,
                 .event = manager->event,
                 .timeouts = &manager->config->timeouts,
+                .config = config,
                 .configured_family = config->family,
                 .port_state = MODEM_PORT_ABSENT,
         };

@@ -111,10 +111,11 @@ class Port:
         """Send cmd, return the raw bytes up to its final result code."""
         self.send(cmd)
         end = time.monotonic() + timeout
-        while not re.search(rb"\r\n(OK|ERROR)\r\n", self.buf):
+        final = rb"\r\n(OK|ERROR|\+CME ERROR: \d+)\r\n"
+        while not re.search(final, self.buf):
             if not self.read_some(end - time.monotonic()):
                 raise TimeoutError(f"no answer to {cmd!r}, got {self.buf!r}")
-        m = re.search(rb"\r\n(OK|ERROR)\r\n", self.buf)
+        m = re.search(final, self.buf)
         out, self.buf = self.buf[:m.end()], self.buf[m.end():]
         return out
 
@@ -276,13 +277,22 @@ def run_dfota(sim, target=URL):
 
 # ---------------------------------------------------------------------------------------------
 
+FAMILY_MODELS = {"ec25": "EC25", "ep06": "EP06", "rg50x": "RM500Q-GL", "ucxx": "UC20", "bc26": "BC26"}
+
+
 def test_all_scenarios_validate():
     mod = _load_sim_module()
     files = sorted(SCENARIOS.glob("*.json"))
-    assert len(files) >= 11
+    assert len(files) >= 44
     for f in files:
         sc = mod.load_scenario(str(f))
-        assert sc["module"]["model"] == "EC25" and sc["description"]
+        assert sc["description"], f.name
+        family = f.name.split("-")[0]
+        if family in FAMILY_MODELS:
+            assert sc["module"]["model"] == FAMILY_MODELS[family], f.name
+        else:
+            assert family == "var", f.name
+        assert sc["target_revision"] != sc["module"]["revision"], f.name
 
 
 def test_bad_scenario_is_rejected(tmp_path):
@@ -503,7 +513,8 @@ def test_scenario_transcripts(sim_factory, scenario, target, want):
 def test_startup_steps_raw_bytes_and_extra_responses(sim_factory, tmp_path):
     scenario = tmp_path / "custom.json"
     scenario.write_text(json.dumps({
-        "module": {"responses": {"AT+CPIN?": ["+CME ERROR: 10"], 'at+qcfg="fota/cid",1': ["OK"]}},
+        "module": {"responses": {"AT+CPIN?": ["+CME ERROR: 10"],
+                                 'at+qcfg="nwscanmode"': ['+QCFG: "nwscanmode",0', "OK"]}},
         "startup": {"mode": "update", "steps": [
             {"raw": "+QIND: \u201cFOTA\u201d,\u201cSTART\u201d"},
             {"raw": "\u00ff\u00fe", "latin1": True},
@@ -523,11 +534,188 @@ def test_startup_steps_raw_bytes_and_extra_responses(sim_factory, tmp_path):
     assert p.lines_until("+QIND: SMS DONE") == BOOT_NOISE
     p.send("AT+CPIN?")
     assert [p.line(), p.line()] == ["AT+CPIN?", "+CME ERROR: 10"]
-    assert p.command('AT+QCFG="fota/cid",1') == b'AT+QCFG="fota/cid",1\r\r\nOK\r\n'
+    assert p.command('AT+QCFG="nwscanmode"') == (b'AT+QCFG="nwscanmode"\r'
+                                                 b'\r\n+QCFG: "nwscanmode",0\r\n\r\nOK\r\n')
+    # Overrides apply to one command of a ';' line too.
+    assert p.command('AT;+CPIN?;+CSQ') == b"AT;+CPIN?;+CSQ\r\r\n+CME ERROR: 10\r\n"
     ev = sim.events()
     rx = [e for e in ev if e["event"] == "rx"]
     assert rx[0]["line"] == "AT" and rx[0]["ignored"] is True and "ignored" not in rx[1]
     assert [e["completed"] for e in ev if e["event"] == "scenario_end"] == [True]
+
+
+def test_network_answers_pdp_context_and_command_lines(sim_factory):
+    sim = sim_factory("ucxx-http-success.json")
+    p = sim.open()
+    p.command("ATE0")
+    # BC26 guide §4.1: one command line, four answers, one OK.
+    assert p.command("AT+CESQ;+CEREG?;+CPIN?;+COPS?") == (
+        b'\r\n+CESQ: 47,6,255,255,0,54\r\n+CEREG: 0,1\r\n+CPIN: READY\r\n+COPS: 0,2,"46011",9\r\n'
+        b"\r\nOK\r\n")
+    assert p.command("AT+CSQ;+NOSUCH;+CPIN?") == b"\r\n+CSQ: 23,99\r\n\r\nERROR\r\n"
+    assert p.command("AT+CGPADDR=1") == b"\r\n+CGPADDR: 1,10.1.2.3\r\n\r\nOK\r\n"
+    # AT+QICSGP: shape checked; stored; queried back (UC20 TCP/IP manual).
+    for bad in ['AT+QICSGP=0,1,"a","","",1', 'AT+QICSGP=17,1,"a","","",1', 'AT+QICSGP=1,1,a,"","",1',
+                'AT+QICSGP=1,1,"a","u","p",4', 'AT+QICSGP=1,1,"a","u"', 'AT+QCFG="fota/cid",0',
+                'AT+QCFG="fota/cid",x', 'AT+QCFG="nosuch",1']:
+        assert p.command(bad) == b"\r\nERROR\r\n", bad
+    assert p.command("AT+QICSGP=1") == b'\r\n+QICSGP: 1,"","","",0\r\n\r\nOK\r\n'
+    assert p.command('AT+QICSGP=1,1,"internet.example","fleet","s3;cr3t",1') == b"\r\nOK\r\n"
+    assert p.command("at+qicsgp=1") == b'\r\n+QICSGP: 1,"internet.example","fleet","s3;cr3t",1\r\n\r\nOK\r\n'
+    assert p.command('AT+QCFG="fota/cid"') == b'\r\n+QCFG: "fota/cid",1\r\n\r\nOK\r\n'
+    assert p.command('AT+QCFG="fota/cid",2') == b"\r\nOK\r\n"
+    assert p.command('AT+QCFG="fota/cid"') == b'\r\n+QCFG: "fota/cid",2\r\n\r\nOK\r\n'
+    # The line reached the module verbatim, password included.
+    assert sim.rx('AT+QICSGP=1,1,"internet.example"')[0]["line"] == \
+        'AT+QICSGP=1,1,"internet.example","fleet","s3;cr3t",1'
+    # needs_pdp: context 2 (the fota/cid now) is not configured: the module complains.
+    assert p.command('AT+QFOTADL="HTTP://fw.example.net/uc20/delta.bin"') == b"\r\nOK\r\n"
+    err = sim.wait_event(lambda e: e["event"] == "error")
+    assert "PDP context 2" in err["message"]
+
+
+def test_pdp_configured_before_qfotadl_is_no_error(sim_factory):
+    sim = sim_factory("ucxx-ftp-success.json", time_scale=0.5)
+    p = sim.open()
+    p.command("ATE0")
+    assert p.command('AT+QICSGP=1,1,"UNINET","","",1') == b"\r\nOK\r\n"
+    assert p.command('AT+QCFG="fota/cid",1') == b"\r\nOK\r\n"
+    p.close()
+    sim.port = None
+    sim.pts_seen = []
+    parts = run_dfota(sim, "FTP://test:test@demo.com:21/update/delta.bin")
+    # UMTS/HSPA guide §3.1: RDY is the first thing on the port that comes back after END,0.
+    assert parts[1][-1] == qind("END", 0) and parts[2][0] == "RDY"
+    assert parts[2][-3:] == ["Quectel", "UC20", "Revision: UC20GQBR03A13E1G"]
+    assert not [e for e in sim.events() if e["event"] == "error"]
+
+
+def test_qfotadl_reply_refuses_without_dfota(sim_factory):
+    sim = sim_factory("bc26-cme-busy.json")
+    p = sim.open()
+    p.command("ATE0")
+    assert p.command('AT+QFOTADL="https://fw.example.net/a.bin"') == b"\r\nERROR\r\n"   # no HTTPS
+    assert p.command('AT+QFOTADL="/data/ufs/a.bin"') == b"\r\nERROR\r\n"                # no local file
+    assert p.command('AT+QFOTADL="http://fw.example.net/a.bin"') == b"\r\n+CME ERROR: 2\r\n"
+    assert not [e for e in sim.events() if e["event"] in ("dfota_start", "reboot", "scenario_end")]
+    assert p.command("ATI").endswith(b"Revision: BC26NBR01A09\r\n\r\nOK\r\n")
+
+
+def test_uart_reboot_keeps_the_port_and_goes_silent(sim_factory, tmp_path):
+    scenario = tmp_path / "uart.json"
+    scenario.write_text(json.dumps({
+        "module": {"port": "uart", "model": "BC26", "revision": "BC26NBR01A09"},
+        "boot_noise": ["Leaving the BROM"],
+        "startup": {"steps": [{"delay": 0.05, "urc": "START"}, {"reboot": "normal", "time": 1.0},
+                              {"urc": "AFTER"}]}}))
+    sim = sim_factory(str(scenario))
+    p = sim.open()
+    assert p.line() == qind("START")
+    reboot = sim.wait_event(lambda e: e["event"] == "reboot")
+    assert reboot["port"] == "kept" and reboot["into"] == "normal"
+    p.send("AT")                               # the module is rebooting: nobody answers
+    assert p.lines_until(qind("AFTER")) == ["Leaving the BROM", qind("AFTER")]
+    assert p.command("AT") == b"AT\r\r\nOK\r\n"      # echo is on again after the boot
+    ev = sim.events()
+    rx = [e for e in ev if e["event"] == "rx"]
+    assert rx[0] == {"t": rx[0]["t"], "event": "rx", "line": "AT", "ignored": True}
+    assert "ignored" not in rx[1]
+    assert [e["event"] for e in ev if e["event"] in ("port_up", "port_down", "boot")] == ["port_up", "boot"]
+    assert os.path.realpath(sim.link) == p.pts
+
+
+def test_bc26_power_loss_resumes_on_the_same_port(sim_factory):
+    sim = sim_factory("bc26-power-loss.json")
+    parts = run_dfota(sim, "http://www.quectel.com:100/update.zip")
+    assert len(parts) == 1, "a UART never goes away"
+    got = parts[0]
+    pct = [f'+QIND: "FOTA","DOWNLOADING", {v}%' for v in list(range(1, 100, 11)) + [100]]
+    assert got[:len(pct) + 2] == [qind("HTTPTART")] + pct + [qind("HTTPEND", 0)]
+    brom = got.index("Leaving the BROM")
+    assert got[len(pct) + 2:brom - 6] == [qind("START")] + [
+        f'+QIND: "FOTA","UPDATING", {v}%' for v in (1, 12, 23, 34)]
+    assert got[brom + 1] == qind("START")
+    brom_lines = got[brom - 6:brom + 1]
+    assert brom_lines[0] == "F1: 0000 0000"
+    assert got[-11:] == [qind("END", 0)] + brom_lines + ["Quectel", "BC26", "Revision: BC26NBR01A10"]
+    ev = sim.events()
+    reboots = [(e["into"], e["port"]) for e in ev if e["event"] == "reboot"]
+    assert reboots == [("update", "kept"), ("normal", "kept")]
+    assert not [e for e in ev if e["event"] in ("port_down", "error")]
+
+
+def test_formats_typographic_quotes_and_value_space(sim_factory, tmp_path):
+    mod = _load_sim_module()
+    sc = mod.load_scenario(str(SCENARIOS / "var-typographic-quotes.json"))
+    assert sc["format"]["quotes"] == "typographic"
+    scenario = tmp_path / "fmt.json"
+    scenario.write_text(json.dumps({
+        "format": {"quotes": "typographic"},
+        "startup": {"steps": [{"urc": "HTTPEND", "value": 608},
+                              {"urc": "DOWNLOADING", "value": 7, "percent": True, "value_space": True}]}}))
+    sim = sim_factory(str(scenario))
+    p = sim.open()
+    assert p.line() == "+QIND: \u201cFOTA\u201d,\u201cHTTPEND\u201d,608"     # modem.md §5 T2
+    assert p.line() == "+QIND: \u201cFOTA\u201d,\u201cDOWNLOADING\u201d, 7%"
+
+
+@pytest.mark.parametrize("scenario,target,want", [
+    # EP06&EG06&EM06 guide §3.2 example, spaces before commas included.
+    ("ep06-http-success.json", "http://www.quectel.com:100/update.zip",
+     [['+QIND: "FOTA" ,"HTTPSTART"', qind("HTTPEND", 0)],
+      [qind("START"), '+QIND: "FOTA" ,"UPDATING",1', '+QIND: "FOTA" ,"UPDATING",2']
+      + [qind("UPDATING", v) for v in range(10, 101, 10)] + [qind("END", 0)],
+      BOOT_NOISE + ["Quectel", "EP06", "Revision: EP06ELAR03A06M4G"]]),
+    # RG50xQ note §3.3.2: HTTPPEND.
+    ("rg50x-http-success.json", "http://www.quectel.com:100/update.zip",
+     [[qind("HTTPSTART"), qind("HTTPPEND", 0)],
+      [qind("START"), qind("UPDATING", 1), qind("UPDATING", 2)]
+      + [qind("UPDATING", v) for v in range(10, 101, 10)] + [qind("END", 0)],
+      BOOT_NOISE + ["Quectel", "RM500Q-GL", "Revision: RM500QGLABR11A07M4G"]]),
+    # RG50xQ note §3.3.1: no URC at all after the reboot, old revision.
+    ("rg50x-no-first-urc.json", "http://www.quectel.com:100/update.zip",
+     [[qind("HTTPSTART"), qind("HTTPPEND", 0)], ["Quectel", "RM500Q-GL", "Revision: RM500QGLABR11A06M4G"]]),
+    ("rg50x-local-success.json", "/cache/ufs/update-v13-to-v12.zip",
+     [[], [qind("START"), qind("UPDATING", 1), qind("UPDATING", 2)]
+      + [qind("UPDATING", v) for v in range(10, 101, 10)] + [qind("END", 0)],
+      BOOT_NOISE + ["Quectel", "RM500Q-GL", "Revision: RM500QGLABR11A07M4G"]]),
+    ("ucxx-local-success.json", "UFS:delta.bin",
+     [[], [qind("START")] + [qind("UPDATING", v) for v in (1, 2, 3)]
+      + [qind("UPDATING", v) for v in range(10, 101, 10)] + [qind("END", 0)],
+      ["RDY", "+CFUN: 1", "+CPIN: READY", "+QIND: SMS DONE", "+QIND: PB DONE",
+       "Quectel", "UC20", "Revision: UC20GQBR03A13E1G"]]),
+    # BG96 guide (modem.md §4.1): the resumed update is reported as RESTORE with a percent sign.
+    ("var-restore-resume.json", URL,
+     [[qind("HTTPSTART"), qind("HTTPEND", 0)],
+      [qind("START")] + [qind("UPDATING", v) for v in range(1, 52, 10)],
+      [qind("Last upgrade was not finished,continue upgrade")]
+      + [qind("RESTORE", f"{v}%") for v in list(range(1, 100, 11)) + [100]] + [qind("END", 0)],
+      BOOT_NOISE + ["Quectel", "EC25", "Revision: " + NEW]]),
+    ("var-revision-no-urcs.json", URL,
+     [[qind("HTTPSTART"), qind("HTTPEND", 0)], BOOT_NOISE + ["Quectel", "EC25", "Revision: " + NEW]]),
+])
+def test_family_transcripts(sim_factory, scenario, target, want):
+    sim = sim_factory(scenario, time_scale=0.5)
+    assert run_dfota(sim, target) == want
+    assert len(sim.rx("AT+QFOTADL")) == 1
+    assert not [e for e in sim.events() if e["event"] == "error"]
+
+
+def test_garbage_reaches_the_port_byte_for_byte(sim_factory):
+    sim = sim_factory("var-garbage-boot-noise.json", time_scale=0.5)
+    p = sim.open()
+    p.command("ATE0")
+    p.command(f'AT+QFOTADL="{URL}"')
+    assert p.read_to_eof() == [qind("HTTPSTART"), '+QIND: "csq",20,99', qind("HTTPEND", 0)]
+    p = sim.open()
+    try:
+        while True:
+            p.read_some(TIMEOUT)
+    except PortGone:
+        p.close()
+    assert p.buf.startswith(b"\xff\xfe\x00\x80\xc3(\xa0\x1b[0m\xfd\r\n+QIND: PB DONE\r\n")
+    assert b'\r\n+QIND: "csq",20,99\r\n\x00\xff\xff\r\n+QIND: "FOTA","UPDATING",51\r\n' in p.buf
+    assert p.buf.endswith(b'\r\n+CPIN: READY\r\n\r\n+QIND: "FOTA","END",0\r\n')
 
 
 def test_sigterm_removes_link_and_exits_0(sim_factory):

@@ -30,6 +30,7 @@ static int setup(void **state) {
 
         /* Whatever the environment running the tests has set must not leak into the defaults. */
         assert_int_equal(unsetenv("STATE_DIRECTORY"), 0);
+        assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
 
         *state = d;
         return 0;
@@ -45,6 +46,7 @@ static int teardown(void **state) {
         assert_int_equal(nftw(d->path, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
         free(d);
         unsetenv("STATE_DIRECTORY");
+        unsetenv("CREDENTIALS_DIRECTORY");
         return 0;
 }
 
@@ -419,6 +421,339 @@ static void test_dropin_error_names_dropin(void **state) {
                 fail_msg("err=\"%s\", want \"%s...\"", strna(err), want);
 }
 
+/* ---- modems[].pdp (UC20/UC15: UMTS/HSPA DFOTA User Guide ch. 3) ---------------------------- */
+
+/* Writes content byte for byte (no quote translation) to <dir>/<name>; returns the path. */
+static char *write_secret(const char *dir, const char *name, const char *content) {
+        char *path = NULL;
+        FILE *f;
+
+        assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_int_equal(fwrite(content, 1, strlen(content), f), strlen(content));
+        assert_int_equal(fclose(f), 0);
+        return path;
+}
+
+/* The config text with ' for ", and %s replaced by arg. */
+static void write_conf(const Dir *d, const char *format, const char *arg) {
+        _cleanup_free_ char *text = NULL;
+
+        assert_true(asprintf(&text, format, arg) > 0);
+        write_file(d->conf, text);
+}
+
+static void test_pdp(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *pw = write_secret(d->path, "apn-password", "s3cret pass!\n");
+        _cleanup_(config_freep) Config *c = NULL;
+        const PdpConfig *p;
+
+        /* Every key. */
+        write_conf(d,
+                   "{'modems': [ { 'port': '/dev/ttyUSB2', 'family': 'ucxx',"
+                   "               'pdp': { 'cid': 16, 'apn': 'internet.example', 'username': 'user name',"
+                   "                        'password_file': '%s', 'auth': 'pap-or-chap' } },"
+                   "             { 'port': '/dev/ttyUSB6' } ] }", pw);
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->n_modems, 2);
+        p = c->modems[0].pdp;
+        assert_non_null(p);
+        assert_int_equal(p->cid, 16);
+        assert_string_equal(p->apn, "internet.example");
+        assert_string_equal(p->username, "user name");
+        assert_string_equal(p->password, "s3cret pass!");           /* trailing newline stripped */
+        assert_string_equal(p->password_file, pw);
+        assert_int_equal(p->auth, 3);
+        assert_null(c->modems[1].pdp);
+        c = config_free(c);
+
+        /* Only the APN: context 1 (the guide's default), no credentials, no authentication. And
+         * without "family" (detected from ATI later) a pdp is fine. */
+        write_file(d->conf, "{'modems': [ { 'port': '/dev/ttyUSB2', 'pdp': { 'apn': 'UNINET' } } ]}");
+        c = load_ok(d->conf, true);
+        p = c->modems[0].pdp;
+        assert_non_null(p);
+        assert_int_equal(p->cid, 1);
+        assert_string_equal(p->apn, "UNINET");
+        assert_null(p->username);
+        assert_null(p->password);
+        assert_null(p->password_file);
+        assert_int_equal(p->auth, 0);
+        c = config_free(c);
+
+        /* The limits exactly: cid 1 and 16, APN 62 bytes, username 127 bytes. */
+        write_file(d->conf,
+                   "{'modems': [ { 'port': '/dev/a', 'pdp': { 'cid': 1,"
+                   " 'apn': 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',"
+                   " 'username': 'uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu' } } ]}");
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->modems[0].pdp->cid, 1);
+        assert_int_equal(strlen(c->modems[0].pdp->apn), 62);
+        assert_int_equal(strlen(c->modems[0].pdp->username), 127);
+        c = config_free(c);
+
+        /* A drop-in's modems array replaces the pdp with everything else. */
+        write_conf(d, "{'modems': [ { 'port': '/dev/a', 'pdp': { 'apn': 'one', 'password_file': '%s' } } ]}", pw);
+        write_dropin(d, "50-modems.json", "{'modems': [ { 'port': '/dev/a', 'pdp': { 'apn': 'two', 'cid': 2 } } ]}");
+        c = load_ok(d->conf, true);
+        assert_string_equal(c->modems[0].pdp->apn, "two");
+        assert_int_equal(c->modems[0].pdp->cid, 2);
+        assert_null(c->modems[0].pdp->password);
+}
+
+static void test_pdp_auth(void **state) {
+        static const char *const names[] = { "none", "pap", "chap", "pap-or-chap" };
+        Dir *d = *state;
+
+        /* AT+QICSGP <authentication> 0..3. */
+        for (unsigned i = 0; i < ELEMENTSOF(names); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+
+                write_conf(d, "{'modems': [ { 'port': '/dev/a', 'pdp': { 'apn': 'x', 'auth': '%s' } } ]}", names[i]);
+                c = load_ok(d->conf, true);
+                assert_int_equal(c->modems[0].pdp->auth, i);
+                assert_string_equal(pdp_auth_to_string(i), names[i]);
+                assert_int_equal(pdp_auth_from_string(names[i]), (int) i);
+        }
+        assert_null(pdp_auth_to_string(4));
+        assert_int_equal(pdp_auth_from_string("PAP"), -EINVAL);
+        assert_int_equal(pdp_auth_from_string("pap_or_chap"), -EINVAL);
+        assert_int_equal(pdp_auth_from_string(NULL), -EINVAL);
+}
+
+static void test_pdp_password_file(void **state) {
+        static const struct {
+                const char *content;
+                const char *password;
+        } cases[] = {
+                { "pw",              "pw" },
+                { "pw\n",            "pw" },
+                { "pw\r\n",          "pw" },             /* written on Windows */
+                { "",                "" },
+                { "\n",              "" },
+                { " a b ",           " a b " },          /* blanks are part of it */
+                { "!#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", "!#$%&'()*+,-./:;<=>?@[\\]^_`{|}~" },
+        };
+        Dir *d = *state;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *pw = write_secret(d->path, "pw", cases[i].content);
+                _cleanup_(config_freep) Config *c = NULL;
+
+                write_conf(d, "{'modems': [ { 'port': '/dev/a', 'pdp': { 'apn': 'x', 'password_file': '%s' } } ]}", pw);
+                c = load_ok(d->conf, true);
+                if (!streq(c->modems[0].pdp->password, cases[i].password))
+                        fail_msg("case %zu: password '%s', want '%s'", i, c->modems[0].pdp->password, cases[i].password);
+        }
+
+        /* 127 bytes are fine. */
+        {
+                char long_pw[PDP_CREDENTIAL_MAX + 2];
+                _cleanup_free_ char *pw = NULL;
+                _cleanup_(config_freep) Config *c = NULL;
+
+                memset(long_pw, 'p', PDP_CREDENTIAL_MAX);
+                long_pw[PDP_CREDENTIAL_MAX] = '\n';
+                long_pw[PDP_CREDENTIAL_MAX + 1] = '\0';
+                pw = write_secret(d->path, "pw", long_pw);
+                write_conf(d, "{'modems': [ { 'port': '/dev/a', 'pdp': { 'apn': 'x', 'password_file': '%s' } } ]}", pw);
+                c = load_ok(d->conf, true);
+                assert_int_equal(strlen(c->modems[0].pdp->password), PDP_CREDENTIAL_MAX);
+        }
+}
+
+/* With $CREDENTIALS_DIRECTORY (systemd LoadCredential=), a bare name is a credential. */
+static void test_pdp_credential(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *creds = NULL, *pw = NULL, *want = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+
+        assert_true(asprintf(&creds, "%s/credentials", d->path) > 0);
+        assert_int_equal(mkdir(creds, 0700), 0);
+        pw = write_secret(creds, "apn-password", "from-credential\n");
+        assert_int_equal(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
+
+        write_file(d->conf, "{'modems': [ { 'port': '/dev/a', 'family': 'ucxx',"
+                            " 'pdp': { 'apn': 'x', 'password_file': 'apn-password' } } ]}");
+        c = load_ok(d->conf, true);
+        assert_string_equal(c->modems[0].pdp->password, "from-credential");
+        assert_string_equal(c->modems[0].pdp->password_file, pw);
+        c = config_free(c);
+
+        /* An absolute path is still a path. */
+        write_conf(d, "{'modems': [ { 'port': '/dev/a', 'pdp': { 'apn': 'x', 'password_file': '%s' } } ]}", pw);
+        c = load_ok(d->conf, true);
+        assert_string_equal(c->modems[0].pdp->password, "from-credential");
+        c = config_free(c);
+
+        /* A missing credential names the key and the file. */
+        write_file(d->conf, "{'modems': [ { 'port': '/dev/a', 'pdp': { 'apn': 'x', 'password_file': 'nope' } } ]}");
+        {
+                _cleanup_free_ char *err = NULL;
+
+                assert_int_equal(config_load(d->conf, true, &c, &err), -ENOENT);
+                assert_null(c);
+                assert_true(asprintf(&want, "%s: modems[0].pdp.password_file: cannot read %s/nope: No such file or directory",
+                                     d->conf, creds) > 0);
+                assert_non_null(err);
+                assert_string_equal(err, want);
+        }
+}
+
+static void test_pdp_errors(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *quote = write_secret(d->path, "quote", "ab\"cd\n");
+        _cleanup_free_ char *ctrl = write_secret(d->path, "ctrl", "ab\tcd");
+        _cleanup_free_ char *utf8 = write_secret(d->path, "utf8", "p\xc3\xa4ss");
+        _cleanup_free_ char *lines = write_secret(d->path, "lines", "one\ntwo\n");
+        _cleanup_free_ char *nul = NULL, *toolong = NULL;
+        char long_pw[PDP_CREDENTIAL_MAX + 2];
+        FILE *f;
+
+        /* Files with bytes a C string cannot hold, or too long to spell out. */
+        assert_true(asprintf(&nul, "%s/nul", d->path) > 0);
+        f = fopen(nul, "we");
+        assert_non_null(f);
+        assert_int_equal(fwrite("ab\0cd", 1, 5, f), 5);
+        assert_int_equal(fclose(f), 0);
+        memset(long_pw, 'p', PDP_CREDENTIAL_MAX + 1);
+        long_pw[PDP_CREDENTIAL_MAX + 1] = '\0';
+        toolong = write_secret(d->path, "toolong", long_pw);
+
+        const struct {
+                const char *json;           /* %s: arg */
+                const char *arg;
+                int error;
+                const char *reason;         /* after "<file>: "; %s: arg */
+        } cases[] = {
+                { "{'modems': [{'port': '/dev/a', 'pdp': 'internet'}]}", NULL, -EINVAL,
+                  "modems[0].pdp: must be an object" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {}}]}", NULL, -EINVAL,
+                  "modems[0].pdp: \"apn\" is required" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'cid': 2}}]}", NULL, -EINVAL,
+                  "modems[0].pdp: \"apn\" is required" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'apn_name': 'y'}}]}", NULL, -EINVAL,
+                  "modems[0].pdp: unknown key \"apn_name\"" },
+                /* cid */
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'cid': 0}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.cid: must be an integer 1..16" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'cid': 17}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.cid: must be an integer 1..16" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'cid': -1}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.cid: must be an integer 1..16" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'cid': 1.5}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.cid: must be an integer 1..16" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'cid': '1'}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.cid: must be an integer 1..16" },
+                /* apn: it goes between '"' into AT+QICSGP */
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': ''}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.apn: must not be empty" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 5}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.apn: must be a string" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': "
+                  "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.apn: must be at most 62 bytes" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'inter\\'net'}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.apn: must not contain '\"'" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x\\r\\nAT+CFUN=0'}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.apn: contains byte 0x0d at offset 1" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'caf\\u00e9'}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.apn: contains byte 0xc3 at offset 3" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'a\\u0000b'}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.apn: must not contain NUL characters" },
+                /* username */
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'username': ''}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.username: must not be empty" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'username': 'a\\'b'}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.username: must not contain '\"'" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'username': "
+                  "'uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu'}}]}",
+                  NULL, -EINVAL, "modems[0].pdp.username: must be at most 127 bytes" },
+                /* auth */
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'auth': 'PAP'}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.auth: must be \"none\", \"pap\", \"chap\" or \"pap-or-chap\", not \"PAP\"" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'auth': 1}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.auth: must be a string" },
+                /* the password never comes from the config text */
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password': 'hunter2'}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.password: passwords are not taken from the configuration" },
+                /* password_file */
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': 'apn-password'}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.password_file: must be an absolute path, not \"apn-password\" "
+                  "(a credential name needs $CREDENTIALS_DIRECTORY)" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': ''}}]}", NULL, -EINVAL,
+                  "modems[0].pdp.password_file: must be an absolute path" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': '%s'}}]}", "/nonexistent/apn-password", -ENOENT,
+                  "modems[0].pdp.password_file: cannot read /nonexistent/apn-password: No such file or directory" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': '%s'}}]}", d->path, -EISDIR,
+                  "modems[0].pdp.password_file: cannot read %s: Is a directory" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': '%s'}}]}", quote, -EINVAL,
+                  "modems[0].pdp.password_file: the password in %s has a character that is not printable ASCII, or a '\"', at offset 2" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': '%s'}}]}", ctrl, -EINVAL,
+                  "modems[0].pdp.password_file: the password in %s has a character that is not printable ASCII, or a '\"', at offset 2" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': '%s'}}]}", utf8, -EINVAL,
+                  "modems[0].pdp.password_file: the password in %s has a character that is not printable ASCII, or a '\"', at offset 1" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': '%s'}}]}", lines, -EINVAL,
+                  "modems[0].pdp.password_file: the password in %s has more than one line" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': '%s'}}]}", nul, -EINVAL,
+                  "modems[0].pdp.password_file: the password in %s contains a NUL byte" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': '%s'}}]}", toolong, -EINVAL,
+                  "modems[0].pdp.password_file: the password in %s is longer than 127 bytes" },
+                /* a pdp where the family sets none up */
+                { "{'modems': [{'port': '/dev/a', 'family': 'ec2x', 'pdp': {'apn': 'x'}}]}", NULL, -EINVAL,
+                  "modems[0]: \"pdp\" is not used by family \"ec2x\"" },
+                { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x'}, 'family': 'bc26'}]}", NULL, -EINVAL,
+                  "modems[0]: \"pdp\" is not used by family \"bc26\"" },
+                { "{'modems': [{'port': '/dev/a'}, {'port': '/dev/b', 'family': 'rg50x', 'pdp': {'apn': 'x'}}]}", NULL, -EINVAL,
+                  "modems[1]: \"pdp\" is not used by family \"rg50x\"" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *err = NULL, *want = NULL, *reason = NULL;
+                const char *arg = cases[i].arg;
+                Config *c = NULL;
+                int r;
+
+                write_conf(d, cases[i].json, arg ?: "");
+                assert_true(asprintf(&reason, cases[i].reason, arg ?: "") > 0);
+                assert_true(asprintf(&want, "%s: %s", d->conf, reason) > 0);
+
+                r = config_load(d->conf, true, &c, &err);
+                if (r != cases[i].error || !err || !startswith(err, want))
+                        fail_msg("case %zu %s: r=%i err=\"%s\", want %i \"%s...\"", i, cases[i].json, r, strna(err),
+                                 cases[i].error, want);
+                assert_null(c);
+
+                /* Never the password in a message. */
+                assert_null(strstr(err, "hunter2"));
+                assert_null(strstr(err, "ab\"cd"));
+                assert_null(strstr(err, "ab\tcd"));
+                assert_null(strstr(err, "one\ntwo"));
+        }
+}
+
+/* With $CREDENTIALS_DIRECTORY, a value with a '/' that is not absolute, or a dot name, is neither a
+ * path nor a credential. */
+static void test_pdp_credential_names(void **state) {
+        static const char *const bad[] = { "sub/apn-password", ".", "..", "" };
+        Dir *d = *state;
+
+        assert_int_equal(setenv("CREDENTIALS_DIRECTORY", d->path, 1), 0);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+
+                write_conf(d, "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': '%s'}}]}", bad[i]);
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EINVAL);
+                assert_true(asprintf(&want, "%s: modems[0].pdp.password_file: must be an absolute path or the name of a systemd credential, not \"%s\"",
+                                     d->conf, bad[i]) > 0);
+                assert_non_null(err);
+                assert_string_equal(err, want);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_defaults_missing_default_file, setup, teardown),
@@ -433,6 +768,12 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_dropins, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dropins_inbox_default_and_missing_main, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dropin_error_names_dropin, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pdp, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pdp_auth, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pdp_password_file, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pdp_credential, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pdp_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pdp_credential_names, setup, teardown),
         };
 
         /* Keep config_apply_file()'s debug lines out of the test output. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 
 /* fota_urc_parse(): every URC line of the EC25&EC21 DFOTA User Guide's examples verbatim, the
- * variants other guides and real modules send (../shared/reference/modem.md §4.1, §5), malformed
- * and foreign lines. Each line is parsed from an exact-size heap copy, so that ASan catches a read
+ * lines of the BC26 (§4.1 example, "HTTPTART" included) and EP06&EG06&EM06 (§3.1/§3.2 command
+ * tables, commas missing) guides verbatim, the variants other guides and real modules send
+ * (../shared/reference/modem.md §4.1, §5), malformed and foreign lines, and every status word a
+ * family profile lists. Each line is parsed from an exact-size heap copy, so that ASan catches a read
  * past its NUL. */
 
 #include <setjmp.h>
@@ -65,6 +67,43 @@ static const UrcCase valid_cases[] = {
                                                   FOTA_URC_UPDATE_END,        MODULE_ERROR_UPDATE,  0,  "END" },
         /* RG50xQ note / BC26 guide command table spelling. */
         { "+QIND: \"FOTA\",\"HTTPPEND\",0",       FOTA_URC_DOWNLOAD_END,      MODULE_ERROR_HTTP,    0,  "HTTPPEND" },
+        /* RG50xQ note ch. 5 Table 5 codes. */
+        { "+QIND: \"FOTA\",\"END\",520",          FOTA_URC_UPDATE_END,        MODULE_ERROR_UPDATE,520,  "END" },
+        { "+QIND: \"FOTA\",\"END\",550",          FOTA_URC_UPDATE_END,        MODULE_ERROR_UPDATE,550,  "END" },
+        /* BC26 DFOTA User Guide §4.1 example, verbatim: "HTTPTART" (the guide's typo for HTTPSTART),
+         * percentages with a space and '%', HTTPEND where the §3.1 table has HTTPPEND. */
+        { "+QIND: \"FOTA\",\"HTTPTART\"",         FOTA_URC_DOWNLOAD_START,    NONE,                -1,  "HTTPTART" },
+        { "+QIND: \"FOTA\",\"DOWNLOADING\", 1%",  FOTA_URC_DOWNLOAD_PROGRESS, NONE,                 1,  "DOWNLOADING" },
+        { "+QIND: \"FOTA\",\"DOWNLOADING\", 2%",  FOTA_URC_DOWNLOAD_PROGRESS, NONE,                 2,  "DOWNLOADING" },
+        { "+QIND: \"FOTA\",\"DOWNLOADING\", 100%",FOTA_URC_DOWNLOAD_PROGRESS, NONE,               100,  "DOWNLOADING" },
+        { "+QIND: \"FOTA\",\"HTTPEND\",0",        FOTA_URC_DOWNLOAD_END,      MODULE_ERROR_HTTP,    0,  "HTTPEND" },
+        { "+QIND: \"FOTA\",\"UPDATING\", 1%",     FOTA_URC_UPDATE_PROGRESS,   NONE,                 1,  "UPDATING" },
+        { "+QIND: \"FOTA\",\"UPDATING\", 100%",   FOTA_URC_UPDATE_PROGRESS,   NONE,               100,  "UPDATING" },
+        /* BC26 error codes (ch. 5 Tables 1/2) in the §3.1 table's spelling. */
+        { "+QIND: \"FOTA\",\"HTTPPEND\",12",      FOTA_URC_DOWNLOAD_END,      MODULE_ERROR_HTTP,   12,  "HTTPPEND" },
+        { "+QIND: \"FOTA\",\"END\",255",          FOTA_URC_UPDATE_END,        MODULE_ERROR_UPDATE,255,  "END" },
+        /* EP06&EG06&EM06 guide §3.1/§3.2 command tables, verbatim (a placeholder replaced by a
+         * value where there is one): the comma between fields missing, blanks in its place. */
+        { "+QIND: \"FOTA\" \"FTPSTART\"",         FOTA_URC_DOWNLOAD_START,    NONE,                -1,  "FTPSTART" },
+        { "+QIND: \"FOTA\" ,\"FTPEND\" 0",        FOTA_URC_DOWNLOAD_END,      MODULE_ERROR_FTP,     0,  "FTPEND" },
+        { "+QIND: \"FOTA\" ,\"FTPEND\" 601",      FOTA_URC_DOWNLOAD_END,      MODULE_ERROR_FTP,   601,  "FTPEND" },
+        { "+QIND: \"FOTA\" ,\"START\"",           FOTA_URC_UPDATE_START,      NONE,                -1,  "START" },
+        { "+QIND: \"FOTA\",\"UPDATING\" ,1",      FOTA_URC_UPDATE_PROGRESS,   NONE,                 1,  "UPDATING" },
+        { "+QIND: \"FOTA\" ,\"UPDATING\" ,2",     FOTA_URC_UPDATE_PROGRESS,   NONE,                 2,  "UPDATING" },
+        { "+QIND: \"FOTA\" \"HTTPSTART\"",        FOTA_URC_DOWNLOAD_START,    NONE,                -1,  "HTTPSTART" },
+        { "+QIND: \"FOTA\" ,\"HTTPEND\" 0",       FOTA_URC_DOWNLOAD_END,      MODULE_ERROR_HTTP,    0,  "HTTPEND" },
+        { "+QIND: \"FOTA\" ,\"HTTPEND\" 701",     FOTA_URC_DOWNLOAD_END,      MODULE_ERROR_HTTP,  701,  "HTTPEND" },
+        /* §3.2 example: "+QIND: "FOTA" ,"HTTPSTART"", "+QIND: "FOTA" ,"UPDATING",1". */
+        { "+QIND: \"FOTA\" ,\"HTTPSTART\"",       FOTA_URC_DOWNLOAD_START,    NONE,                -1,  "HTTPSTART" },
+        { "+QIND: \"FOTA\" ,\"UPDATING\",1",      FOTA_URC_UPDATE_PROGRESS,   NONE,                 1,  "UPDATING" },
+        /* Blanks for the comma: several, tabs, typographic quotes, and before a '%'. */
+        { "+QIND: \"FOTA\"\t \"END\"  \t5",       FOTA_URC_UPDATE_END,        MODULE_ERROR_UPDATE,  5,  "END" },
+        { "+QIND: \xe2\x80\x9c" "FOTA\xe2\x80\x9d \xe2\x80\x9cSTART\xe2\x80\x9d",
+                                                  FOTA_URC_UPDATE_START,      NONE,                -1,  "START" },
+        { "+QIND: \"FOTA\" \"DOWNLOADING\" 37%",  FOTA_URC_DOWNLOAD_PROGRESS, NONE,                37,  "DOWNLOADING" },
+        { "+QIND: \"FOTA\" \"Last upgrade was not finished,continue upgrade\"",
+                                                  FOTA_URC_UPDATE_RESUMED,    NONE,                -1,
+          "Last upgrade was not finished,continue upgrade" },
         /* EG18-EA over HTTPS. */
         { "+QIND: \"FOTA\",\"HTTPSSTART\"",       FOTA_URC_DOWNLOAD_START,    NONE,                -1,  "HTTPSSTART" },
         { "+QIND: \"FOTA\",\"HTTPSEND\",0",       FOTA_URC_DOWNLOAD_END,      MODULE_ERROR_HTTP,    0,  "HTTPSEND" },
@@ -117,7 +156,20 @@ static const char *const malformed_cases[] = {
         "+QIND: \"FOTA\",\"HTTPEND\xe2\x80",      /* cut inside a typographic closing quote */
         "+QIND: \"FOTA\",\"HTTPEND\xe2",
         "+QIND: \"FOTA\",START",                  /* unquoted status */
-        "+QIND: \"FOTA\" \"START\"",              /* no comma */
+        "+QIND: \"FOTA\"\"START\"",               /* no comma and no blank */
+        "+QIND: \"FOTA\" START",                /* a blank, then no quote */
+        "+QIND: \"FOTA\" ,\"FTPEND\" <ftp_err>",  /* EP06 §3.1 verbatim: the placeholder is no number */
+        "+QIND: \"FOTA\",\"END\" ,<err>",         /* EP06 §3.1 verbatim */
+        "+QIND: \"FOTA\",\"UPDATING\",<percent>", /* EC25&EC21 §3.1 verbatim */
+        "+QIND: \"FOTA\",\"END\"0",               /* a number glued to the status */
+        "+QIND: \"FOTA\",\"START\" x",            /* junk after blanks */
+        "+QIND: \"FOTA\",\"END\" -1",
+        "+QIND: \"FOTA\",\"END\" 0 1",
+        "+QIND: \"FOTA\",\"END\" 0x",
+        "+QIND: \"FOTA\" \"START\" \"X\"",        /* a third string */
+        "+QIND: \"FOTA\",\"FTPEND\" ",            /* blank, no number: FTPEND needs one */
+        "+QIND: \"FOTA\",\"START\",",             /* a comma promises a number */
+        "+QIND: \"FOTA\",\"START\" ,",
         "+QIND: \"FOTA\",\"\"",                   /* empty status */
         "+QIND: \"FOTA\",\"   \"",
         "+QIND: \"FOTA\",\"START\"x",             /* junk after the status */
@@ -261,6 +313,29 @@ static void test_truncated(void **state) {
                 check_prefixes(malformed_cases[i]);
 }
 
+/* Every word a family's guide prints (profile urc_words) is one the parser knows: none of them may
+ * end up as FOTA_URC_UNKNOWN, which the engine only logs. */
+static void test_profile_words_known(void **state) {
+        for (ModemFamily f = 0; f < _MODEM_FAMILY_MAX; f++) {
+                const ModemProfile *p = modem_profile_get(f);
+
+                assert_non_null(p->urc_words);
+                for (const char *const *w = p->urc_words; *w; w++) {
+                        _cleanup_free_ char *line = NULL;
+                        FotaUrc u;
+
+                        /* With a number: every word takes one, some require it. */
+                        assert_true(asprintf(&line, "+QIND: \"FOTA\",\"%s\",0", *w) > 0);
+                        assert_int_equal(parse_copy(line, &u), 0);
+                        if (u.kind == FOTA_URC_UNKNOWN)
+                                fail_msg("%s: \"%s\" is not a known status word", p->name, *w);
+                        /* A download or update end says which error table its code belongs to. */
+                        if (u.kind == FOTA_URC_DOWNLOAD_END || u.kind == FOTA_URC_UPDATE_END)
+                                assert_non_null(p->errors[u.error_kind]);
+                }
+        }
+}
+
 static void test_kind_strings(void **state) {
         for (FotaUrcKind k = 0; k < _FOTA_URC_KIND_MAX; k++) {
                 const char *s = fota_urc_kind_to_string(k);
@@ -281,6 +356,7 @@ int main(void) {
                 cmocka_unit_test(test_foreign),
                 cmocka_unit_test(test_invalid_arguments),
                 cmocka_unit_test(test_truncated),
+                cmocka_unit_test(test_profile_words_known),
                 cmocka_unit_test(test_kind_strings),
         };
 

@@ -66,6 +66,9 @@ static void test_minimal_and_selectors(void **state) {
                   NULL, "EC25", JOB_DELIVERY_MODEM },
                 { "{'id':'a','modem':{'imei':'000000000000000'},'target_version':'V2','package':{'url':'http://h/u'}}",
                   "000000000000000", NULL, JOB_DELIVERY_MODEM },
+                /* UMTS/HSPA DFOTA User Guide §3.3: a file in a UC20's UFS. */
+                { "{'id':'a','modem':{'model':'UC20'},'target_version':'V2','package':{'url':'UFS:delta.bin'}}",
+                  NULL, "UC20", JOB_DELIVERY_MODEM },
                 /* Explicit nulls are the same as leaving optional fields out. */
                 { "{'id':'a','modem':null,'source_version':null,'target_version':'V2',"
                   "'package':{'url':'http://h/u','sha256':null,'size':null},'delivery':null}",
@@ -147,6 +150,7 @@ static void test_rejections(void **state) {
                 { "{'id':'a','target_version':'V','package':{'url':'http://h/x\\r\\nAT+CFUN=0'}}",
                                                                                             "package.url: contains a control character or space at offset 10" },
                 { "{'id':'a','target_version':'V','package':{'url':'gopher://h/x'}}",      "package.url: unsupported scheme \"gopher\"" },
+                { "{'id':'a','target_version':'V','package':{'url':'UFS:'}}",              "package.url: has no file name after \"UFS:\"" },
                 { "{'id':'a','target_version':'V','package':{'url':'/x','sha256':'abc'}}", "package.sha256: must be 64 hexadecimal digits" },
                 { "{'id':'a','target_version':'V','package':{'url':'/x',"
                   "'sha256':'g" EXAMPLE_SHA256 "'}}",                                      "package.sha256: must be 64 hexadecimal digits" },
@@ -196,6 +200,22 @@ static void test_url_syntax(void **state) {
                 { "http://[2001:db8::1]:80/x", NULL },
                 { "http://h", NULL },
                 { "/data/ufs/update.zip", NULL },
+                /* UMTS/HSPA DFOTA User Guide §3.3: AT+QFOTADL="UFS:delta.bin" — no '/' needed. */
+                { "UFS:delta.bin", NULL },
+                { "UFS:d", NULL },
+                { "UFS:dir/delta.bin", NULL },
+                { "UFS:a-b_c.~!$&'()*+,;=:@%41", NULL },   /* every RFC 3986 path character */
+                { "UFS:", "has no file name after \"UFS:\"" },
+                { "UFS:delta.bin?x=1", "contains '?' which a UFS: file name cannot have" },
+                { "UFS:delta#1", "contains '#' which a UFS: file name cannot have" },
+                { "UFS:[x]", "contains '[' which a UFS: file name cannot have" },
+                { "UFS:a]", "contains ']' which a UFS: file name cannot have" },
+                { "UFS:delta bin", "contains a control character or space at offset 9" },
+                { "UFS:delta\"", "contains '\"'" },
+                { "UFS:a%zz", "bad percent-encoding at offset 5" },
+                { "UFS:a<b", "contains '<' which RFC 3986 does not allow" },
+                { "ufs:delta.bin", "unsupported scheme \"ufs\"" },
+                { "UFS//delta.bin", "is neither" },
                 { "http://h/x;type=a", NULL },                    /* ';' is an RFC 3986 sub-delim */
                 { "http://h/a%20b%2F", NULL },
                 { "http://h/!$&'()*+,=~_.-:@", NULL },
@@ -216,10 +236,10 @@ static void test_url_syntax(void **state) {
                 { "http://h/a|b", "contains '|' which RFC 3986 does not allow" },
                 { "http://h/a^b", "contains '^' which RFC 3986 does not allow" },
                 { "http://h/a`b", "contains '`' which RFC 3986 does not allow" },
-                { "gopher://h/x", "unsupported scheme \"gopher\" (ftp, http, https or a local path)" },
+                { "gopher://h/x", "unsupported scheme \"gopher\" (ftp, http, https, or a local file: an absolute path or UFS:<name>)" },
                 { "file:///etc/passwd", "unsupported scheme \"file\"" },
                 { "httpx://h/x", "unsupported scheme \"httpx\"" },
-                { "fw.example.net/a.zip", "is neither an ftp://, http:// or https:// URL nor an absolute path" },
+                { "fw.example.net/a.zip", "is neither an ftp://, http:// or https:// URL nor a local file (an absolute path or UFS:<name>)" },
                 { "data/ufs/a.zip", "is neither" },
                 { "1http://h/x", "is neither" },
                 { "http:/h/x", "\"http:\" is not followed by \"//\"" },

@@ -479,6 +479,65 @@ static void test_corrupt_skipped(void **state) {
         job_record_free_many(l);
 }
 
+/* "module_error.kind" is written and read with profile.h's module_error_kind table: every kind
+ * (and "not known", null) survives a save and a load under its public name. */
+static void test_module_error_kinds(void **state) {
+        static const struct {
+                int kind;
+                int code;
+                const char *meaning;
+                const char *name;       /* in the JSON; NULL: null */
+        } cases[] = {
+                { MODULE_ERROR_FTP,           627, "Requested action not taken.",     "ftp" },    /* UC20 */
+                { MODULE_ERROR_HTTP,          12,  "HTTP(S) download failed",         "http" },   /* BC26 */
+                { MODULE_ERROR_UPDATE,        525, "Firmware upgrade failed",         "update" }, /* EP06 range */
+                { _MODULE_ERROR_KIND_INVALID, 7,   NULL,                              NULL },
+        };
+        Dir *d = *state;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(job_record_freep) JobRecord *rec = NULL, *back = NULL;
+                char id[32];
+                json_object *o, *me, *kind;
+
+                snprintf(id, sizeof(id), "kind-%zu", i);
+                rec = make_record(d->jobs, id);
+                rec->has_module_error = true;
+                rec->module_error_code = cases[i].code;
+                rec->module_error_kind = cases[i].kind;
+                assert_int_equal(job_record_set_string(&rec->module_error_meaning, cases[i].meaning), 0);
+                assert_int_equal(job_record_save(rec), 0);
+
+                o = job_record_to_json(rec);
+                assert_non_null(o);
+                assert_true(json_object_object_get_ex(o, "module_error", &me));
+                assert_true(json_object_object_get_ex(me, "kind", &kind));
+                if (cases[i].name) {
+                        assert_string_equal(json_object_get_string(kind), cases[i].name);
+                        assert_string_equal(json_object_get_string(kind), module_error_kind_to_string(cases[i].kind));
+                } else
+                        assert_null(kind);
+                json_object_put(o);
+
+                assert_int_equal(job_record_load(rec->path, &back), 0);
+                assert_record_equal(rec, back);
+        }
+
+        /* A name the table does not know makes the record unreadable, not silently "unknown". */
+        write_text(d->jobs, "bad-kind.json",
+                   "{\"id\":\"bad-kind\",\"job\":{\"id\":\"bad-kind\",\"target_version\":\"V\",\"package\":{\"url\":\"/x\"}},"
+                   "\"state\":\"FAILED\",\"created_at\":\"2026-11-21T10:00:03.512Z\","
+                   "\"module_error\":{\"code\":701,\"kind\":\"https\",\"meaning\":null}}");
+        {
+                JobRecord *rec = NULL;
+                char path[256];
+
+                snprintf(path, sizeof(path), "%s/bad-kind.json", d->jobs);
+                assert_int_equal(job_record_load(path, &rec), -EINVAL);
+                assert_null(rec);
+        }
+}
+
 static void test_exists(void **state) {
         Dir *d = *state;
         _cleanup_(job_record_freep) JobRecord *rec = NULL;
@@ -518,6 +577,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_load_all_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_load_all_missing_dir, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_corrupt_skipped, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_module_error_kinds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exists, setup, teardown),
                 cmocka_unit_test(test_set_string),
         };
