@@ -70,6 +70,20 @@ static inline bool streq_ptr(const char *a, const char *b) {
 #define strna(s) ((s) ?: "n/a")
 #define strempty(s) ((s) ?: "")
 
+/* Whether x equals one of the following values. */
+#define IN_SET(x, ...)                                                          \
+        ({                                                                      \
+                bool _in = false;                                               \
+                const __typeof__(x) _x = (x);                                   \
+                const __typeof__(x) _set[] = { __VA_ARGS__ };                   \
+                for (size_t _i = 0; _i < ELEMENTSOF(_set); _i++)                \
+                        if (_set[_i] == _x) {                                   \
+                                _in = true;                                     \
+                                break;                                          \
+                        }                                                       \
+                _in;                                                            \
+        })
+
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 

@@ -250,6 +250,7 @@ static bool engine_ended(const Engine *e) {
 /* Ends the execution with a reason (FAILED or REJECTED). */
 _printf_(3, 4)
 static void engine_end(Engine *e, JobState s, const char *reason_format, ...) {
+        JobRecord *rec = e->record;
         _cleanup_free_ char *reason = NULL;
         va_list ap;
 
@@ -258,7 +259,13 @@ static void engine_end(Engine *e, JobState s, const char *reason_format, ...) {
                 reason = NULL;
         va_end(ap);
 
-        (void) job_record_set_string(&e->record->reason, reason);
+        /* Ended before the module ever left normal mode (preflight, a refused AT+QFOTADL, a failed
+         * download): its firmware is untouched, so the revision after is the one before. */
+        if (!rec->revision_after && rec->revision_before && rec->attempt == 0 &&
+            IN_SET(rec->state, JOB_PREFLIGHT, JOB_DOWNLOADING))
+                (void) job_record_set_string(&rec->revision_after, rec->revision_before);
+
+        (void) job_record_set_string(&rec->reason, reason);
         engine_set_state(e, s, "%s", strna(reason));
 }
 

@@ -573,9 +573,13 @@ int modem_parse_ati(char *const *lines, char **ret_model, char **ret_revision) {
                 }
 
                 /* The first line is the manufacturer; the model follows it. Boot noise that
-                 * slipped in (URC-like lines) is skipped. */
-                if (strcasecmp(l, "Quectel") == 0 || l[0] == '+' || streq(l, "RDY") || model)
+                 * slipped in (URC-like lines) is skipped. The NB-IoT modules print both with a
+                 * prefix: "Quectel_Ltd", "Quectel_BC26" (BC26 AT commands manual, ATI). */
+                if (strcasecmp(l, "Quectel") == 0 || strcasecmp(l, "Quectel_Ltd") == 0 ||
+                    l[0] == '+' || streq(l, "RDY") || model)
                         continue;
+                if (strncasecmp(l, "Quectel_", strlen("Quectel_")) == 0 && l[strlen("Quectel_")] != '\0')
+                        l += strlen("Quectel_");
 
                 model = strdup(l);
                 if (!model)

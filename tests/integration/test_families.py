@@ -56,7 +56,7 @@ class Row:
     family: str = None              # None: left out of the config, detected from ATI
     timeouts: dict = field(default_factory=dict)
     path: list = None               # states that must appear in the history, in this order
-    revision_after: str = "target"  # "target", "old", or "old-or-none" (nothing was installed)
+    revision_after: str = "target"  # "target" or "old" (nothing was installed, or it was restored)
     checks: tuple = ()              # extra checks: f(harness, sim, record, row)
     by_imei: bool = False           # the job selects the modem by IMEI (default: by model)
 
@@ -167,7 +167,7 @@ ROWS = [
         path=SUCCESS_PATH),
     Row("ep06-local-success", "/data/ufs/update-v13-to-v12.zip", family="ep06", path=LOCAL_PATH),
     Row("ep06-httpend-701", EP06_HTTP, "FAILED", attempt=0, family="ep06",
-        module_error=err(701, "http", EP06_701), revision_after="old-or-none"),
+        module_error=err(701, "http", EP06_701), revision_after="old"),
     Row("ep06-package-errors", EP06_HTTP, "FAILED", attempt=5, family="ep06",
         module_error=err(520, "update", EP06_520), revision_after="old"),
     Row("ep06-update-retry", EP06_HTTP, attempt=2, family="ep06", path=SUCCESS_PATH),
@@ -198,21 +198,21 @@ ROWS = [
     Row("ucxx-local-success", "UFS:delta.bin", family="ucxx", path=LOCAL_PATH,
         checks=(check_password_not_logged,)),
     Row("ucxx-ftpend-625", "FTP://test:wrong@fw.example.net:21/update/delta.bin", "FAILED", attempt=0,
-        family="ucxx", module_error=err(625, "ftp", UCXX_625), revision_after="old-or-none",
+        family="ucxx", module_error=err(625, "ftp", UCXX_625), revision_after="old",
         checks=UCXX_CHECKS),
     Row("ucxx-httpend-714", "HTTP://fw.nosuch.example:80/delta.bin", "FAILED", attempt=0, family="ucxx",
-        module_error=err(714, "http", UCXX_714), revision_after="old-or-none", checks=UCXX_CHECKS),
+        module_error=err(714, "http", UCXX_714), revision_after="old", checks=UCXX_CHECKS),
 
     # BC26 DFOTA User Guide V1.0 (001)
     Row("bc26-http-success", BC26_HTTP, family="bc26", path=UART_PATH, checks=BC26_CHECKS),
     Row("bc26-httpend-13", BC26_HTTP, "FAILED", attempt=0, family="bc26",
-        module_error=err(13, "http", BC26_13), revision_after="old-or-none",
+        module_error=err(13, "http", BC26_13), revision_after="old",
         checks=BC26_CHECKS + (check_no_reboot,)),
     Row("bc26-end-255", BC26_HTTP, "FAILED", attempt=1, family="bc26",
         module_error=err(255, "update", BC26_255), revision_after="old",
         checks=BC26_CHECKS + (check_no_reboot,)),
     Row("bc26-cme-busy", BC26_HTTP, "FAILED", attempt=0, family="bc26",
-        module_error=err(2, "update", BC26_2), revision_after="old-or-none",
+        module_error=err(2, "update", BC26_2), revision_after="old",
         checks=BC26_CHECKS + (check_no_reboot, check_reason_cme)),
     Row("bc26-power-loss", BC26_HTTP, attempt=1, family="bc26", path=UART_PATH, checks=BC26_CHECKS),
 
@@ -263,12 +263,8 @@ def test_family(harness, row):
     assert r["state"] == row.state, f"{r['state']} (reason: {r['reason']}), history {states(r)}"
     assert r["attempt"] == row.attempt, f"attempt {r['attempt']}, history {states(r)}"
     assert r["revision_before"] == old
-    if row.revision_after == "target":
-        assert r["revision_after"] == new
-    elif row.revision_after == "old":
-        assert r["revision_after"] == old
-    else:
-        assert r["revision_after"] in (None, old), r["revision_after"]
+    assert row.revision_after in ("target", "old"), row.revision_after
+    assert r["revision_after"] == (new if row.revision_after == "target" else old), r["revision_after"]
     if row.path:
         assert is_subsequence(row.path, states(r)), states(r)
 

@@ -21,6 +21,8 @@ static const AtiCase ati_cases[] = {
         { "EG18-EA",       { "Quectel", "EG18", "Revision: EG18EAPAR01A12M4G", NULL },   0, "EG18", "EG18EAPAR01A12M4G" },
         { "no space",      { "Quectel", "EC21", "Revision:EC21EFAR06A01M4G", NULL },     0, "EC21", "EC21EFAR06A01M4G" },
         { "boot noise",    { "+CPIN: READY", "Quectel", "RDY", "EC25", "Revision: X1", NULL }, 0, "EC25", "X1" },
+        { "BC26",          { "Quectel_Ltd", "Quectel_BC26", "Revision: BC26NBR01A09", NULL }, 0, "BC26", "BC26NBR01A09" },
+        { "RM500Q",        { "Quectel", "RM500Q-GL", "Revision: RM500QGLABR11A06M4G", NULL }, 0, "RM500Q-GL", "RM500QGLABR11A06M4G" },
         { "no revision",   { "Quectel", "EC25", NULL },                                   -EBADMSG, NULL, NULL },
         { "empty revision",{ "Quectel", "EC25", "Revision: ", NULL },                     -EBADMSG, NULL, NULL },
         { "nothing",       { NULL },                                                      -EBADMSG, NULL, NULL },
