@@ -78,6 +78,7 @@ typedef struct Config {
         ResetMethod reset_method;       /* "reset": "at" (default) or {"command": [argv...]} */
         char **reset_command;           /* NULL-terminated argv for RESET_METHOD_COMMAND, else NULL */
         char *inbox;                    /* "local": {"inbox": PATH}; default <state_directory>/inbox */
+        bool hotplug;                   /* "hotplug": find USB modules through udev; default true */
 } Config;
 
 /* Fills *c with the defaults (state_directory from $STATE_DIRECTORY if set). Returns 0 or -ENOMEM. */

@@ -10,17 +10,27 @@
 
 #include "config.h"
 #include "control-plane.h"
+#include "hotplug.h"
 #include "modem.h"
+#include "modemmanager.h"
 
 struct Manager {
         sd_event *event;
         Config *config;
         char *jobs_directory;       /* <state_directory>/jobs */
 
-        Modem **modems;
+        Modem **modems;             /* static ports first (config order), then hotplug modems */
         size_t n_modems;
 
+        Hotplug *hotplug;           /* NULL with "hotplug": false */
+        Modem **forgotten;          /* removed from modems, freed by forget_defer */
+        size_t n_forgotten;
+        sd_event_source *forget_defer;
+        bool started;               /* manager_start() done: new modems start serving at once */
+
         ControlPlane *local;
+
+        MmClient *mm;               /* keeps ModemManager off modules being upgraded; NULL: never asked */
 
         JobRecord **pending;        /* valid jobs no modem could take yet (modems not identified) */
         size_t n_pending;
@@ -56,3 +66,38 @@ void manager_modem_identified(Manager *m, Modem *modem);
 
 /* Sends STATUS= with what each modem is doing, if it changed. */
 void manager_update_status(Manager *m);
+
+/* Adds a modem (ownership passes, also on failure) and, once the manager has started, starts it.
+ * Returns 0 or -ENOMEM. */
+int manager_add_modem(Manager *m, Modem *modem);
+
+/* Takes a modem out of the list at once (nothing dispatches to it or finds it any more), makes it
+ * inert and frees it from a defer source: safe from inside the modem's own callbacks. */
+void manager_forget_modem(Manager *m, Modem *modem);
+
+/* A job record goes through dispatch again (ownership passes): queued on a matching modem,
+ * pending, or rejected. Returns 0 or -ENOMEM. */
+int manager_requeue(Manager *m, JobRecord *record);
+
+/* From hotplug: an AT port appeared. Finds the modem of its USB device (or the modem that waits,
+ * since a restart, for a module with this port name), or creates one, and hands it the port. */
+void manager_hotplug_port_added(Manager *m, const HotplugPort *port);
+
+/* From hotplug: an AT port seen before was removed (port is what hotplug knew of it; sysfs may be
+ * gone). The module's modem loses it; another AT port of the module, if any, takes over. */
+void manager_hotplug_port_removed(Manager *m, const HotplugPort *port);
+
+/* From a hotplug modem just identified (IMEI known, nothing to do): if another modem waits for its
+ * port with a running engine and has this IMEI, the port goes to that one and from is forgotten.
+ * Returns 1 when handed over, 0 otherwise. */
+int manager_hand_over_port(Manager *m, Modem *from);
+
+/* From a hotplug modem with nothing to do that received a DFOTA URC (line): a module in the middle
+ * of its update, which may not answer AT and so never be identified. If exactly one modem waits
+ * for its port with a running engine past AT+QFOTADL (and no known IMEI contradicts), the port goes
+ * to that one, with the URC, and from is forgotten. Returns 1 when handed over, 0 otherwise. */
+int manager_hand_over_port_on_urc(Manager *m, Modem *from, const char *line);
+
+/* Whether devnode (or one of its udev symlinks, devlinks NULL-terminated, may be NULL) is a static
+ * port of the configuration: such a tty is left to its static modem. */
+bool manager_is_static_port(Manager *m, const char *devnode, char *const *devlinks);

@@ -5,12 +5,19 @@
  * profile, its current AT port, which comes and goes across the module's reboots, and its queue of
  * job executions. A static port is watched by path: when the AT port disappears (EOF/EIO/HUP on
  * the tty), the modem waits for the path to reappear (inotify on the parent directory, plus a
- * retry timer for file systems without inotify events) and reopens it. */
+ * retry timer for file systems without inotify events) and reopens it.
+ *
+ * A hotplug modem (found through udev, see hotplug.h) is one physical USB device; its AT port is
+ * whatever tty udev last announced for it (ttyUSB2, after a reboot perhaps ttyUSB6). The manager
+ * hands it each port with modem_port_added() and takes it away with modem_port_removed(); after a
+ * hangup it reopens the same node only while udev has not said the tty is gone. Unplugged while
+ * idle, it asks the manager to forget it. */
 
 #include <systemd/sd-event.h>
 
 #include "at-channel.h"
 #include "config.h"
+#include "hotplug.h"
 #include "profile.h"
 #include "record.h"
 
@@ -34,11 +41,12 @@ struct Modem {
         sd_event *event;
         const Timeouts *timeouts;   /* borrowed from the manager's config */
 
-        const ModemConfig *config;  /* borrowed from the manager's config */
-        char *port;                 /* configured AT port path */
+        const ModemConfig *config;  /* borrowed from the manager's config; NULL for a hotplug modem */
+        char *port;                 /* AT port path: the configured one, or the last node udev announced */
         ModemFamily configured_family; /* _MODEM_FAMILY_INVALID: detect */
-        const ModemProfile *profile;   /* NULL until identified */
+        const ModemProfile *profile;   /* the configured family's from the start, else NULL until identified */
 
+        bool serving;               /* modem_start() was called: ports are opened as they come */
         ModemPortState port_state;
         AtChannel *channel;         /* NULL while the port is absent */
         sd_event_source *path_watch;/* inotify on the port's directory */
@@ -55,12 +63,62 @@ struct Modem {
         Engine *engine;             /* the running job execution, or NULL */
         JobRecord **queue;          /* queued job executions, FIFO, owned */
         size_t n_queue;
+
+        /* Hotplug only (all NULL/false for a static port). */
+        bool hotplug;
+        char *usb_path;             /* devpath of the usb_device: the identity; NULL for a modem waiting
+                                     * for a module it has not seen since a restart (modem_new_detached) */
+        char *usb_syspath;          /* syspath of the usb_device */
+        char *usb_name;             /* its sysname, e.g. "1-1.2": the modem's name in the log and STATUS= */
+        char *port_syspath;         /* the tty in use or last used; NULL before the first */
+        bool port_present;          /* udev has not announced the removal of port_syspath */
+        sd_event_source *absent_timer; /* queued jobs and no port: hands them back after port_return */
 };
 
 /* Creates the modem for a configured port and starts serving it (opens the port or waits for it).
  * Returns 0 or a negative errno. */
 int modem_new(Manager *manager, const ModemConfig *config, Modem **ret);
 Modem *modem_free(Modem *m);
+
+/* Creates a modem for the module of a port found through udev, named and identified by its USB
+ * device (not yet serving: hand it the port with modem_port_added()). port->family, from the udev
+ * rules or the built-in table, is used as a configured family would be; _MODEM_FAMILY_INVALID:
+ * detected from ATI. Returns 0 or -ENOMEM. */
+int modem_new_hotplug(Manager *manager, const HotplugPort *port, Modem **ret);
+
+/* Creates a hotplug modem for a job execution that was running before a restart and whose module
+ * is not present now (or not under the port name the record has): it waits with the resumed
+ * engine for a module with the record's AT port name or IMEI (see manager_hotplug_port_added()
+ * and modem_take_port()). Returns 0, -EINVAL when the record names no port, or -ENOMEM. */
+int modem_new_detached(Manager *manager, const JobRecord *record, Modem **ret);
+
+/* udev announced an AT port of this modem's module. Opens it (once serving, see modem_start()),
+ * unless the modem already uses another present port. A running engine resumes through
+ * engine_port_opened(); an idle modem identifies the module, retrying until it answers. Returns 1
+ * when the modem took the port, 0 when it keeps the one it has, -ENOMEM. */
+int modem_port_added(Modem *m, const HotplugPort *port);
+
+/* udev announced the removal of the tty at syspath. When it is the port in use: closes the channel
+ * (if a hangup has not done so already) and reports the loss to the engine exactly once, then
+ * waits for udev. Unless replacement (another AT port of the module follows at once), a modem with
+ * nothing to do asks the manager to forget it, and queued jobs wait timeouts.port_return for the
+ * module before they go back to the manager. Returns 1 when it was the port in use, 0 otherwise. */
+int modem_port_removed(Modem *m, const char *syspath, bool replacement);
+
+/* Hands the AT port of from (a hotplug modem with nothing to do, just identified by the same IMEI,
+ * or sending DFOTA URCs) to to (a modem waiting for its port with a running engine): the module
+ * came back under another USB path, or after a restart under another name. from's channel is
+ * closed before to opens the port, and to takes from's USB identity; the caller forgets from. */
+void modem_take_port(Modem *to, Modem *from);
+
+/* Makes a modem inert before it is forgotten: closes the port, stops every event source. */
+void modem_disable(Modem *m);
+
+/* A running engine, and no port. */
+bool modem_is_waiting_for_port(const Modem *m);
+
+/* The modem's name in the log: the USB sysname of a hotplug modem, else the AT port path. */
+const char *modem_name(const Modem *m);
 
 /* Opens the AT port, or starts waiting for it. Call after modem_resume() of unfinished records, so
  * that a module in the middle of an update is not probed. Returns 0. */
@@ -93,7 +151,9 @@ void modem_engine_finished(Modem *m);
  * no selector, target_version starting with the modem's model. Unidentified modems never match. */
 bool modem_matches_job(const Modem *m, const Job *job);
 
-/* One-line description for STATUS=: "ttyUSB2: idle EC25 EC25EFAR06A01M4G" or the job's state. */
+/* One-line description for STATUS=: "ttyUSB2: idle EC25 EC25EFAR06A01M4G" or the job's state; a
+ * hotplug modem is named by its USB path: "1-1.2 ttyUSB2: job-1 UPDATING 40%", and without its
+ * port "1-1.2 ttyUSB2 (gone): job-1 WAITING_FOR_MODEM 0%". */
 char *modem_describe(const Modem *m);
 
 /* Busy = running or queued job executions. */

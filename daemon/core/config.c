@@ -112,6 +112,16 @@ static int config_parse_log_level(json_object *v, const char *key_path, void *da
         return 0;
 }
 
+static int config_parse_bool(json_object *v, const char *key_path, void *data, char **reterr) {
+        bool *b = data;
+
+        if (!json_object_is_type(v, json_type_boolean))
+                return config_error(reterr, key_path, "must be true or false");
+
+        *b = json_object_get_boolean(v);
+        return 0;
+}
+
 static int config_parse_sec(json_object *v, const char *key_path, void *data, char **reterr) {
         usec_t *usec = data;
         double sec;
@@ -638,6 +648,7 @@ static const ConfigKey config_keys[] = {
         { "timeouts",        config_parse_timeouts,  offsetof(Config, timeouts)        },
         { "reset",           config_parse_reset,     0                                 },
         { "local",           config_parse_local,     0                                 },
+        { "hotplug",         config_parse_bool,      offsetof(Config, hotplug)         },
 };
 
 /* key_path is NULL for the top level. */
@@ -810,6 +821,7 @@ static int config_fill_defaults(Config *c) {
                         .verify                 =  300 * USEC_PER_SEC,
                 },
                 .reset_method = RESET_METHOD_AT,
+                .hotplug = true,
         };
 
         /* systemd joins several StateDirectory= entries with ':'; the first is ours. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -69,6 +70,12 @@ int manager_new(Config *config, Manager **ret) {
                 m->n_modems++;
         }
 
+        if (config->hotplug) {
+                r = hotplug_new(m, &m->hotplug);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up udev hotplug: %m");
+        }
+
         r = local_control_plane_new(m, config->inbox, &m->local);
         if (r < 0)
                 return r;
@@ -90,6 +97,217 @@ static Modem *manager_find_modem_by_port(Manager *m, const char *port) {
         return NULL;
 }
 
+static Modem *manager_find_modem_by_usb(Manager *m, const char *usb_path) {
+        for (size_t i = 0; i < m->n_modems; i++)
+                if (m->modems[i]->usb_path && streq_ptr(m->modems[i]->usb_path, usb_path))
+                        return m->modems[i];
+        return NULL;
+}
+
+int manager_add_modem(Manager *m, Modem *modem) {
+        Modem **l;
+
+        l = reallocarray(m->modems, m->n_modems + 1, sizeof(Modem *));
+        if (!l) {
+                modem_free(modem);
+                return -ENOMEM;
+        }
+        m->modems = l;
+        m->modems[m->n_modems++] = modem;
+
+        if (m->started)
+                (void) modem_start(modem);
+        manager_update_status(m);
+        return 0;
+}
+
+static int on_forget_defer(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->n_forgotten; i++)
+                modem_free(m->forgotten[i]);
+        free(m->forgotten);
+        m->forgotten = NULL;
+        m->n_forgotten = 0;
+        manager_update_status(m);
+        return 0;
+}
+
+void manager_forget_modem(Manager *m, Modem *modem) {
+        Modem **l;
+        size_t i;
+        int r;
+
+        for (i = 0; i < m->n_modems; i++)
+                if (m->modems[i] == modem)
+                        break;
+        if (i >= m->n_modems)
+                return; /* forgotten already */
+
+        l = reallocarray(m->forgotten, m->n_forgotten + 1, sizeof(Modem *));
+        if (!l) {
+                log_error_errno(-ENOMEM, "Cannot forget modem %s, keeping it: %m", strna(modem_name(modem)));
+                return;
+        }
+        m->forgotten = l;
+
+        memmove(m->modems + i, m->modems + i + 1, (m->n_modems - i - 1) * sizeof(Modem *));
+        m->n_modems--;
+        modem_disable(modem);
+        m->forgotten[m->n_forgotten++] = modem;
+
+        /* The caller may be inside the modem's own callbacks (its channel's, its timers'): freed
+         * when the loop gets here next, as modem_engine_finished() does with the engine. */
+        if (!m->forget_defer) {
+                r = sd_event_add_defer(m->event, &m->forget_defer, on_forget_defer, m);
+                if (r < 0)
+                        log_error_errno(r, "Failed to schedule freeing a modem, it is freed at exit: %m");
+                else
+                        (void) sd_event_source_set_description(m->forget_defer, "manager-forget");
+        } else
+                (void) sd_event_source_set_enabled(m->forget_defer, SD_EVENT_ONESHOT);
+
+        manager_update_status(m);
+}
+
+bool manager_is_static_port(Manager *m, const char *devnode, char *const *devlinks) {
+        for (size_t i = 0; i < m->config->n_modems; i++) {
+                const char *port = m->config->modems[i].port;
+                char resolved[PATH_MAX];
+
+                if (streq(port, devnode))
+                        return true;
+                for (char *const *l = devlinks; l && *l; l++)
+                        if (streq(port, *l))
+                                return true;
+                /* Any other symlink the operator made to the node. */
+                if (realpath(port, resolved) && streq(resolved, devnode))
+                        return true;
+        }
+        return false;
+}
+
+/* A modem that waits, since a restart, for a module with this AT port name. */
+static Modem *manager_find_detached_modem(Manager *m, const char *devnode) {
+        for (size_t i = 0; i < m->n_modems; i++) {
+                Modem *d = m->modems[i];
+
+                if (d->hotplug && !d->usb_path && modem_is_waiting_for_port(d) && streq_ptr(d->port, devnode))
+                        return d;
+        }
+        return NULL;
+}
+
+void manager_hotplug_port_added(Manager *m, const HotplugPort *port) {
+        Modem *modem;
+        int r;
+
+        modem = manager_find_modem_by_usb(m, port->usb_path);
+        if (!modem) {
+                modem = manager_find_detached_modem(m, port->devnode);
+                if (modem)
+                        log_info("Modem %s: %s is the AT port the job of the restart waits for",
+                                 strna(port->usb_name), port->devnode);
+        }
+        if (!modem) {
+                const ModemProfile *p = port->family >= 0 ? modem_profile_get(port->family) : NULL;
+
+                r = modem_new_hotplug(m, port, &modem);
+                if (r < 0) {
+                        log_error_errno(r, "Modem %s: cannot serve %s: %m", strna(port->usb_name), port->devnode);
+                        return;
+                }
+                if (port->vendor != 0)
+                        log_info("Modem %s: new module %04x:%04x, family %s, at %s",
+                                 strna(port->usb_name), port->vendor, port->product,
+                                 p ? p->name : "detected from ATI", strna(port->usb_path));
+                else /* a tty a local rule marks, without a USB parent */
+                        log_info("Modem %s: new module, family %s, at %s",
+                                 strna(port->usb_name), p ? p->name : "detected from ATI", strna(port->usb_path));
+
+                r = manager_add_modem(m, modem);
+                if (r < 0) {
+                        log_error_errno(r, "Modem %s: cannot serve %s: %m", strna(port->usb_name), port->devnode);
+                        return;
+                }
+        }
+
+        (void) modem_port_added(modem, port);
+}
+
+void manager_hotplug_port_removed(Manager *m, const HotplugPort *port) {
+        const HotplugPort *alt = NULL;
+        Modem *modem;
+
+        modem = manager_find_modem_by_usb(m, port->usb_path);
+        if (!modem)
+                return;
+
+        if (m->hotplug)
+                alt = hotplug_find_port(m->hotplug, port->usb_path);
+
+        if (modem_port_removed(modem, port->syspath, alt != NULL) > 0 && alt)
+                (void) modem_port_added(modem, alt);
+}
+
+int manager_hand_over_port(Manager *m, Modem *from) {
+        for (size_t i = 0; i < m->n_modems; i++) {
+                Modem *to = m->modems[i];
+                const char *imei;
+
+                if (to == from || !to->hotplug || to->port_present || !modem_is_waiting_for_port(to))
+                        continue;
+
+                imei = to->imei ?: engine_get_record(to->engine)->modem_imei;
+                if (!streq_ptr(imei, from->imei))
+                        continue;
+
+                log_info("Modem %s: IMEI %s is the module job %s waits for",
+                         strna(modem_name(from)), from->imei, engine_get_record(to->engine)->job->id);
+                modem_take_port(to, from);
+                manager_forget_modem(m, from);
+                return 1;
+        }
+        return 0;
+}
+
+int manager_hand_over_port_on_urc(Manager *m, Modem *from, const char *line) {
+        Modem *candidate = NULL;
+
+        for (size_t i = 0; i < m->n_modems; i++) {
+                Modem *to = m->modems[i];
+                const JobRecord *rec;
+                const char *imei;
+
+                if (to == from || !to->hotplug || to->port_present || !modem_is_waiting_for_port(to))
+                        continue;
+
+                rec = engine_get_record(to->engine);
+                if (!rec->qfotadl_sent)
+                        continue; /* not updating: it answers AT, and its IMEI decides */
+
+                imei = to->imei ?: rec->modem_imei;
+                if (from->imei && imei && !streq(imei, from->imei))
+                        continue;
+
+                if (candidate)
+                        return 0; /* several: only the IMEI can tell */
+                candidate = to;
+        }
+        if (!candidate)
+                return 0;
+
+        log_info("Modem %s: sends DFOTA URCs (%s) and job %s is the only one waiting for its module; it continues on %s",
+                 strna(modem_name(from)), line, engine_get_record(candidate->engine)->job->id, from->port);
+
+        modem_take_port(candidate, from);
+        manager_forget_modem(m, from);
+        /* The URC was the module's first word on the port: the job must see it too. */
+        if (candidate->engine && candidate->channel)
+                engine_on_urc(candidate->engine, line);
+        return 1;
+}
+
 void manager_update_status(Manager *m) {
         _cleanup_free_ char *status = NULL;
         size_t len = 0;
@@ -100,7 +318,7 @@ void manager_update_status(Manager *m) {
                 return;
 
         if (m->n_modems == 0)
-                fputs("No modems configured", f);
+                fputs(m->hotplug ? "No modems found; watching udev" : "No modems configured", f);
         for (size_t i = 0; i < m->n_modems; i++) {
                 _cleanup_free_ char *d = modem_describe(m->modems[i]);
                 fprintf(f, "%s%s", i > 0 ? "; " : "", strna(d));
@@ -212,6 +430,12 @@ static int manager_add_pending(Manager *m, JobRecord *rec) {
                      "Job %s: waiting until the modems are identified", rec->job->id);
         manager_update_status(m);
         return 0;
+}
+
+static int manager_queue(Manager *m, JobRecord *rec);
+
+int manager_requeue(Manager *m, JobRecord *record) {
+        return manager_queue(m, record);
 }
 
 static int manager_queue(Manager *m, JobRecord *rec) {
@@ -345,6 +569,22 @@ static int manager_resume(Manager *m) {
                         continue;
                 }
 
+                /* A USB module that is not there now (rebooting in the middle of its update) or
+                 * is under another name: a modem waits for it with the job, by this port name or,
+                 * once a module is identified, by IMEI; port_return bounds the wait. */
+                if (!modem && m->hotplug && rec->modem_port) {
+                        r = modem_new_detached(m, rec, &modem);
+                        if (r >= 0)
+                                r = manager_add_modem(m, modem);
+                        if (r < 0) {
+                                log_error_errno(r, "Job %s: cannot wait for its module: %m", rec->job->id);
+                                modem = NULL;
+                        } else
+                                log_ctx_info(&((LogContext) { .job_id = rec->job->id, .modem = rec->modem_port, .imei = rec->modem_imei }),
+                                             "Job %s: waiting for its module (AT port %s, IMEI %s) to appear",
+                                             rec->job->id, rec->modem_port, strna(rec->modem_imei));
+                }
+
                 if (!modem) {
                         LogContext ctx = {
                                 .job_id = rec->job->id,
@@ -378,6 +618,14 @@ static int manager_resume(Manager *m) {
 int manager_start(Manager *m) {
         int r;
 
+        /* The modules present now first: a resumed job finds its module by port name. */
+        if (m->hotplug) {
+                r = hotplug_start(m->hotplug);
+                if (r < 0)
+                        return r;
+        } else
+                log_info("Hotplug: disabled in the configuration; serving the configured ports only");
+
         r = manager_resume(m);
         if (r < 0)
                 return r;
@@ -387,6 +635,7 @@ int manager_start(Manager *m) {
                 if (r < 0)
                         return r;
         }
+        m->started = true;
 
         r = m->local->vtable->start(m->local);
         if (r < 0)
@@ -418,9 +667,15 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
+        /* udev first: no more ports handed to modems being freed. */
+        m->hotplug = hotplug_free(m->hotplug);
         for (size_t i = 0; i < m->n_modems; i++)
                 modem_free(m->modems[i]);
         free(m->modems);
+        for (size_t i = 0; i < m->n_forgotten; i++)
+                modem_free(m->forgotten[i]);
+        free(m->forgotten);
+        m->forget_defer = sd_event_source_disable_unref(m->forget_defer);
         for (size_t i = 0; i < m->n_pending; i++)
                 job_record_free(m->pending[i]);
         free(m->pending);

@@ -65,6 +65,10 @@ struct Engine {
         bool booted;                    /* port came back or RDY since entering VERIFYING */
         RevisionCheck check;
         unsigned progress_reported;     /* last progress decade saved and reported */
+
+        MmInhibition *mm;               /* ModemManager kept off the module; NULL if not asked */
+        bool mm_pending;                /* ModemManager has not answered yet: nothing is sent */
+        bool port_opened_early;         /* the port opened meanwhile: on_mm_answer() continues */
 };
 
 static bool engine_source_is_local(const Engine *e) {
@@ -239,6 +243,8 @@ static void engine_set_state(Engine *e, JobState s, const char *detail_format, .
                         modem_cancel(e->modem, e->command);
                         e->command = 0;
                 }
+                /* The module is ModemManager's again (and the next job inhibits anew). */
+                e->mm = mm_uninhibit(e->mm);
                 modem_engine_finished(e->modem);
         }
 }
@@ -408,7 +414,8 @@ static void on_ati_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
 static void engine_read_revision(Engine *e) {
         int r;
 
-        if (e->command != 0 || engine_ended(e))
+        /* A URC can ask for the revision before ModemManager answered; on_mm_answer() reads it. */
+        if (e->command != 0 || engine_ended(e) || e->mm_pending)
                 return;
 
         r = modem_send(e->modem, "ATI", NULL, on_ati_reply, e, &e->command);
@@ -1069,6 +1076,11 @@ void engine_port_opened(Engine *e) {
         if (engine_ended(e))
                 return;
 
+        if (e->mm_pending) {
+                e->port_opened_early = true;
+                return;
+        }
+
         if (rec->state == JOB_WAITING_FOR_MODEM)
                 engine_continue(e, e->resume_state, true);
         else
@@ -1083,6 +1095,7 @@ void engine_port_lost(Engine *e, int error) {
 
         e->command = 0;
         e->retry = sd_event_source_disable_unref(e->retry);
+        e->port_opened_early = false;
 
         if (rec->state == JOB_QUEUED || (rec->state == JOB_PREFLIGHT && !rec->qfotadl_sent)) {
                 /* Nothing was sent yet: preflight starts over when the port is back. */
@@ -1164,6 +1177,42 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* ---- ModemManager -------------------------------------------------------------------------- */
+
+static void on_mm_answer(MmInhibition *i, MmInhibitResult result, void *userdata) {
+        Engine *e = userdata;
+
+        /* Inhibited or not, the job goes on: an absent or refusing ModemManager never fails it
+         * (modemmanager.c logged which). */
+        e->mm_pending = false;
+        if (e->port_opened_early) {
+                e->port_opened_early = false;
+                engine_port_opened(e);
+        }
+}
+
+/* ModemManager probes the modules it sees and re-probes one that sends RDY (reference modem.md
+ * §0): it must be off the port before the execution's first command. A resumed execution asks
+ * again, before it sends anything: the inhibition ended with the previous process's bus
+ * connection. Until the manager has a client (NULL), nothing is asked. */
+static void engine_inhibit(Engine *e) {
+        MmClient *mm = e->modem->manager->mm;
+        int r;
+
+        if (!mm)
+                return;
+
+        /* The physical device's sysfs path, NULL for a static port: ModemManager's modem is then
+         * found by the port's name. */
+        r = mm_inhibit(mm, NULL, e->modem->port, on_mm_answer, e, &e->mm);
+        if (r < 0) {
+                log_engine(e, LOG_WARNING, r, "Job %s: cannot ask ModemManager to keep off the module, going on: %m",
+                           e->record->job->id);
+                return;
+        }
+        e->mm_pending = true;
+}
+
 /* ---- life cycle --------------------------------------------------------------------------- */
 
 /* The state to return to for a record that was left in WAITING_FOR_MODEM. */
@@ -1231,10 +1280,15 @@ int engine_start(Modem *m, JobRecord *record, Engine **ret) {
                 (void) job_record_set_string(&record->modem_imei, m->imei);
         e->progress_reported = record->progress / 10;
 
+        if (!job_state_is_terminal(record->state))
+                engine_inhibit(e);
+
         switch (record->state) {
 
         case JOB_QUEUED:
-                engine_start_preflight(e);
+                /* The port is open (a modem starts queued jobs only on a ready port); preflight
+                 * waits for ModemManager's answer there. */
+                engine_port_opened(e);
                 return 0;
 
         case JOB_PREFLIGHT:
@@ -1287,6 +1341,11 @@ Engine *engine_free(Engine *e) {
                 modem_cancel(e->modem, e->command);
         e->timer = sd_event_source_disable_unref(e->timer);
         e->retry = sd_event_source_disable_unref(e->retry);
+        /* Not released: an execution still running here is being shut down and resumes at the
+         * next start, which inhibits again before it touches the port. Until then the module
+         * stays ModemManager-free for as long as our bus connection lives, moments more; a
+         * release now would hand it over mid-update for those moments, to no one's gain. */
+        e->mm = mm_inhibition_free(e->mm);
         job_record_free(e->record);
         free(e);
         return NULL;

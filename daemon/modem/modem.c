@@ -40,18 +40,44 @@ static const char *const boot_urc_prefixes[] = {
         "POWERED DOWN",
 };
 
-static void modem_log_ctx(const Modem *m, LogContext *ctx) {
+/* Storage for the fields of one log entry about a modem. */
+typedef struct ModemLogFields {
+        char prefix[128];           /* "Modem 1-1.2: " for a hotplug modem, "" for a static port */
+        char usb_path[320];         /* "DFOTAD_USB_PATH=/devices/..." */
+        const char *extra[2];
+} ModemLogFields;
+
+const char *modem_name(const Modem *m) {
+        return m->usb_name ?: m->port;
+}
+
+/* A hotplug modem's entries start with "Modem <USB path>: ", so that one module can be followed
+ * across its port names; the journal also gets DFOTAD_USB_PATH=. A static port's entries are
+ * named by the port, in the context, as before. */
+static void modem_log_ctx(const Modem *m, LogContext *ctx, ModemLogFields *f) {
+        f->prefix[0] = '\0';
+        f->extra[0] = NULL;
+        if (m->hotplug)
+                (void) snprintf(f->prefix, sizeof f->prefix, "Modem %s: ", strna(modem_name(m)));
+        if (m->usb_path) {
+                (void) snprintf(f->usb_path, sizeof f->usb_path, "DFOTAD_USB_PATH=%s", m->usb_path);
+                f->extra[0] = f->usb_path;
+                f->extra[1] = NULL;
+        }
+
         *ctx = (LogContext) {
                 .modem = m->port,
                 .imei = m->imei,
+                .extra = f->extra,
         };
 }
 
-#define log_modem(m, level, error, ...)                                         \
+#define log_modem(m, level, error, format, ...)                                 \
         ({                                                                      \
                 LogContext _ctx;                                                \
-                modem_log_ctx((m), &_ctx);                                      \
-                log_ctx_full_errno(&_ctx, (level), (error), __VA_ARGS__);       \
+                ModemLogFields _f;                                              \
+                modem_log_ctx((m), &_ctx, &_f);                                 \
+                log_ctx_full_errno(&_ctx, (level), (error), "%s" format, _f.prefix, ##__VA_ARGS__); \
         })
 
 static void modem_set_port_state(Modem *m, ModemPortState s) {
@@ -111,9 +137,16 @@ static int on_path_event(sd_event_source *s, const struct inotify_event *ev, voi
 }
 
 static int modem_watch_path(Modem *m) {
-        _cleanup_free_ char *dir = strdup(m->port);
+        _cleanup_free_ char *dir = NULL;
         int r;
 
+        /* A hotplug modem learns from udev when its port comes back, and under which name; until
+         * udev says the tty is gone, the timer retries the node it has (a hangup without a
+         * removal: the device is still there). */
+        if (m->hotplug)
+                return m->port_present ? modem_arm_retry(m) : 0;
+
+        dir = strdup(m->port);
         if (!dir)
                 return -ENOMEM;
 
@@ -138,10 +171,12 @@ static void modem_stop_watch(Modem *m) {
                 (void) sd_event_source_set_enabled(m->retry_timer, SD_EVENT_OFF);
 }
 
-static void on_port_lost(AtChannel *ch, int error, void *userdata) {
-        Modem *m = userdata;
-
-        log_modem(m, LOG_INFO, error, "AT port %s is gone: %m", m->port);
+/* The port is gone: the channel saw a hangup, or udev announced the removal. Whichever comes first
+ * closes the channel and tells the engine; the other finds no channel and adds nothing, so the
+ * engine hears of each loss once and no second channel can exist on the port. */
+static void modem_port_gone(Modem *m, int error) {
+        if (!m->channel)
+                return;
 
         m->channel = at_channel_free(m->channel);
         m->probe_command = 0;
@@ -149,7 +184,14 @@ static void on_port_lost(AtChannel *ch, int error, void *userdata) {
 
         if (m->engine)
                 engine_port_lost(m->engine, error);
+}
 
+static void on_port_lost(AtChannel *ch, int error, void *userdata) {
+        Modem *m = userdata;
+
+        log_modem(m, LOG_INFO, error, "AT port %s is gone: %m", m->port);
+
+        modem_port_gone(m, error);
         (void) modem_watch_path(m);
 }
 
@@ -161,9 +203,15 @@ static void on_urc(AtChannel *ch, const char *line, void *userdata) {
                 return;
         }
 
-        if (startswith(line, "+QIND:") && strstr(line, "FOTA"))
+        if (startswith(line, "+QIND:") && strstr(line, "FOTA")) {
+                /* A module in the middle of its update sends URCs but may not answer AT, so it may
+                 * never be identified: if one job alone waits for a module that went away (the
+                 * daemon restarted, or the module came back on another USB path), this is it. */
+                if (m->hotplug && !m->engine && m->n_queue == 0 &&
+                    manager_hand_over_port_on_urc(m->manager, m, line) > 0)
+                        return;
                 log_modem(m, LOG_NOTICE, 0, "DFOTA URC with no job running on this modem: %s", line);
-        else
+        } else
                 log_modem(m, LOG_DEBUG, 0, "URC: %s", line);
 }
 
@@ -198,6 +246,9 @@ static int modem_try_open(Modem *m) {
         log_modem(m, LOG_INFO, 0, "AT port %s opened", m->port);
 
         if (m->engine) {
+                if (m->hotplug)
+                        log_modem(m, LOG_INFO, 0, "job %s resumes on AT port %s",
+                                  engine_get_record(m->engine)->job->id, m->port);
                 modem_set_port_state(m, MODEM_PORT_ENGINE);
                 engine_port_opened(m->engine);
         } else
@@ -283,6 +334,12 @@ static void on_probe_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
 
 static void modem_identified(Modem *m) {
         const ModemProfile *p;
+
+        /* The module came back under another USB path (re-enumerated on another port of a hub):
+         * its IMEI says whose job is waiting for it. */
+        if (m->hotplug && m->imei && !m->engine && m->n_queue == 0 &&
+            manager_hand_over_port(m->manager, m) > 0)
+                return;
 
         if (m->configured_family >= 0)
                 p = modem_profile_get(m->configured_family);
@@ -470,6 +527,8 @@ int modem_resume(Modem *m, JobRecord *record) {
         return 0;
 }
 
+static void modem_check_gone(Modem *m);
+
 static int on_finish_defer(sd_event_source *s, void *userdata) {
         Modem *m = userdata;
 
@@ -479,8 +538,11 @@ static int on_finish_defer(sd_event_source *s, void *userdata) {
         if (m->channel)
                 /* Refresh the identity: the revision has (or has not) changed. */
                 modem_probe_start(m);
-        else
+        else {
                 modem_set_port_state(m, MODEM_PORT_ABSENT);
+                /* E.g. the module did not come back within port_return: nothing keeps it. */
+                modem_check_gone(m);
+        }
 
         manager_update_status(m->manager);
         return 0;
@@ -538,9 +600,18 @@ bool modem_matches_job(const Modem *m, const Job *job) {
 }
 
 char *modem_describe(const Modem *m) {
-        const char *name = strrchr(m->port, '/') ? strrchr(m->port, '/') + 1 : m->port;
+        const char *tty = strrchr(m->port, '/') ? strrchr(m->port, '/') + 1 : m->port;
+        _cleanup_free_ char *hotplug_name = NULL;
+        const char *name = tty;
         char *s = NULL;
         int r;
+
+        if (m->hotplug) {
+                if (asprintf(&hotplug_name, "%s %s%s", m->usb_name ?: "(not seen yet)", tty,
+                             m->port_present || !m->port_syspath ? "" : " (gone)") < 0)
+                        return NULL;
+                name = hotplug_name;
+        }
 
         if (m->engine) {
                 const JobRecord *rec = engine_get_record(m->engine);
@@ -617,21 +688,33 @@ int modem_parse_gsn(char *const *lines, char **ret_imei) {
         return -EBADMSG;
 }
 
-int modem_new(Manager *manager, const ModemConfig *config, Modem **ret) {
-        _cleanup_(modem_freep) Modem *m = NULL;
+static Modem *modem_alloc(Manager *manager, const ModemConfig *config, ModemFamily family) {
+        Modem *m;
 
         m = calloc(1, sizeof(Modem));
         if (!m)
-                return -ENOMEM;
+                return NULL;
 
         *m = (Modem) {
                 .manager = manager,
                 .event = manager->event,
                 .timeouts = &manager->config->timeouts,
                 .config = config,
-                .configured_family = config->family,
+                .configured_family = family,
+                /* A known family is known before the module answers: a job resumed after a restart
+                 * runs with it, without an identification probe. */
+                .profile = family >= 0 ? modem_profile_get(family) : NULL,
                 .port_state = MODEM_PORT_ABSENT,
         };
+        return m;
+}
+
+int modem_new(Manager *manager, const ModemConfig *config, Modem **ret) {
+        _cleanup_(modem_freep) Modem *m = NULL;
+
+        m = modem_alloc(manager, config, config->family);
+        if (!m)
+                return -ENOMEM;
 
         m->port = strdup(config->port);
         if (!m->port)
@@ -641,8 +724,208 @@ int modem_new(Manager *manager, const ModemConfig *config, Modem **ret) {
         return 0;
 }
 
+static int strdup_to(char **dst, const char *src) {
+        char *s = NULL;
+
+        if (src) {
+                s = strdup(src);
+                if (!s)
+                        return -ENOMEM;
+        }
+        free(*dst);
+        *dst = s;
+        return 0;
+}
+
+int modem_new_hotplug(Manager *manager, const HotplugPort *port, Modem **ret) {
+        _cleanup_(modem_freep) Modem *m = NULL;
+
+        m = modem_alloc(manager, NULL, port->family);
+        if (!m)
+                return -ENOMEM;
+
+        m->hotplug = true;
+        if (strdup_to(&m->port, port->devnode) < 0 ||
+            strdup_to(&m->usb_path, port->usb_path) < 0 ||
+            strdup_to(&m->usb_syspath, port->usb_syspath) < 0 ||
+            strdup_to(&m->usb_name, port->usb_name) < 0)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int modem_new_detached(Manager *manager, const JobRecord *record, Modem **ret) {
+        _cleanup_(modem_freep) Modem *m = NULL;
+
+        if (isempty(record->modem_port))
+                return -EINVAL;
+
+        m = modem_alloc(manager, NULL, modem_family_from_string(record->modem_family));
+        if (!m)
+                return -ENOMEM;
+
+        m->hotplug = true;
+        if (strdup_to(&m->port, record->modem_port) < 0 ||
+            strdup_to(&m->imei, record->modem_imei) < 0 ||
+            strdup_to(&m->model, record->modem_model) < 0)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+static int on_absent_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Modem *m = userdata;
+        JobRecord **queue = TAKE_PTR(m->queue);
+        size_t n = m->n_queue;
+        char buf[32];
+
+        m->n_queue = 0;
+        (void) snprintf(buf, sizeof buf, "%g s", (double) m->timeouts->port_return / USEC_PER_SEC);
+        log_modem(m, LOG_WARNING, 0, "the module did not come back within %s; %zu queued job(s) go back to dispatch", buf, n);
+
+        /* Forgotten first, so that dispatch does not pick this modem again. */
+        manager_forget_modem(m->manager, m);
+        for (size_t i = 0; i < n; i++)
+                (void) manager_requeue(m->manager, queue[i]);
+        free(queue);
+        return 0;
+}
+
+/* A hotplug modem without its port: forgotten when nothing keeps it, else its queued jobs wait for
+ * the module as long as a running job would (port_return). A running engine has its own timer. */
+static void modem_check_gone(Modem *m) {
+        int r;
+
+        if (!m->hotplug || m->port_present || m->channel || m->engine || m->finish_defer)
+                return;
+
+        if (m->n_queue == 0) {
+                log_modem(m, LOG_INFO, 0, "forgotten (AT port %s gone, no job)", m->port);
+                manager_forget_modem(m->manager, m);
+                return;
+        }
+
+        if (m->absent_timer)
+                return;
+        r = sd_event_add_time_relative(m->event, &m->absent_timer, CLOCK_BOOTTIME, m->timeouts->port_return, 0, on_absent_timer, m);
+        if (r < 0) {
+                log_modem(m, LOG_ERR, r, "Failed to arm the port return timer: %m");
+                return;
+        }
+        (void) sd_event_source_set_description(m->absent_timer, "modem-absent");
+        log_modem(m, LOG_INFO, 0, "%zu queued job(s) wait for the module to come back", m->n_queue);
+}
+
+int modem_port_added(Modem *m, const HotplugPort *port) {
+        int r;
+
+        if (m->port_present && m->port_syspath && !streq(m->port_syspath, port->syspath)) {
+                log_modem(m, LOG_DEBUG, 0, "keeps AT port %s; %s not used", m->port, port->devnode);
+                return 0;
+        }
+
+        if (m->port_present && m->channel && streq_ptr(m->port_syspath, port->syspath))
+                return 1; /* the same port announced again ("change", or seen by both monitor and enumeration) */
+
+        if (strdup_to(&m->port, port->devnode) < 0 ||
+            strdup_to(&m->port_syspath, port->syspath) < 0)
+                return log_modem(m, LOG_ERR, -ENOMEM, "Out of memory: %m");
+        /* A modem that waited for its module since a restart has met it: this is its identity now. */
+        if (!m->usb_path &&
+            (strdup_to(&m->usb_path, port->usb_path) < 0 ||
+             strdup_to(&m->usb_syspath, port->usb_syspath) < 0 ||
+             strdup_to(&m->usb_name, port->usb_name) < 0))
+                return log_modem(m, LOG_ERR, -ENOMEM, "Out of memory: %m");
+
+        m->port_present = true;
+        m->absent_timer = sd_event_source_disable_unref(m->absent_timer);
+        log_modem(m, LOG_INFO, 0, "AT port %s appeared", m->port);
+        manager_update_status(m->manager);
+
+        if (!m->serving)
+                return 1; /* modem_start() opens it */
+
+        /* Whatever channel there is belongs to a node udev replaced. */
+        modem_port_gone(m, -ENODEV);
+
+        r = modem_try_open(m);
+        if (r < 0 && r != -ENOENT)
+                log_modem(m, LOG_NOTICE, r, "Cannot open AT port %s yet, retrying: %m", m->port);
+        return 1;
+}
+
+int modem_port_removed(Modem *m, const char *syspath, bool replacement) {
+        if (!m->port_present || !streq_ptr(m->port_syspath, syspath))
+                return 0;
+
+        m->port_present = false;
+        modem_stop_watch(m);
+        log_modem(m, LOG_INFO, 0, "AT port %s removed", m->port);
+
+        /* On real hardware the channel has usually seen the hangup already; if not, this is it. */
+        modem_port_gone(m, -ENODEV);
+        manager_update_status(m->manager);
+
+        if (!replacement)
+                modem_check_gone(m);
+        return 1;
+}
+
+void modem_take_port(Modem *to, Modem *from) {
+        int r;
+
+        log_modem(to, LOG_INFO, 0, "the module came back as %s; job %s continues on its AT port %s",
+                  modem_name(from), to->engine ? engine_get_record(to->engine)->job->id : "(none)", from->port);
+
+        /* One channel per port: from's is closed before to opens the node. */
+        from->channel = at_channel_free(from->channel);
+        from->probe_command = 0;
+        modem_stop_watch(from);
+
+        if (strdup_to(&to->port, from->port) < 0 ||
+            strdup_to(&to->port_syspath, from->port_syspath) < 0 ||
+            strdup_to(&to->usb_path, from->usb_path) < 0 ||
+            strdup_to(&to->usb_syspath, from->usb_syspath) < 0 ||
+            strdup_to(&to->usb_name, from->usb_name) < 0) {
+                (void) log_modem(to, LOG_ERR, -ENOMEM, "Out of memory: %m");
+                return;
+        }
+        to->port_present = from->port_present;
+        from->port_present = false;
+        to->absent_timer = sd_event_source_disable_unref(to->absent_timer);
+        manager_update_status(to->manager);
+
+        if (!to->serving || !to->port_present)
+                return;
+
+        r = modem_try_open(to);
+        if (r < 0 && r != -ENOENT)
+                log_modem(to, LOG_NOTICE, r, "Cannot open AT port %s yet, retrying: %m", to->port);
+}
+
+void modem_disable(Modem *m) {
+        m->channel = at_channel_free(m->channel);
+        m->probe_command = 0;
+        m->path_watch = sd_event_source_disable_unref(m->path_watch);
+        m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
+        m->absent_timer = sd_event_source_disable_unref(m->absent_timer);
+        m->port_present = false;
+}
+
+bool modem_is_waiting_for_port(const Modem *m) {
+        return m->engine && !m->channel;
+}
+
 int modem_start(Modem *m) {
         int r;
+
+        m->serving = true;
+
+        /* A hotplug modem opens what udev announced; a modem waiting since a restart waits. */
+        if (m->hotplug && !m->port_present)
+                return 0;
 
         r = modem_try_open(m);
         if (r < 0 && r != -ENOENT)
@@ -659,12 +942,17 @@ Modem *modem_free(Modem *m) {
         m->channel = at_channel_free(m->channel);
         m->path_watch = sd_event_source_disable_unref(m->path_watch);
         m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
+        m->absent_timer = sd_event_source_disable_unref(m->absent_timer);
 
         for (size_t i = 0; i < m->n_queue; i++)
                 job_record_free(m->queue[i]);
         free(m->queue);
 
         free(m->port);
+        free(m->usb_path);
+        free(m->usb_syspath);
+        free(m->usb_name);
+        free(m->port_syspath);
         free(m->model);
         free(m->revision);
         free(m->imei);

@@ -464,6 +464,8 @@ class Harness:
         self.notify = NotifyListener(self.tmp / "notify.sock")
         self.sims = []
         self.daemons = []
+        self.problems = []
+        self.extra_diagnostics = []     # (title, callable returning text), e.g. the umockdev bed's log
         self.keep = bool(os.environ.get("DFOTAD_TEST_KEEP"))
 
     @property
@@ -586,25 +588,29 @@ class Harness:
         return self.wait_record(job_id, lambda r: r.get("state") == logged, 5,
                                 f"state {logged} as logged")
 
-    def close(self):
-        """Stops whatever is still running. A daemon still up gets SIGTERM rather than SIGKILL, so
-        that LeakSanitizer checks it on the way out; returns what went wrong with that."""
-        problems = []
+    def stop_daemons(self):
+        """SIGTERM to every daemon still up (rather than SIGKILL, so that LeakSanitizer checks it on
+        the way out); what went wrong is kept for close(). For fixtures that must stop dfotad before
+        they tear down what it runs on (the umockdev test bed)."""
         for d in self.daemons:
             if d.running():
                 try:
                     rc = d.stop()
                 except AssertionError as e:
                     rc = None
-                    problems.append(f"[{d.pid}] {e}")
+                    self.problems.append(f"[{d.pid}] {e}")
                 if rc not in (0, None):
-                    problems.append(f"[{d.pid}] dfotad exited with status {rc} on SIGTERM")
+                    self.problems.append(f"[{d.pid}] dfotad exited with status {rc} on SIGTERM")
+
+    def close(self):
+        """Stops whatever is still running (see stop_daemons); returns what went wrong."""
+        self.stop_daemons()
+        for d in self.daemons:
             d.close()
         for s in self.sims:
             s.stop()
         self.notify.close()
-        problems += [f"[{d.pid}] {line}" for d in self.daemons for line in d.sanitizer_reports()]
-        return problems
+        return self.problems + [f"[{d.pid}] {line}" for d in self.daemons for line in d.sanitizer_reports()]
 
     def diagnostics(self):
         out = []
@@ -614,6 +620,8 @@ class Harness:
         for s in self.sims:
             out.append((f"simulator {s.scenario.name} (pid {s.proc.pid})", s.log_text()))
         out.append(("NOTIFY_SOCKET", self.notify.text()))
+        for title, text in self.extra_diagnostics:
+            out.append((title, text()))
         out.append(("temp dir", str(self.tmp)))
         return out
 

@@ -17,6 +17,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import termios
@@ -724,6 +725,106 @@ def test_sigterm_removes_link_and_exits_0(sim_factory):
     assert sim.stop() == 0
     assert not os.path.lexists(sim.link) and not sim.pid_file.exists()
     assert sim.events()[-1] == {"t": sim.events()[-1]["t"], "event": "exit", "signal": "SIGTERM"}
+
+
+class Controller:
+    """The controller end of --control-fd, played with plain ptys: hands a fresh master for every
+    port the module asks for and keeps no copy of it, so that the module closing its master hangs
+    up our side like a USB unplug."""
+
+    def __init__(self, tmp_path, scenario):
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.log = tmp_path / "sim.log"
+        self.proc = subprocess.Popen(
+            [str(SIM), "--control-fd", str(theirs.fileno()), "--scenario", str(SCENARIOS / scenario),
+             "--log", str(self.log)], pass_fds=[theirs.fileno()])
+        theirs.close()
+        self.n = 0
+
+    def recv(self):
+        r, _, _ = select.select([self.sock], [], [], TIMEOUT)
+        assert r, "no message from the simulator"
+        data = self.sock.recv(4096)
+        return json.loads(data) if data else None
+
+    def hand_port(self):
+        """A new port, handed over; returns our (the daemon's) end, opened."""
+        m, s = os.openpty()
+        name = os.ttyname(s)
+        os.close(s)
+        self.n += 1
+        socket.send_fds(self.sock, [json.dumps({"op": "port", "name": f"/dev/ttyUSB{self.n}"}).encode()], [m])
+        os.close(m)
+        return Port(name)
+
+    def events(self):
+        return [json.loads(x) for x in self.log.read_text().splitlines(keepends=True) if x.endswith("\n")]
+
+    def close(self):
+        self.sock.close()
+        return self.proc.wait(TIMEOUT)
+
+
+def test_control_fd_reboots_through_the_controller(tmp_path):
+    c = Controller(tmp_path, "ec25-http-success.json")
+    try:
+        assert c.recv() == {"op": "plug", "mode": "normal"}
+        p = c.hand_port()
+        assert p.command("ATE0").endswith(b"\r\nOK\r\n")
+        assert p.command(f'AT+QFOTADL="{URL}"') == b"\r\nOK\r\n"
+        assert p.read_to_eof() == [qind("HTTPSTART"), qind("HTTPEND", 0)]
+        # The module closed its master (our fd hung up), then tells the controller to unplug,
+        # and after the reboot time asks for a port again, in update mode.
+        assert c.recv() == {"op": "unplug"}
+        assert c.recv() == {"op": "plug", "mode": "update"}
+        p = c.hand_port()
+        assert p.read_to_eof() == [qind("START")] + updating(100) + [qind("END", 0)]
+        assert c.recv() == {"op": "unplug"}
+        assert c.recv() == {"op": "plug", "mode": "normal"}
+        p = c.hand_port()
+        assert p.lines_until("+QIND: SMS DONE") == BOOT_NOISE
+        p.command("ATE0")
+        assert NEW.encode() in p.command("ATI")
+        # Pulled by the controller: the port goes at once, the module confirms; a port handed
+        # afterwards is a power-on into normal mode.
+        c.sock.send(json.dumps({"op": "pull"}).encode())
+        assert p.read_to_eof() == []
+        assert c.recv() == {"op": "unplug"}
+        p = c.hand_port()
+        assert p.lines_until("+QIND: SMS DONE") == BOOT_NOISE
+        p.close()
+        ups = [e for e in c.events() if e["event"] == "port_up"]
+        assert [(e["port"], e["mode"]) for e in ups] == [
+            ("/dev/ttyUSB1", "normal"), ("/dev/ttyUSB2", "update"), ("/dev/ttyUSB3", "normal"),
+            ("/dev/ttyUSB4", "normal")]
+        assert ups[-1].get("power_on") is True
+        downs = [e for e in c.events() if e["event"] == "port_down"]
+        assert [e.get("pulled", False) for e in downs] == [False, False, True]
+        assert not [e for e in c.events() if e["event"] == "error"]
+    finally:
+        # The controller going away ends the simulator.
+        assert c.close() == 0
+    assert c.events()[-1]["event"] == "exit"
+
+
+def test_control_fd_pull_during_download_ends_the_scenario(tmp_path):
+    c = Controller(tmp_path, "var-silent-download.json")
+    try:
+        assert c.recv() == {"op": "plug", "mode": "normal"}
+        p = c.hand_port()
+        p.command("ATE0")
+        p.command(f'AT+QFOTADL="{URL}"')
+        assert p.line() == qind("HTTPSTART")
+        c.sock.send(json.dumps({"op": "pull"}).encode())
+        assert p.read_to_eof() == []
+        assert c.recv() == {"op": "unplug"}
+        # Without power: it asks for nothing, and says nothing more.
+        r, _, _ = select.select([c.sock], [], [], 0.3)
+        assert not r
+        ends = [e for e in c.events() if e["event"] == "scenario_end"]
+        assert ends == [{"t": ends[0]["t"], "event": "scenario_end", "completed": False, "reason": "unplugged"}]
+    finally:
+        assert c.close() == 0
 
 
 if __name__ == "__main__":
