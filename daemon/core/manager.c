@@ -53,6 +53,11 @@ int manager_new(Config *config, Manager **ret) {
         if (r < 0)
                 log_warning_errno(r, "Failed to enable the service watchdog, ignoring: %m");
 
+        /* ModemManager is asked to keep off a module while it is being upgraded. */
+        r = mm_client_new(m->event, &m->mm);
+        if (r < 0)
+                return r;
+
         if (asprintf(&m->jobs_directory, "%s/jobs", config->state_directory) < 0)
                 return -ENOMEM;
 
@@ -679,6 +684,9 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->n_pending; i++)
                 job_record_free(m->pending[i]);
         free(m->pending);
+
+        /* After every modem: their engines hold inhibitions. */
+        m->mm = mm_client_free(m->mm);
 
         control_plane_free(m->local);
         sd_event_unref(m->event);

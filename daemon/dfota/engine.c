@@ -1076,6 +1076,11 @@ void engine_port_opened(Engine *e) {
         if (engine_ended(e))
                 return;
 
+        /* Across a re-enumeration the port may have a new name (ttyUSB2 -> ttyUSB6): the record
+         * names where the module is now, for the operator and for a restart. */
+        if (!streq_ptr(rec->modem_port, e->modem->port))
+                (void) job_record_set_string(&rec->modem_port, e->modem->port);
+
         if (e->mm_pending) {
                 e->port_opened_early = true;
                 return;
@@ -1204,7 +1209,7 @@ static void engine_inhibit(Engine *e) {
 
         /* The physical device's sysfs path, NULL for a static port: ModemManager's modem is then
          * found by the port's name. */
-        r = mm_inhibit(mm, NULL, e->modem->port, on_mm_answer, e, &e->mm);
+        r = mm_inhibit(mm, e->modem->usb_syspath, e->modem->port, on_mm_answer, e, &e->mm);
         if (r < 0) {
                 log_engine(e, LOG_WARNING, r, "Job %s: cannot ask ModemManager to keep off the module, going on: %m",
                            e->record->job->id);
