@@ -1092,6 +1092,16 @@ void engine_port_opened(Engine *e) {
                 engine_continue(e, rec->state, false);
 }
 
+/* How the AT channel's port-loss errors read to an operator. */
+static const char *port_loss_to_string(int error) {
+        switch (-error) {
+        case EPIPE:     return "hang-up";           /* EOF/POLLHUP: a USB tty whose module reset */
+        case ENODEV:    return "device removed";    /* udev removed the tty */
+        case ETIMEDOUT: return "no answer to AT";   /* the channel gave up resynchronising */
+        default:        return strerror(-error);
+        }
+}
+
 void engine_port_lost(Engine *e, int error) {
         JobRecord *rec = e->record;
 
@@ -1112,7 +1122,7 @@ void engine_port_lost(Engine *e, int error) {
         if (rec->state != JOB_WAITING_FOR_MODEM) {
                 JobState was = rec->state;
 
-                engine_set_state(e, JOB_WAITING_FOR_MODEM, "AT port gone (%s)%s", strerror(-error),
+                engine_set_state(e, JOB_WAITING_FOR_MODEM, "AT port gone (%s)%s", port_loss_to_string(error),
                                  was == JOB_DOWNLOADED || was == JOB_VERIFYING || was == JOB_UPDATING
                                  ? ": the module reboots" : "");
                 if (was == JOB_QUEUED || was == JOB_PREFLIGHT)

@@ -149,6 +149,7 @@ def test_dfota_follows_the_port_across_reenumerations(harness, bed, rules):
     assert ec.sim.qfotadl_count() == 1
     assert states(rec).count("WAITING_FOR_MODEM") == 2, states(rec)
     assert [t.devnode for t in ec.history] == ["/dev/ttyUSB2", "/dev/ttyUSB6", "/dev/ttyUSB10"]
+    assert rec["modem"]["port"] == "/dev/ttyUSB10", rec["modem"]   # where the module is now
     # It went by the uevents: each port's removal was seen, each new port opened.
     for old in ("/dev/ttyUSB2", "/dev/ttyUSB6"):
         assert d.grep(rf"Modem 1-1: AT port {re.escape(old)} removed$"), f"no removal of {old} logged"
@@ -182,6 +183,8 @@ def test_two_modules_upgraded_at_once(harness, bed):
         assert states(rec).count("WAITING_FOR_MODEM") == 2, states(rec)
     assert recs["hp-ec25"]["modem"]["imei"] == EC25_IMEI
     assert recs["hp-ep06"]["modem"]["imei"] == EP06_IMEI
+    assert recs["hp-ec25"]["modem"]["port"] == ec.at.devnode
+    assert recs["hp-ep06"]["modem"]["port"] == ep.at.devnode
     assert ec.sim.qfotadl_count() == 1 and ep.sim.qfotadl_count() == 1
     assert ec.sim.rx_lines().count(f'AT+QFOTADL="{HTTP_URL}"') == 1
     assert ep.sim.rx_lines().count('AT+QFOTADL="http://fw.example.net/ep06/a05-a06.zip"') == 1
