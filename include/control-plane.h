@@ -6,7 +6,9 @@
  * now; MQTT and HTTPS later) implements this one interface. Orders come in through
  * manager_submit_job(); status goes out through ->report() on every transition of a job execution
  * the backend submitted (the record carries the backend's name, so that status keeps flowing to
- * the right backend after a restart). */
+ * the right backend after a restart). A job on several modules reports each execution (the record's
+ * "execution" is the module's IMEI, "modem" says which module) and its parent record, whose
+ * "executions" aggregate them (record.h). */
 
 #include "record.h"
 

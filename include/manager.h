@@ -58,7 +58,9 @@ int manager_run(Manager *m);
  * recorded (the control plane must keep the order and retry). */
 int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, const char *fallback_id);
 
-/* The single exit of every status change: saved record -> control plane + STATUS=. */
+/* The single exit of every status change: saved record -> control plane + STATUS=. The report of
+ * an execution of a job on several modules also updates, saves and reports the job's parent
+ * record (record.h). */
 void manager_report(Manager *m, const JobRecord *record);
 
 /* A modem was identified; pending jobs may now find their modem. */

@@ -18,9 +18,24 @@
  *   "control_plane": "local",
  *   "qfotadl_sent": true, "qfotadl_sent_at": "2026-11-21T10:00:03.512Z",
  *   "created_at": "...", "updated_at": "...",
- *   "history": [ { "time": "2026-11-21T10:00:00.001Z", "state": "QUEUED", "detail": "..." }, ... ]
+ *   "history": [ { "time": "2026-11-21T10:00:00.001Z", "state": "QUEUED", "detail": "..." }, ... ],
+ *   "execution": null | "861234567890123",
+ *   "executions": null | [ { "imei": "861234567890123", "port": "/dev/ttyUSB2",
+ *                            "record": "job-1@861234567890123.json", "state": "UPDATING",
+ *                            "progress": 40, "reason": null }, ... ]
  * }
- * Times are UTC, ISO 8601 with milliseconds. */
+ * Times are UTC, ISO 8601 with milliseconds.
+ *
+ * A job whose selector matches several modules (issue 4, "Several modems") is recorded as a parent
+ * and one execution per module. The parent is <id>.json with "executions" (one entry per module,
+ * fixed when the job was dispatched), "modem" all null and "execution" null; the manager keeps its
+ * state as an aggregate: while executions run, the least advanced state of the unfinished ones (in
+ * JobState order) with the lowest progress among those in that state; once every execution ended,
+ * SUCCEEDED if all succeeded, else FAILED with a reason naming each failed IMEI and its reason.
+ * Each execution is an ordinary record <id>@<imei>.json ('@' is outside the id alphabet, so the
+ * names never collide with a job id) whose "id" is the job's id and "execution" its module's IMEI;
+ * it is run, resumed and reported like a single record. A job on one module has "execution" and
+ * "executions" null. */
 
 #include <json-c/json.h>
 
@@ -60,12 +75,25 @@ typedef struct JobRecord {
         usec_t updated_at;
 
         json_object *history;       /* array of {time, state, detail}; owned */
+
+        char *execution;            /* IMEI: an execution of a job on several modules; else NULL */
+        json_object *executions;    /* a parent: array of {imei, port, record, state, progress, reason}; else NULL */
+        char *name;                 /* "<id>@<imei>" for an execution, NULL otherwise: see job_record_name() */
 } JobRecord;
 
 /* Creates a record in state QUEUED for job (ownership of job passes to the record, also on
  * failure) under dir (created with mode 0755 if missing), with one history entry. Does not save.
  * Returns 0 or -ENOMEM/-EINVAL. */
 int job_record_new(const char *dir, Job *job, JobRecord **ret);
+
+/* Creates the QUEUED record of job's execution on the module with this IMEI (digits only): its file is
+ * <dir>/<id>@<imei>.json. job is copied. Does not save. Returns 0, -EINVAL or -ENOMEM. */
+int job_record_new_execution(const char *dir, const Job *job, const char *imei, JobRecord **ret);
+
+/* The record's name in log lines: "<id>@<imei>" for an execution, else the job id. */
+static inline const char *job_record_name(const JobRecord *r) {
+        return r->name ?: r->job->id;
+}
 
 /* Loads one record file. Returns -ENOENT, -EINVAL (with the reason logged at warning level) for a
  * malformed file, or 0. */

@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "engine.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 
@@ -268,7 +269,7 @@ int manager_hand_over_port(Manager *m, Modem *from) {
                         continue;
 
                 log_info("Modem %s: IMEI %s is the module job %s waits for",
-                         strna(modem_name(from)), from->imei, engine_get_record(to->engine)->job->id);
+                         strna(modem_name(from)), from->imei, job_record_name(engine_get_record(to->engine)));
                 modem_take_port(to, from);
                 manager_forget_modem(m, from);
                 return 1;
@@ -303,7 +304,7 @@ int manager_hand_over_port_on_urc(Manager *m, Modem *from, const char *line) {
                 return 0;
 
         log_info("Modem %s: sends DFOTA URCs (%s) and job %s is the only one waiting for its module; it continues on %s",
-                 strna(modem_name(from)), line, engine_get_record(candidate->engine)->job->id, from->port);
+                 strna(modem_name(from)), line, job_record_name(engine_get_record(candidate->engine)), from->port);
 
         modem_take_port(candidate, from);
         manager_forget_modem(m, from);
@@ -341,6 +342,188 @@ void manager_update_status(Manager *m) {
         m->last_status = TAKE_PTR(status);
 }
 
+/* ---- jobs on several modules: the parent record (see record.h) ---- */
+
+static json_object *parent_find_execution(const JobRecord *p, const char *imei) {
+        for (size_t i = 0; i < json_object_array_length(p->executions); i++) {
+                json_object *e = json_object_array_get_idx(p->executions, i), *v;
+
+                if (json_object_object_get_ex(e, "imei", &v) && streq_ptr(json_object_get_string(v), imei))
+                        return e;
+        }
+        return NULL;
+}
+
+static const char *entry_string(json_object *e, const char *key) {
+        json_object *v;
+
+        return json_object_object_get_ex(e, key, &v) && json_object_is_type(v, json_type_string) ?
+                json_object_get_string(v) : NULL;
+}
+
+static int entry_set(json_object *e, const char *key, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        return json_object_object_add(e, key, v) < 0 ? -ENOMEM : 0;
+}
+
+/* Copies an execution's state, progress and reason into its parent's entry. Returns 1 if the
+ * state changed, 0 if not (progress or reason may have), or -ENOMEM. */
+static int parent_entry_update(json_object *e, JobState state, unsigned progress, const char *reason) {
+        bool changed = !streq_ptr(entry_string(e, "state"), job_state_to_string(state));
+        int r;
+
+        r = entry_set(e, "state", json_object_new_string(job_state_to_string(state)));
+        if (r >= 0)
+                r = entry_set(e, "progress", json_object_new_int64(progress));
+        if (r >= 0)
+                r = reason ? entry_set(e, "reason", json_object_new_string(reason)) :
+                        (json_object_object_add(e, "reason", NULL) < 0 ? -ENOMEM : 0);
+        if (r < 0)
+                return r;
+        return changed;
+}
+
+/* The parent's aggregate (record.h): while executions run, the least advanced of their states with
+ * the lowest progress among them; at the end SUCCEEDED, or FAILED naming each failed module. */
+static int parent_aggregate(const JobRecord *p, JobState *ret_state, unsigned *ret_progress, char **ret_reason) {
+        _cleanup_free_ char *failed = NULL;
+        JobState least = _JOB_STATE_MAX;
+        unsigned progress = 100;
+        size_t n = json_object_array_length(p->executions), n_failed = 0, len = 0;
+        FILE *f;
+
+        f = open_memstream(&failed, &len);
+        if (!f)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(p->executions, i), *v;
+                JobState s = job_state_from_string(entry_string(e, "state"));
+                unsigned pr = json_object_object_get_ex(e, "progress", &v) ? (unsigned) MIN(MAX(json_object_get_int(v), 0), 100) : 0;
+
+                if (s < 0)
+                        s = JOB_QUEUED;
+
+                if (!job_state_is_terminal(s)) {
+                        if (s < least) {
+                                least = s;
+                                progress = pr;
+                        } else if (s == least)
+                                progress = MIN(progress, pr);
+                } else if (s != JOB_SUCCEEDED)
+                        fprintf(f, "%s%s %s (%s)", n_failed++ > 0 ? "; " : "", strna(entry_string(e, "imei")),
+                                job_state_to_string(s), entry_string(e, "reason") ?: "no reason recorded");
+        }
+        if (fclose(f) != 0 || !failed)
+                return -ENOMEM;
+
+        if (least != _JOB_STATE_MAX) {
+                *ret_state = least;
+                *ret_progress = progress;
+                *ret_reason = NULL;
+        } else if (n_failed == 0) {
+                *ret_state = JOB_SUCCEEDED;
+                *ret_progress = 100;
+                *ret_reason = NULL;
+        } else {
+                char *reason;
+
+                if (asprintf(&reason, "failed on %zu of %zu modules: %s", n_failed, n, failed) < 0)
+                        return -ENOMEM;
+                *ret_state = JOB_FAILED;
+                *ret_progress = p->progress;
+                *ret_reason = reason;
+        }
+        return 0;
+}
+
+/* Recomputes the parent from its entries; saves it when something changed (changed: an entry's
+ * state did, detail says which), logs a change of its state and reports it. */
+static void manager_parent_refresh(Manager *m, JobRecord *p, bool changed, const char *detail) {
+        _cleanup_free_ char *reason = NULL, *end = NULL;
+        JobState old = p->state, s;
+        unsigned progress;
+        int r;
+
+        if (job_state_is_terminal(old))
+                return;
+
+        r = parent_aggregate(p, &s, &progress, &reason);
+        if (r < 0) {
+                log_error_errno(r, "Job %s: cannot update the job's state: %m", p->job->id);
+                return;
+        }
+
+        if (!changed && s == old && progress == p->progress)
+                return;
+
+        p->state = s;
+        p->progress = progress;
+        if (s == JOB_SUCCEEDED &&
+            asprintf(&end, "all %zu modules", json_object_array_length(p->executions)) < 0)
+                end = NULL;
+        if (reason)
+                (void) job_record_set_string(&p->reason, reason);
+        if (changed || s != old)
+                (void) job_record_add_history(p, s == JOB_SUCCEEDED ? end : s == JOB_FAILED ? reason : detail);
+        r = job_record_save(p);
+        if (r < 0)
+                log_error_errno(r, "Job %s: failed to save the record %s: %m", p->job->id, p->path);
+
+        if (s != old) {
+                LogContext ctx = {
+                        .job_id = p->job->id,
+                        .state = job_state_to_string(s),
+                        .message_id = s == JOB_SUCCEEDED ? DFOTAD_MESSAGE_JOB_SUCCEEDED :
+                                      s == JOB_FAILED ? DFOTAD_MESSAGE_JOB_FAILED : DFOTAD_MESSAGE_JOB_STATE,
+                };
+                const char *why = s == JOB_SUCCEEDED ? end : s == JOB_FAILED ? reason : detail;
+
+                log_ctx_full_errno(&ctx, s == JOB_FAILED ? LOG_WARNING : s == JOB_SUCCEEDED ? LOG_NOTICE : LOG_INFO, 0,
+                                   "Job %s: %s -> %s%s%s%s", p->job->id, job_state_to_string(old), job_state_to_string(s),
+                                   why ? " (" : "", strempty(why), why ? ")" : "");
+        }
+
+        manager_report(m, p);
+}
+
+/* An execution's status changed: its entry in the parent, and the parent's aggregate, follow. The
+ * parent is read from its file each time: it has no engine, nothing else holds it. */
+static void manager_update_parent(Manager *m, const JobRecord *exec) {
+        _cleanup_(job_record_freep) JobRecord *p = NULL;
+        _cleanup_free_ char *path = NULL, *detail = NULL;
+        json_object *e;
+        int r;
+
+        if (asprintf(&path, "%s/%s.json", m->jobs_directory, exec->job->id) < 0) {
+                (void) log_error_errno(-ENOMEM, "Out of memory: %m");
+                return;
+        }
+
+        r = job_record_load(path, &p);
+        if (r < 0) {
+                log_warning_errno(r, "Job %s: cannot read the job's record %s: %m", job_record_name(exec), path);
+                return;
+        }
+
+        e = p->executions ? parent_find_execution(p, exec->execution) : NULL;
+        if (!e) {
+                log_warning("Job %s: the job's record %s does not list this execution", job_record_name(exec), path);
+                return;
+        }
+
+        r = parent_entry_update(e, exec->state, exec->progress, exec->reason);
+        if (r < 0) {
+                (void) log_error_errno(-ENOMEM, "Out of memory: %m");
+                return;
+        }
+        if (r > 0 && asprintf(&detail, "%s: %s", exec->execution, job_state_to_string(exec->state)) < 0)
+                detail = NULL;
+
+        manager_parent_refresh(m, p, r > 0, detail);
+}
+
 void manager_report(Manager *m, const JobRecord *record) {
         ControlPlane *cp = manager_find_control_plane(m, record->control_plane);
         int r;
@@ -349,8 +532,11 @@ void manager_report(Manager *m, const JobRecord *record) {
                 r = cp->vtable->report(cp, record);
                 if (r < 0)
                         log_warning_errno(r, "Job %s: control plane %s could not take the status, it will retry: %m",
-                                          record->job->id, cp->vtable->name);
+                                          job_record_name(record), cp->vtable->name);
         }
+
+        if (record->execution)
+                manager_update_parent(m, record);
 
         manager_update_status(m);
 }
@@ -370,48 +556,186 @@ static void manager_reject(Manager *m, JobRecord *rec, const char *reason) {
         (void) job_record_add_history(rec, reason);
         r = job_record_save(rec);
         if (r < 0)
-                log_error_errno(r, "Job %s: failed to save the record: %m", rec->job->id);
+                log_error_errno(r, "Job %s: failed to save the record: %m", job_record_name(rec));
 
-        log_ctx_warning(&ctx, "Job %s: %s -> REJECTED (%s)", rec->job->id, job_state_to_string(old), reason);
+        log_ctx_warning(&ctx, "Job %s: %s -> REJECTED (%s)", job_record_name(rec), job_state_to_string(old), reason);
         manager_report(m, rec);
 }
 
-/* Finds the modem for a queued record. Returns 1 when queued on a modem (ownership passed), 0 when
- * it must wait for modems to be identified (ownership stays), or ends it as REJECTED (-ENXIO,
- * ownership stays with the caller, who frees it). */
+static void record_set_modem(JobRecord *rec, const Modem *modem) {
+        (void) job_record_set_string(&rec->modem_port, modem->port);
+        (void) job_record_set_string(&rec->modem_imei, modem->imei);
+        (void) job_record_set_string(&rec->modem_model, modem->model);
+        if (modem->profile)
+                (void) job_record_set_string(&rec->modem_family, modem->profile->name);
+}
+
+static int manager_enqueue_on(Modem *modem, JobRecord *rec) {
+        log_ctx_info(&((LogContext) { .job_id = rec->job->id, .modem = modem->port, .imei = modem->imei, .state = "QUEUED" }),
+                     "Job %s: queued on %s%s", job_record_name(rec), modem->port,
+                     modem_is_busy(modem) ? " (modem busy, waiting its turn)" : "");
+        return modem_enqueue(modem, rec);
+}
+
+static void execution_records_free(JobRecord **l, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                job_record_free(l[i]);
+        free(l);
+}
+
+/* The job matches several modules: one execution record per module, saved before the parent lists
+ * them (a crash in between leaves the parent QUEUED without executions, dispatched again at the
+ * next start onto the same file names). The set of modules is fixed here. Returns 1 (rec freed,
+ * the executions queued), or a negative errno with rec untouched. */
+static int manager_dispatch_several(Manager *m, JobRecord *rec, Modem **matches, size_t n) {
+        _cleanup_(json_object_putp) json_object *executions = NULL;
+        _cleanup_free_ char *imeis = NULL;
+        JobRecord **l;
+        size_t len = 0, n_saved = 0;
+        FILE *f;
+        int r;
+
+        l = calloc(n, sizeof(JobRecord *));
+        executions = json_object_new_array();
+        f = open_memstream(&imeis, &len);
+        if (!l || !executions || !f) {
+                if (f)
+                        (void) fclose(f);
+                free(l);
+                return -ENOMEM;
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(json_object_putp) json_object *e = NULL;
+                const char *base;
+
+                fprintf(f, "%s%s", i > 0 ? ", " : "", matches[i]->imei);
+
+                r = job_record_new_execution(m->jobs_directory, rec->job, matches[i]->imei, &l[i]);
+                if (r < 0)
+                        goto fail;
+                record_set_modem(l[i], matches[i]);
+                r = job_record_set_string(&l[i]->control_plane, rec->control_plane);
+                if (r < 0)
+                        goto fail;
+                r = job_record_save(l[i]);
+                if (r < 0)
+                        goto fail;
+                n_saved++;
+
+                base = strrchr(l[i]->path, '/') + 1;
+                e = json_object_new_object();
+                if (!e ||
+                    entry_set(e, "imei", json_object_new_string(matches[i]->imei)) < 0 ||
+                    entry_set(e, "port", json_object_new_string(matches[i]->port)) < 0 ||
+                    entry_set(e, "record", json_object_new_string(base)) < 0 ||
+                    parent_entry_update(e, JOB_QUEUED, 0, NULL) < 0 ||
+                    json_object_array_add(executions, e) < 0) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                TAKE_PTR(e);
+        }
+        if (fclose(f) != 0 || !imeis) {
+                f = NULL;
+                r = -ENOMEM;
+                goto fail;
+        }
+        f = NULL;
+
+        rec->executions = json_object_get(executions);
+        {
+                _cleanup_free_ char *detail = NULL;
+
+                if (asprintf(&detail, "on %zu modules: %s", n, imeis) < 0)
+                        detail = NULL;
+                (void) job_record_add_history(rec, detail);
+        }
+        r = job_record_save(rec);
+        if (r < 0) {
+                json_object_put(rec->executions);
+                rec->executions = NULL;
+                goto fail;
+        }
+
+        log_ctx_info(&((LogContext) { .job_id = rec->job->id, .state = "QUEUED" }),
+                     "Job %s: runs on %zu modules (IMEI %s)", rec->job->id, n, imeis);
+        manager_report(m, rec);
+        job_record_free(rec);
+
+        for (size_t i = 0; i < n; i++)
+                if (manager_enqueue_on(matches[i], TAKE_PTR(l[i])) < 0)
+                        (void) log_error_errno(-ENOMEM, "Out of memory: %m");
+        free(l);
+        return 1;
+
+fail:
+        if (f)
+                (void) fclose(f);
+        /* No parent lists them: they must not be resumed as jobs of their own at the next start. */
+        for (size_t i = 0; i < n_saved; i++)
+                (void) unlink(l[i]->path);
+        execution_records_free(l, n);
+        return r;
+}
+
+/* Finds the modem(s) for a queued record. Returns 1 when queued on a modem, or split into
+ * executions queued on each matching module (ownership passed), 0 when it must wait for modems to
+ * be identified (ownership stays), or ends it as REJECTED (-ENXIO, ownership stays with the
+ * caller, who frees it). An execution record only ever goes to the module of its IMEI. */
 static int manager_dispatch(Manager *m, JobRecord *rec) {
         const Job *job = rec->job;
-        Modem *match = NULL;
+        _cleanup_free_ Modem **matches = NULL;
         size_t n_match = 0;
         bool unidentified = false;
         _cleanup_free_ char *reason = NULL;
+        int r;
+
+        matches = calloc(MAX(m->n_modems, 1U), sizeof(Modem *));
+        if (!matches)
+                return -ENOMEM;
 
         for (size_t i = 0; i < m->n_modems; i++) {
                 if (!m->modems[i]->identified)
                         unidentified = true;
-                else if (modem_matches_job(m->modems[i], job)) {
-                        match = m->modems[i];
-                        n_match++;
-                }
+                else if (modem_matches_job(m->modems[i], job) &&
+                         (!rec->execution || streq_ptr(m->modems[i]->imei, rec->execution)))
+                        matches[n_match++] = m->modems[i];
         }
 
         if (n_match == 1) {
-                (void) job_record_set_string(&rec->modem_port, match->port);
-                (void) job_record_set_string(&rec->modem_imei, match->imei);
-                (void) job_record_set_string(&rec->modem_model, match->model);
-                if (match->profile)
-                        (void) job_record_set_string(&rec->modem_family, match->profile->name);
+                record_set_modem(rec, matches[0]);
                 (void) job_record_save(rec);
-                log_ctx_info(&((LogContext) { .job_id = job->id, .modem = match->port, .imei = match->imei, .state = "QUEUED" }),
-                             "Job %s: queued on %s%s", job->id, match->port,
-                             modem_is_busy(match) ? " (modem busy, waiting its turn)" : "");
-                return modem_enqueue(match, rec) < 0 ? -ENOMEM : 1;
+                return manager_enqueue_on(matches[0], rec) < 0 ? -ENOMEM : 1;
         }
 
-        if (n_match > 1)
-                (void) asprintf(&reason, "modem: the job matches %zu modems; select one with modem.imei", n_match);
+        if (n_match > 1 && !rec->execution) {
+                const char *dup = NULL;
+
+                /* Each execution is named by its module's IMEI: two ports of one module (or a module
+                 * without one) cannot be told apart. */
+                for (size_t i = 0; i < n_match && !dup; i++) {
+                        if (!matches[i]->imei)
+                                dup = "(none)";
+                        for (size_t j = 0; j < i && !dup; j++)
+                                if (streq(matches[i]->imei, matches[j]->imei))
+                                        dup = matches[i]->imei;
+                }
+                if (!dup) {
+                        r = manager_dispatch_several(m, rec, matches, n_match);
+                        if (r > 0)
+                                return r;
+                        (void) asprintf(&reason, "modem: cannot record the executions on %zu modules: %s",
+                                        n_match, strerror(-r));
+                } else
+                        (void) asprintf(&reason, "modem: the job matches %zu modems, not all with their own IMEI (%s); select one with modem.imei",
+                                        n_match, dup);
+        } else if (n_match > 1)
+                (void) asprintf(&reason, "modem: %zu modems report IMEI %s", n_match, rec->execution);
         else if (unidentified)
                 return 0;
+        else if (rec->execution)
+                (void) asprintf(&reason, "modem.imei: no modem with IMEI %s", rec->execution);
         else if (job->modem_imei)
                 (void) asprintf(&reason, "modem.imei: no modem with IMEI %s", job->modem_imei);
         else if (job->modem_model)
@@ -432,7 +756,7 @@ static int manager_add_pending(Manager *m, JobRecord *rec) {
         m->pending = p;
         m->pending[m->n_pending++] = rec;
         log_ctx_info(&((LogContext) { .job_id = rec->job->id, .state = "QUEUED" }),
-                     "Job %s: waiting until the modems are identified", rec->job->id);
+                     "Job %s: waiting until the modems are identified", job_record_name(rec));
         manager_update_status(m);
         return 0;
 }
@@ -548,6 +872,42 @@ int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, const
         return manager_queue(m, TAKE_PTR(rec));
 }
 
+/* Re-derives a parent's entries from its executions' records. */
+static void manager_resume_parent(Manager *m, JobRecord *p) {
+        bool changed = false;
+
+        for (size_t i = 0; i < json_object_array_length(p->executions); i++) {
+                json_object *e = json_object_array_get_idx(p->executions, i);
+                _cleanup_(job_record_freep) JobRecord *x = NULL;
+                _cleanup_free_ char *path = NULL, *missing = NULL;
+                int r;
+
+                if (asprintf(&path, "%s/%s", m->jobs_directory, entry_string(e, "record")) < 0) {
+                        (void) log_error_errno(-ENOMEM, "Out of memory: %m");
+                        return;
+                }
+
+                r = job_record_load(path, &x);
+                if (r >= 0)
+                        r = parent_entry_update(e, x->state, x->progress, x->reason);
+                else {
+                        /* Saved before the parent listed it: gone means removed by hand. */
+                        log_warning_errno(r, "Job %s: cannot read the record of its execution %s: %m", p->job->id, path);
+                        if (asprintf(&missing, "its execution record %s cannot be read", entry_string(e, "record")) < 0)
+                                missing = NULL;
+                        r = parent_entry_update(e, JOB_FAILED, 0, missing ?: "its execution record cannot be read");
+                }
+                if (r < 0) {
+                        (void) log_error_errno(-ENOMEM, "Out of memory: %m");
+                        return;
+                }
+                if (r > 0)
+                        changed = true;
+        }
+
+        manager_parent_refresh(m, p, changed, changed ? "executions accounted after a restart" : NULL);
+}
+
 /* Unfinished executions from the last run: back onto their modem, before the ports open. */
 static int manager_resume(Manager *m) {
         JobRecord **records = NULL;
@@ -567,6 +927,14 @@ static int manager_resume(Manager *m) {
                         continue;
                 }
 
+                /* A job on several modules runs nothing itself: its executions are resumed as
+                 * records of their own. Ones that ended while we were down are accounted now. */
+                if (rec->executions) {
+                        manager_resume_parent(m, rec);
+                        job_record_free(rec);
+                        continue;
+                }
+
                 modem = rec->modem_port ? manager_find_modem_by_port(m, rec->modem_port) : NULL;
 
                 if (rec->state == JOB_QUEUED && !modem) {
@@ -582,12 +950,12 @@ static int manager_resume(Manager *m) {
                         if (r >= 0)
                                 r = manager_add_modem(m, modem);
                         if (r < 0) {
-                                log_error_errno(r, "Job %s: cannot wait for its module: %m", rec->job->id);
+                                log_error_errno(r, "Job %s: cannot wait for its module: %m", job_record_name(rec));
                                 modem = NULL;
                         } else
                                 log_ctx_info(&((LogContext) { .job_id = rec->job->id, .modem = rec->modem_port, .imei = rec->modem_imei }),
                                              "Job %s: waiting for its module (AT port %s, IMEI %s) to appear",
-                                             rec->job->id, rec->modem_port, strna(rec->modem_imei));
+                                             job_record_name(rec), rec->modem_port, strna(rec->modem_imei));
                 }
 
                 if (!modem) {
@@ -602,7 +970,7 @@ static int manager_resume(Manager *m) {
                         (void) job_record_set_string(&rec->reason, "its modem is no longer in the configuration");
                         (void) job_record_add_history(rec, rec->reason);
                         (void) job_record_save(rec);
-                        log_ctx_warning(&ctx, "Job %s: -> FAILED (modem %s is no longer configured)", rec->job->id, strna(rec->modem_port));
+                        log_ctx_warning(&ctx, "Job %s: -> FAILED (modem %s is no longer configured)", job_record_name(rec), strna(rec->modem_port));
                         manager_report(m, rec);
                         job_record_free(rec);
                         continue;

@@ -126,7 +126,7 @@ static void engine_save(Engine *e) {
 
         r = job_record_save(e->record);
         if (r < 0)
-                log_engine(e, LOG_ERR, r, "Job %s: failed to save the record %s: %m", e->record->job->id, e->record->path);
+                log_engine(e, LOG_ERR, r, "Job %s: failed to save the record %s: %m", job_record_name(e->record), e->record->path);
 }
 
 static void engine_disarm(Engine *e) {
@@ -226,10 +226,10 @@ static void engine_set_state(Engine *e, JobState s, const char *detail_format, .
 
         level = s == JOB_FAILED || s == JOB_REJECTED ? LOG_WARNING : s == JOB_SUCCEEDED ? LOG_NOTICE : LOG_INFO;
         if (old == s)
-                log_engine_id(e, engine_message_id(s), level, 0, "Job %s: %s%s%s%s", rec->job->id, job_state_to_string(s),
+                log_engine_id(e, engine_message_id(s), level, 0, "Job %s: %s%s%s%s", job_record_name(rec), job_state_to_string(s),
                               detail ? " (" : "", strempty(detail), detail ? ")" : "");
         else
-                log_engine_id(e, engine_message_id(s), level, 0, "Job %s: %s -> %s%s%s%s", rec->job->id,
+                log_engine_id(e, engine_message_id(s), level, 0, "Job %s: %s -> %s%s%s%s", job_record_name(rec),
                               job_state_to_string(old), job_state_to_string(s),
                               detail ? " (" : "", strempty(detail), detail ? ")" : "");
 
@@ -289,7 +289,7 @@ static void engine_set_module_error(Engine *e, ModuleErrorKind kind, int code) {
         (void) job_record_set_string(&rec->module_error_meaning, modem_profile_error_meaning(engine_profile(e), kind, code));
 
         log_engine_id(e, DFOTAD_MESSAGE_MODULE_ERROR, LOG_WARNING, 0, "Job %s: the module reports error %d: %s",
-                      rec->job->id, code, rec->module_error_meaning ?: "code not in the module's error table");
+                      job_record_name(rec), code, rec->module_error_meaning ?: "code not in the module's error table");
 }
 
 static void engine_set_progress(Engine *e, int percent) {
@@ -310,7 +310,7 @@ static void engine_set_progress(Engine *e, int percent) {
 
         e->progress_reported = rec->progress / 10;
         engine_save(e);
-        log_engine(e, LOG_INFO, 0, "Job %s: %s %u%%", rec->job->id, job_state_to_string(rec->state), rec->progress);
+        log_engine(e, LOG_INFO, 0, "Job %s: %s %u%%", job_record_name(rec), job_state_to_string(rec->state), rec->progress);
         manager_report(e->modem->manager, rec);
 }
 
@@ -385,7 +385,7 @@ static void on_ati_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
                 if (e->check == REVISION_CHECK_VERIFY && !e->booted &&
                     !streq(revision, e->record->job->target_version)) {
                         log_engine(e, LOG_DEBUG, 0, "Job %s: the module still runs %s; waiting for it to reboot",
-                                   e->record->job->id, revision);
+                                   job_record_name(e->record), revision);
                         engine_retry_revision(e);
                         return;
                 }
@@ -407,7 +407,7 @@ static void on_ati_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
         }
 
         /* VERIFYING: the module may still be booting; try again until the verify timer ends it. */
-        log_engine(e, LOG_DEBUG, 0, "Job %s: ATI: %s, retrying", e->record->job->id, at_result_to_string(r->result));
+        log_engine(e, LOG_DEBUG, 0, "Job %s: ATI: %s, retrying", job_record_name(e->record), at_result_to_string(r->result));
         engine_retry_revision(e);
 }
 
@@ -420,7 +420,7 @@ static void engine_read_revision(Engine *e) {
 
         r = modem_send(e->modem, "ATI", NULL, on_ati_reply, e, &e->command);
         if (r < 0)
-                log_engine(e, LOG_DEBUG, r, "Job %s: cannot send ATI yet: %m", e->record->job->id);
+                log_engine(e, LOG_DEBUG, r, "Job %s: cannot send ATI yet: %m", job_record_name(e->record));
 }
 
 /* ---- the update phase ---------------------------------------------------------------------- */
@@ -439,14 +439,14 @@ static void engine_handle_watchdog(Engine *e) {
         rec->watchdog_resets++;
         log_engine_id(e, DFOTAD_MESSAGE_WATCHDOG_RESET, LOG_WARNING, 0,
                       "Job %s: watchdog: no URC for %s in the update phase, resetting the module (reset %u of %u)",
-                      rec->job->id, format_seconds(e->modem->timeouts->urc_watchdog, buf),
+                      job_record_name(rec), format_seconds(e->modem->timeouts->urc_watchdog, buf),
                       rec->watchdog_resets, ENGINE_MAX_WATCHDOG_RESETS);
         engine_set_state(e, rec->state, "watchdog reset %u through %s", rec->watchdog_resets,
                          reset_method_to_string(e->modem->manager->config->reset_method));
 
         r = modem_reset(e->modem);
         if (r < 0)
-                log_engine(e, LOG_ERR, r, "Job %s: failed to reset the module: %m", rec->job->id);
+                log_engine(e, LOG_ERR, r, "Job %s: failed to reset the module: %m", job_record_name(rec));
 
         /* The module reboots: the port goes and comes back (first-URC rule), or, if it does not,
          * the watchdog fires again. */
@@ -475,7 +475,7 @@ static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
                 if (s != JOB_DOWNLOADING)
                         engine_set_state(e, JOB_DOWNLOADING, "%s", u->status);
                 else
-                        log_engine(e, LOG_INFO, 0, "Job %s: download started (%s)", rec->job->id, u->status);
+                        log_engine(e, LOG_INFO, 0, "Job %s: download started (%s)", job_record_name(rec), u->status);
                 engine_arm(e, ENGINE_TIMER_DOWNLOAD);
                 break;
 
@@ -509,10 +509,10 @@ static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
                  * guide: the update resumes from the recorded node). */
                 if (rec->attempt == 0 || e->last_end > 0) {
                         rec->attempt++;
-                        log_engine(e, LOG_INFO, 0, "Job %s: module update attempt %u of %u", rec->job->id, rec->attempt,
+                        log_engine(e, LOG_INFO, 0, "Job %s: module update attempt %u of %u", job_record_name(rec), rec->attempt,
                                    engine_profile(e)->max_attempts);
                 } else
-                        log_engine(e, LOG_INFO, 0, "Job %s: module resumes update attempt %u", rec->job->id, rec->attempt);
+                        log_engine(e, LOG_INFO, 0, "Job %s: module resumes update attempt %u", job_record_name(rec), rec->attempt);
                 rec->progress = 0;
                 e->last_end = -1;
                 e->retry = sd_event_source_disable_unref(e->retry);
@@ -561,7 +561,7 @@ static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
                 break;
 
         case FOTA_URC_UNKNOWN:
-                log_engine(e, LOG_WARNING, 0, "Job %s: unknown DFOTA status \"%s\" ignored: %s", rec->job->id, u->status, line);
+                log_engine(e, LOG_WARNING, 0, "Job %s: unknown DFOTA status \"%s\" ignored: %s", job_record_name(rec), u->status, line);
                 if (s == JOB_UPDATING)
                         engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
                 break;
@@ -597,11 +597,11 @@ void engine_on_urc(Engine *e, const char *line) {
                 return;
         }
         if (r < 0) {
-                log_engine(e, LOG_WARNING, r, "Job %s: malformed DFOTA URC ignored: %s", e->record->job->id, line);
+                log_engine(e, LOG_WARNING, r, "Job %s: malformed DFOTA URC ignored: %s", job_record_name(e->record), line);
                 return;
         }
 
-        log_engine(e, LOG_DEBUG, 0, "Job %s: %s (%s, %d)", e->record->job->id, line, fota_urc_kind_to_string(u.kind), u.value);
+        log_engine(e, LOG_DEBUG, 0, "Job %s: %s (%s, %d)", job_record_name(e->record), line, fota_urc_kind_to_string(u.kind), u.value);
         engine_on_fota_urc(e, &u, line);
 }
 
@@ -682,7 +682,7 @@ static void engine_send_qfotadl(Engine *e) {
         }
 
         log_engine_id(e, DFOTAD_MESSAGE_QFOTADL_SENT, LOG_INFO, 0, "Job %s: sending AT+QFOTADL (%s)",
-                      rec->job->id, package_source_to_string(package_source_from_url(rec->job->url)));
+                      job_record_name(rec), package_source_to_string(package_source_from_url(rec->job->url)));
 
         r = modem_send(e->modem, command,
                        &(AtCommandOptions) {
@@ -754,7 +754,7 @@ static int preflight_creg(Engine *e, const AtResponse *r) {
 
         if (engine_source_is_local(e)) {
                 log_engine(e, LOG_NOTICE, 0, "Job %s: not registered (%s); a local package needs no network",
-                           e->record->job->id, l ?: at_result_to_string(r->result));
+                           job_record_name(e->record), l ?: at_result_to_string(r->result));
                 return 0;
         }
 
@@ -769,9 +769,9 @@ static int preflight_csq(Engine *e, const AtResponse *r) {
         /* +CSQ: <rssi>,<ber>; 99 = not known (TS 27.007 §8.5). Informational only. */
         if (l && sscanf(l + strlen("+CSQ:"), " %d , %d", &rssi, &ber) == 2) {
                 if (rssi == 99)
-                        log_engine(e, LOG_NOTICE, 0, "Job %s: signal strength not known (%s)", e->record->job->id, l);
+                        log_engine(e, LOG_NOTICE, 0, "Job %s: signal strength not known (%s)", job_record_name(e->record), l);
                 else
-                        log_engine(e, LOG_INFO, 0, "Job %s: signal %d dBm", e->record->job->id, -113 + 2 * rssi);
+                        log_engine(e, LOG_INFO, 0, "Job %s: signal %d dBm", job_record_name(e->record), -113 + 2 * rssi);
         }
         return 0;
 }
@@ -784,9 +784,9 @@ static int preflight_cesq(Engine *e, const AtResponse *r) {
          * known (TS 27.007 §8.69). Informational, like +CSQ. */
         if (l && sscanf(l + strlen("+CESQ:"), " %d , %d , %d , %d , %d , %d", &rxlev, &ber, &rscp, &ecno, &rsrq, &rsrp) == 6) {
                 if (rsrp == 255)
-                        log_engine(e, LOG_NOTICE, 0, "Job %s: signal strength not known (%s)", e->record->job->id, l);
+                        log_engine(e, LOG_NOTICE, 0, "Job %s: signal strength not known (%s)", job_record_name(e->record), l);
                 else
-                        log_engine(e, LOG_INFO, 0, "Job %s: RSRP %d dBm", e->record->job->id, rsrp - 141);
+                        log_engine(e, LOG_INFO, 0, "Job %s: RSRP %d dBm", job_record_name(e->record), rsrp - 141);
         }
         return 0;
 }
@@ -898,7 +898,7 @@ static void engine_setup_next(Engine *e) {
 
         if (e->setup_step == 0 && !pdp) {
                 log_engine(e, LOG_NOTICE, 0, "Job %s: no \"pdp\" configured for %s; the module downloads over its PDP context 1 as set up",
-                           e->record->job->id, e->modem->port);
+                           job_record_name(e->record), e->modem->port);
                 e->setup_step = 1;
         }
 
@@ -924,7 +924,7 @@ static void engine_setup_next(Engine *e) {
 
         r = modem_send(e->modem, command, &(AtCommandOptions) { .sensitive = sensitive }, on_setup_reply, e, &e->command);
         if (r < 0)
-                log_engine(e, LOG_INFO, r, "Job %s: cannot set up the PDP context yet, waiting for the AT port: %m", e->record->job->id);
+                log_engine(e, LOG_INFO, r, "Job %s: cannot set up the PDP context yet, waiting for the AT port: %m", job_record_name(e->record));
 }
 
 /* All facts are in: decide whether this job may run on this module. */
@@ -1009,7 +1009,7 @@ static void engine_preflight_next(Engine *e) {
                        &(AtCommandOptions) { .response_prefix = step.response_prefix },
                        on_preflight_reply, e, &e->command);
         if (r < 0)
-                log_engine(e, LOG_INFO, r, "Job %s: cannot send %s, waiting for the AT port: %m", e->record->job->id, step.command);
+                log_engine(e, LOG_INFO, r, "Job %s: cannot send %s, waiting for the AT port: %m", job_record_name(e->record), step.command);
 }
 
 static void engine_start_preflight(Engine *e) {
@@ -1118,7 +1118,7 @@ void engine_port_lost(Engine *e, int error) {
         }
 
         log_engine_id(e, DFOTAD_MESSAGE_PORT_LOST, LOG_INFO, error, "Job %s: AT port %s lost in %s: %m",
-                      rec->job->id, e->modem->port, job_state_to_string(rec->state));
+                      job_record_name(rec), e->modem->port, job_state_to_string(rec->state));
         if (rec->state != JOB_WAITING_FOR_MODEM) {
                 JobState was = rec->state;
 
@@ -1160,7 +1160,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         case ENGINE_TIMER_FIRST_URC:
                 log_engine(e, LOG_WARNING, 0, "Job %s: no URC within %s after the module came back; reading its revision",
-                           e->record->job->id, buf);
+                           job_record_name(e->record), buf);
                 e->check = REVISION_CHECK_NO_FIRST_URC;
                 engine_read_revision(e);
                 break;
@@ -1174,7 +1174,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                         /* No reboot seen: whatever the module answers now is final. One more
                          * period for that answer. */
                         log_engine(e, LOG_INFO, 0, "Job %s: no reboot seen within %s of END; the next revision read decides",
-                                   e->record->job->id, buf);
+                                   job_record_name(e->record), buf);
                         e->booted = true;
                         engine_arm(e, ENGINE_TIMER_VERIFY);
                         engine_read_revision(e);
@@ -1222,7 +1222,7 @@ static void engine_inhibit(Engine *e) {
         r = mm_inhibit(mm, e->modem->usb_syspath, e->modem->port, on_mm_answer, e, &e->mm);
         if (r < 0) {
                 log_engine(e, LOG_WARNING, r, "Job %s: cannot ask ModemManager to keep off the module, going on: %m",
-                           e->record->job->id);
+                           job_record_name(e->record));
                 return;
         }
         e->mm_pending = true;
@@ -1340,7 +1340,7 @@ int engine_start(Modem *m, JobRecord *record, Engine **ret) {
                 return 0;
         }
 
-        log_engine(e, LOG_INFO, 0, "Job %s: resuming in %s%s", record->job->id, job_state_to_string(record->state),
+        log_engine(e, LOG_INFO, 0, "Job %s: resuming in %s%s", job_record_name(record), job_state_to_string(record->state),
                    record->qfotadl_sent ? "; AT+QFOTADL was sent before and is not sent again" : "");
 
         /* Resumed after a restart: the port opens (engine_port_opened) or must come back in time. */

@@ -86,6 +86,16 @@ static bool job_id_is_file_name(const char *id) {
         return id[n] == '\0' && n <= JOB_ID_MAX;
 }
 
+/* An execution's IMEI becomes part of its file name: digits only (AT+GSN gives 14-17 of them). */
+static bool imei_is_file_name(const char *imei) {
+        size_t n;
+
+        if (isempty(imei))
+                return false;
+        n = strspn(imei, "0123456789");
+        return imei[n] == '\0' && n <= 32;
+}
+
 static int mkdir_p(const char *path, mode_t mode) {
         _cleanup_free_ char *p = NULL;
 
@@ -167,6 +177,46 @@ int job_record_new(const char *dir, Job *job, JobRecord **ret) {
         return 0;
 }
 
+int job_record_new_execution(const char *dir, const Job *job, const char *imei, JobRecord **ret) {
+        _cleanup_(job_record_freep) JobRecord *rec = NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        Job *copy = NULL;
+        int r;
+
+        if (!job || !imei_is_file_name(imei))
+                return -EINVAL;
+
+        /* The document's own JSON form is what records persist and load: the copy is what a
+         * restart would read back. */
+        o = job_to_json(job);
+        if (!o)
+                return -ENOMEM;
+        r = job_from_json(o, &copy, NULL);
+        if (r < 0)
+                return r;
+
+        r = job_record_new(dir, copy, &rec);
+        if (r < 0)
+                return r;
+
+        free(rec->path);
+        rec->path = NULL;
+        if (asprintf(&rec->path, "%s/%s@%s.json", dir, rec->job->id, imei) < 0) {
+                rec->path = NULL;
+                return -ENOMEM;
+        }
+        if (asprintf(&rec->name, "%s@%s", rec->job->id, imei) < 0) {
+                rec->name = NULL;
+                return -ENOMEM;
+        }
+        r = job_record_set_string(&rec->execution, imei);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(rec);
+        return 0;
+}
+
 JobRecord *job_record_free(JobRecord *rec) {
         if (!rec)
                 return NULL;
@@ -183,6 +233,9 @@ JobRecord *job_record_free(JobRecord *rec) {
         free(rec->modem_family);
         free(rec->control_plane);
         json_object_put(rec->history);
+        free(rec->execution);
+        json_object_put(rec->executions);
+        free(rec->name);
         free(rec);
         return NULL;
 }
@@ -276,7 +329,9 @@ json_object *job_record_to_json(const JobRecord *rec) {
             json_add_timestamp_or_null(o, "qfotadl_sent_at", rec->qfotadl_sent_at) < 0 ||
             json_add_timestamp_or_null(o, "created_at", rec->created_at) < 0 ||
             json_add_timestamp_or_null(o, "updated_at", rec->updated_at) < 0 ||
-            json_add(o, "history", rec->history ? json_object_get(rec->history) : json_object_new_array()) < 0)
+            json_add(o, "history", rec->history ? json_object_get(rec->history) : json_object_new_array()) < 0 ||
+            json_add_string_or_null(o, "execution", rec->execution) < 0 ||
+            (rec->executions ? json_add(o, "executions", json_object_get(rec->executions)) : json_add_null(o, "executions")) < 0)
                 return NULL;
 
         return TAKE_PTR(o);
@@ -637,6 +692,52 @@ static int record_parse_history(json_object *v, const char *field, void *data, c
         return 0;
 }
 
+static int record_parse_execution(json_object *v, const char *field, void *data, char **reterr) {
+        if (json_object_is_type(v, json_type_null))
+                return job_record_set_string(data, NULL);
+
+        if (!json_object_is_type(v, json_type_string) || !imei_is_file_name(json_object_get_string(v)))
+                return record_reason(reterr, field, "must be an IMEI (digits) or null");
+
+        return job_record_set_string(data, json_object_get_string(v));
+}
+
+static int record_parse_executions(json_object *v, const char *field, void *data, char **reterr) {
+        json_object **executions = data;
+        size_t n;
+
+        if (json_object_is_type(v, json_type_null)) {
+                json_object_put(*executions);
+                *executions = NULL;
+                return 0;
+        }
+
+        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+                return record_reason(reterr, field, "must be a non-empty array or null");
+
+        /* Kept as JSON like history, but checked: the manager reads the entries back. Which file
+         * "record" names is checked once the id is known (record_parse_text()). */
+        n = json_object_array_length(v);
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(v, i), *imei, *rec, *s;
+
+                if (!json_object_is_type(e, json_type_object) ||
+                    !json_object_object_get_ex(e, "imei", &imei) ||
+                    !json_object_is_type(imei, json_type_string) ||
+                    !imei_is_file_name(json_object_get_string(imei)) ||
+                    !json_object_object_get_ex(e, "record", &rec) ||
+                    !json_object_is_type(rec, json_type_string) ||
+                    !json_object_object_get_ex(e, "state", &s) ||
+                    !json_object_is_type(s, json_type_string) ||
+                    job_state_from_string(json_object_get_string(s)) < 0)
+                        return record_reason(reterr, field, "entry %zu is not {\"imei\": ..., \"record\": ..., \"state\": ...}", i);
+        }
+
+        json_object_put(*executions);
+        *executions = json_object_get(v);
+        return 0;
+}
+
 static const RecordField record_fields[] = {
         /* state first: how "job" is read depends on it. */
         { "state",           record_parse_state,              offsetof(JobRecord, state),           true  },
@@ -655,6 +756,8 @@ static const RecordField record_fields[] = {
         { "created_at",      record_parse_timestamp,          offsetof(JobRecord, created_at),      true  },
         { "updated_at",      record_parse_timestamp,          offsetof(JobRecord, updated_at),      false },
         { "history",         record_parse_history,            offsetof(JobRecord, history),         false },
+        { "execution",       record_parse_execution,          offsetof(JobRecord, execution),       false },
+        { "executions",      record_parse_executions,         offsetof(JobRecord, executions),      false },
 };
 
 static void fclosep(FILE **f) {
@@ -708,12 +811,37 @@ static int record_parse_text(const char *path, const char *text, JobRecord *rec,
         if (!streq(id, rec->job->id))
                 return record_reason(reterr, "id", "\"%s\" is not the job's id \"%s\"", id, rec->job->id);
 
-        /* Saving writes to "<id>.json": a record under another name would be saved as a second file. */
+        if (rec->execution && rec->executions)
+                return record_reason(reterr, "executions", "an execution record cannot have executions");
+
+        /* Saving writes to "<id>.json" (an execution to "<id>@<imei>.json"): a record under another
+         * name would be saved as a second file. */
         base = strrchr(path, '/');
         base = base ? base + 1 : path;
         rest = startswith(base, id);
+        if (rest && rec->execution) {
+                rest = rest[0] == '@' ? startswith(rest + 1, rec->execution) : NULL;
+                if (asprintf(&rec->name, "%s@%s", id, rec->execution) < 0) {
+                        rec->name = NULL;
+                        return -ENOMEM;
+                }
+        }
         if (!rest || !streq(rest, ".json"))
-                return record_reason(reterr, "id", "\"%s\" does not match the file name", id);
+                return record_reason(reterr, "id", "\"%s\"%s%s does not match the file name", id,
+                                     rec->execution ? " with execution " : "", strempty(rec->execution));
+
+        /* The parent names its executions' files: only "<id>@<imei>.json" next to it. */
+        for (size_t i = 0; rec->executions && i < json_object_array_length(rec->executions); i++) {
+                json_object *e = json_object_array_get_idx(rec->executions, i), *imei, *file;
+                _cleanup_free_ char *expected = NULL;
+
+                (void) json_object_object_get_ex(e, "imei", &imei);
+                (void) json_object_object_get_ex(e, "record", &file);
+                if (asprintf(&expected, "%s@%s.json", id, json_object_get_string(imei)) < 0)
+                        return -ENOMEM;
+                if (!streq(json_object_get_string(file), expected))
+                        return record_reason(reterr, "executions", "entry %zu must name \"%s\"", i, expected);
+        }
 
         return 0;
 }
@@ -766,8 +894,9 @@ static int job_record_compare(const void *a, const void *b) {
         if (x->created_at != y->created_at)
                 return x->created_at < y->created_at ? -1 : 1;
 
-        /* Same millisecond: still one order, the same on every start. */
-        return strcmp(x->job->id, y->job->id);
+        /* Same millisecond: still one order, the same on every start (a job's executions share
+         * its id). */
+        return strcmp(x->job->id, y->job->id) ?: strcmp(x->path, y->path);
 }
 
 static void closedirp(DIR **d) {

@@ -248,7 +248,7 @@ static int modem_try_open(Modem *m) {
         if (m->engine) {
                 if (m->hotplug)
                         log_modem(m, LOG_INFO, 0, "job %s resumes on AT port %s",
-                                  engine_get_record(m->engine)->job->id, m->port);
+                                  job_record_name(engine_get_record(m->engine)), m->port);
                 modem_set_port_state(m, MODEM_PORT_ENGINE);
                 engine_port_opened(m->engine);
         } else
@@ -615,7 +615,7 @@ char *modem_describe(const Modem *m) {
 
         if (m->engine) {
                 const JobRecord *rec = engine_get_record(m->engine);
-                r = asprintf(&s, "%s: %s %s %u%%", name, rec->job->id, job_state_to_string(rec->state), rec->progress);
+                r = asprintf(&s, "%s: %s %s %u%%", name, job_record_name(rec), job_state_to_string(rec->state), rec->progress);
         } else if (m->identified)
                 r = asprintf(&s, "%s: idle %s %s%s", name, strna(m->model), strna(m->revision),
                              m->n_queue > 0 ? " (jobs queued)" : "");
@@ -877,7 +877,7 @@ void modem_take_port(Modem *to, Modem *from) {
         int r;
 
         log_modem(to, LOG_INFO, 0, "the module came back as %s; job %s continues on its AT port %s",
-                  modem_name(from), to->engine ? engine_get_record(to->engine)->job->id : "(none)", from->port);
+                  modem_name(from), to->engine ? job_record_name(engine_get_record(to->engine)) : "(none)", from->port);
 
         /* One channel per port: from's is closed before to opens the node. */
         from->channel = at_channel_free(from->channel);

@@ -249,6 +249,54 @@ static void test_round_trip(void **state) {
         json_object_put(y);
 }
 
+/* A job on several modules: executions named <id>@<imei>.json, a parent listing them. */
+static void test_executions(void **state) {
+        Dir *d = *state;
+        _cleanup_(job_record_freep) JobRecord *parent = NULL, *x = NULL, *lx = NULL, *lp = NULL;
+        _cleanup_free_ char *expected = NULL, *bad = NULL;
+        json_object *entry;
+
+        parent = make_record(d->jobs, "multi");
+        assert_int_equal(job_record_new_execution(d->jobs, parent->job, "861234567890123", &x), 0);
+        assert_int_equal(job_record_new_execution(d->jobs, parent->job, "86123/../x", &lx), -EINVAL);
+        assert_int_equal(job_record_new_execution(d->jobs, parent->job, "", &lx), -EINVAL);
+        assert_true(asprintf(&expected, "%s/multi@861234567890123.json", d->jobs) > 0);
+        assert_string_equal(x->path, expected);
+        assert_string_equal(x->job->id, "multi");
+        assert_string_equal(job_record_name(x), "multi@861234567890123");
+        assert_string_equal(job_record_name(parent), "multi");
+        assert_int_equal(job_record_save(x), 0);
+        assert_int_equal(job_record_load(x->path, &lx), 0);
+        assert_string_equal(lx->execution, "861234567890123");
+        assert_string_equal(job_record_name(lx), "multi@861234567890123");
+        assert_null(lx->executions);
+
+        parent->executions = json_object_new_array();
+        entry = json_object_new_object();
+        json_object_object_add(entry, "imei", json_object_new_string("861234567890123"));
+        json_object_object_add(entry, "port", json_object_new_string("/dev/ttyUSB2"));
+        json_object_object_add(entry, "record", json_object_new_string("multi@861234567890123.json"));
+        json_object_object_add(entry, "state", json_object_new_string("QUEUED"));
+        json_object_array_add(parent->executions, entry);
+        assert_int_equal(job_record_save(parent), 0);
+        assert_int_equal(job_record_load(parent->path, &lp), 0);
+        assert_null(lp->execution);
+        assert_non_null(lp->executions);
+        assert_true(json_object_equal(lp->executions, parent->executions));
+        lp = job_record_free(lp);
+
+        /* A parent naming another job's file is malformed. */
+        json_object_object_add(entry, "record", json_object_new_string("other@861234567890123.json"));
+        assert_int_equal(job_record_save(parent), 0);
+        assert_int_equal(job_record_load(parent->path, &lp), -EINVAL);
+
+        /* An execution record under a file name that is not its own is malformed. */
+        assert_true(asprintf(&bad, "%s/multi@861234567890124.json", d->jobs) > 0);
+        assert_int_equal(rename(x->path, bad), 0);
+        lx = job_record_free(lx);
+        assert_int_equal(job_record_load(bad, &lx), -EINVAL);
+}
+
 static void test_rejected_document(void **state) {
         Dir *d = *state;
         _cleanup_(job_record_freep) JobRecord *rec = NULL, *loaded = NULL;
@@ -571,6 +619,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_new, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_new_rejects_bad_id, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_executions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rejected_document, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_history, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_atomic_save, setup, teardown),
