@@ -42,6 +42,7 @@
 #include "job.h"
 #include "macro.h"
 #include "profile.h"
+#include "string-util.h"
 
 typedef struct JobRecord {
         char *path;                 /* <dir>/<id>.json */
@@ -113,8 +114,6 @@ int job_record_save(JobRecord *r);
 /* Whether a record with this id exists in dir. */
 bool job_record_exists(const char *dir, const char *id);
 
-/* Convenience setters; they replace and free the old value. value may be NULL. Return 0/-ENOMEM. */
-int job_record_set_string(char **field, const char *value);
 
 json_object *job_record_to_json(const JobRecord *r);
 

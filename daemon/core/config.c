@@ -10,6 +10,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "reason.h"
+#include "string-util.h"
 
 static const char *const reset_method_table[_RESET_METHOD_MAX] = {
         [RESET_METHOD_AT]      = "at",
@@ -73,9 +74,7 @@ static int config_parse_table(
 static int read_full_file(const char *path, char **ret, size_t *ret_size);
 
 static int config_parse_path(json_object *v, const char *key_path, void *data, char **reterr) {
-        char **p = data;
         const char *s;
-        char *copy;
         int r;
 
         r = config_get_string(v, key_path, &s, reterr);
@@ -85,13 +84,7 @@ static int config_parse_path(json_object *v, const char *key_path, void *data, c
         if (s[0] != '/')
                 return config_error(reterr, key_path, "must be an absolute path, not \"%s\"", s);
 
-        copy = strdup(s);
-        if (!copy)
-                return -ENOMEM;
-
-        free(*p);
-        *p = copy;
-        return 0;
+        return free_and_strdup(data, s);
 }
 
 static int config_parse_log_level(json_object *v, const char *key_path, void *data, char **reterr) {
@@ -275,7 +268,6 @@ static int pdp_check_chars(const char *s, const char *key_path, bool secret, con
 
 static int pdp_parse_string(json_object *v, const char *key_path, char **ret, size_t max, char **reterr) {
         const char *s;
-        char *copy;
         int r;
 
         r = config_get_string(v, key_path, &s, reterr);
@@ -291,13 +283,7 @@ static int pdp_parse_string(json_object *v, const char *key_path, char **ret, si
         if (r < 0)
                 return r;
 
-        copy = strdup(s);
-        if (!copy)
-                return -ENOMEM;
-
-        free(*ret);
-        *ret = copy;
-        return 0;
+        return free_and_strdup(ret, s);
 }
 
 static int config_parse_pdp_cid(json_object *v, const char *key_path, void *data, char **reterr) {

@@ -464,7 +464,7 @@ static void manager_parent_refresh(Manager *m, JobRecord *p, bool changed, const
             asprintf(&end, "all %zu modules", json_object_array_length(p->executions)) < 0)
                 end = NULL;
         if (reason)
-                (void) job_record_set_string(&p->reason, reason);
+                (void) free_and_strdup(&p->reason, reason);
         if (changed || s != old)
                 (void) job_record_add_history(p, s == JOB_SUCCEEDED ? end : s == JOB_FAILED ? reason : detail);
         r = job_record_save(p);
@@ -552,7 +552,7 @@ static void manager_reject(Manager *m, JobRecord *rec, const char *reason) {
         int r;
 
         rec->state = JOB_REJECTED;
-        (void) job_record_set_string(&rec->reason, reason);
+        (void) free_and_strdup(&rec->reason, reason);
         (void) job_record_add_history(rec, reason);
         r = job_record_save(rec);
         if (r < 0)
@@ -563,11 +563,11 @@ static void manager_reject(Manager *m, JobRecord *rec, const char *reason) {
 }
 
 static void record_set_modem(JobRecord *rec, const Modem *modem) {
-        (void) job_record_set_string(&rec->modem_port, modem->port);
-        (void) job_record_set_string(&rec->modem_imei, modem->imei);
-        (void) job_record_set_string(&rec->modem_model, modem->model);
+        (void) free_and_strdup(&rec->modem_port, modem->port);
+        (void) free_and_strdup(&rec->modem_imei, modem->imei);
+        (void) free_and_strdup(&rec->modem_model, modem->model);
         if (modem->profile)
-                (void) job_record_set_string(&rec->modem_family, modem->profile->name);
+                (void) free_and_strdup(&rec->modem_family, modem->profile->name);
 }
 
 static int manager_enqueue_on(Modem *modem, JobRecord *rec) {
@@ -615,7 +615,7 @@ static int manager_dispatch_several(Manager *m, JobRecord *rec, Modem **matches,
                 if (r < 0)
                         goto fail;
                 record_set_modem(l[i], matches[i]);
-                r = job_record_set_string(&l[i]->control_plane, rec->control_plane);
+                r = free_and_strdup(&l[i]->control_plane, rec->control_plane);
                 if (r < 0)
                         goto fail;
                 r = job_record_save(l[i]);
@@ -852,7 +852,7 @@ int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, const
         r = job_record_new(m->jobs_directory, TAKE_PTR(job), &rec);
         if (r < 0)
                 return r;
-        r = job_record_set_string(&rec->control_plane, origin->vtable->name);
+        r = free_and_strdup(&rec->control_plane, origin->vtable->name);
         if (r < 0)
                 return r;
 
@@ -967,7 +967,7 @@ static int manager_resume(Manager *m) {
                                 .message_id = DFOTAD_MESSAGE_JOB_FAILED,
                         };
                         rec->state = JOB_FAILED;
-                        (void) job_record_set_string(&rec->reason, "its modem is no longer in the configuration");
+                        (void) free_and_strdup(&rec->reason, "its modem is no longer in the configuration");
                         (void) job_record_add_history(rec, rec->reason);
                         (void) job_record_save(rec);
                         log_ctx_warning(&ctx, "Job %s: -> FAILED (modem %s is no longer configured)", job_record_name(rec), strna(rec->modem_port));

@@ -269,9 +269,9 @@ static void engine_end(Engine *e, JobState s, const char *reason_format, ...) {
          * download): its firmware is untouched, so the revision after is the one before. */
         if (!rec->revision_after && rec->revision_before && rec->attempt == 0 &&
             IN_SET(rec->state, JOB_PREFLIGHT, JOB_DOWNLOADING))
-                (void) job_record_set_string(&rec->revision_after, rec->revision_before);
+                (void) free_and_strdup(&rec->revision_after, rec->revision_before);
 
-        (void) job_record_set_string(&rec->reason, reason);
+        (void) free_and_strdup(&rec->reason, reason);
         engine_set_state(e, s, "%s", strna(reason));
 }
 
@@ -286,7 +286,7 @@ static void engine_set_module_error(Engine *e, ModuleErrorKind kind, int code) {
         rec->has_module_error = true;
         rec->module_error_kind = kind;
         rec->module_error_code = code;
-        (void) job_record_set_string(&rec->module_error_meaning, modem_profile_error_meaning(engine_profile(e), kind, code));
+        (void) free_and_strdup(&rec->module_error_meaning, modem_profile_error_meaning(engine_profile(e), kind, code));
 
         log_engine_id(e, DFOTAD_MESSAGE_MODULE_ERROR, LOG_WARNING, 0, "Job %s: the module reports error %d: %s",
                       job_record_name(rec), code, rec->module_error_meaning ?: "code not in the module's error table");
@@ -320,7 +320,7 @@ static void engine_decide_revision(Engine *e, const char *revision) {
         JobRecord *rec = e->record;
         const char *target = rec->job->target_version;
 
-        (void) job_record_set_string(&rec->revision_after, revision);
+        (void) free_and_strdup(&rec->revision_after, revision);
 
         if (streq(revision, target)) {
                 if (e->check == REVISION_CHECK_NO_FIRST_URC || e->last_end != 0)
@@ -716,9 +716,9 @@ static int preflight_ati(Engine *e, const AtResponse *r) {
         if (k < 0)
                 return k;
 
-        (void) job_record_set_string(&rec->modem_model, model);
+        (void) free_and_strdup(&rec->modem_model, model);
         if (!rec->revision_before)
-                (void) job_record_set_string(&rec->revision_before, revision);
+                (void) free_and_strdup(&rec->revision_before, revision);
         return 0;
 }
 
@@ -731,7 +731,7 @@ static int preflight_gsn(Engine *e, const AtResponse *r) {
         k = modem_parse_gsn(r->lines, &imei);
         if (k < 0)
                 return k;
-        return job_record_set_string(&e->record->modem_imei, imei);
+        return free_and_strdup(&e->record->modem_imei, imei);
 }
 
 static int preflight_cpin(Engine *e, const AtResponse *r) {
@@ -944,7 +944,7 @@ static void engine_preflight_done(Engine *e) {
         }
 
         if (streq(rec->revision_before, job->target_version)) {
-                (void) job_record_set_string(&rec->revision_after, rec->revision_before);
+                (void) free_and_strdup(&rec->revision_after, rec->revision_before);
                 engine_set_state(e, JOB_SUCCEEDED, "the module already runs %s; AT+QFOTADL not sent", job->target_version);
                 return;
         }
@@ -1079,7 +1079,7 @@ void engine_port_opened(Engine *e) {
         /* Across a re-enumeration the port may have a new name (ttyUSB2 -> ttyUSB6): the record
          * names where the module is now, for the operator and for a restart. */
         if (!streq_ptr(rec->modem_port, e->modem->port))
-                (void) job_record_set_string(&rec->modem_port, e->modem->port);
+                (void) free_and_strdup(&rec->modem_port, e->modem->port);
 
         if (e->mm_pending) {
                 e->port_opened_early = true;
@@ -1288,11 +1288,11 @@ int engine_start(Modem *m, JobRecord *record, Engine **ret) {
         *ret = e;
 
         record = e->record;
-        (void) job_record_set_string(&record->modem_port, m->port);
+        (void) free_and_strdup(&record->modem_port, m->port);
         if (m->profile)
-                (void) job_record_set_string(&record->modem_family, m->profile->name);
+                (void) free_and_strdup(&record->modem_family, m->profile->name);
         if (m->imei && !record->modem_imei)
-                (void) job_record_set_string(&record->modem_imei, m->imei);
+                (void) free_and_strdup(&record->modem_imei, m->imei);
         e->progress_reported = record->progress / 10;
 
         if (!job_state_is_terminal(record->state))

@@ -7,6 +7,7 @@
 #include "job.h"
 #include "json-util.h"
 #include "reason.h"
+#include "string-util.h"
 
 static const char *const job_state_table[_JOB_STATE_MAX] = {
         [JOB_QUEUED]            = "QUEUED",
@@ -211,16 +212,6 @@ static int job_get_string(json_object *v, const char *field, const char **ret, c
         return 0;
 }
 
-static int job_set_string(char **field, const char *s) {
-        char *copy = strdup(s);
-
-        if (!copy)
-                return -ENOMEM;
-        free(*field);
-        *field = copy;
-        return 0;
-}
-
 static int job_parse_id(json_object *v, const char *field, void *data, char **reterr) {
         const char *s;
         size_t n;
@@ -241,7 +232,7 @@ static int job_parse_id(json_object *v, const char *field, void *data, char **re
         if (n > JOB_ID_MAX)
                 return job_reason(reterr, field, "is longer than %i characters", JOB_ID_MAX);
 
-        return job_set_string(data, s);
+        return free_and_strdup(data, s);
 }
 
 /* Printable ASCII, space included. */
@@ -272,7 +263,7 @@ static int job_parse_version(json_object *v, const char *field, void *data, char
         if (r < 0)
                 return r;
 
-        return job_set_string(data, s);
+        return free_and_strdup(data, s);
 }
 
 static int job_parse_imei(json_object *v, const char *field, void *data, char **reterr) {
@@ -286,7 +277,7 @@ static int job_parse_imei(json_object *v, const char *field, void *data, char **
         if (strlen(s) != 15 || strspn(s, "0123456789") != 15)
                 return job_reason(reterr, field, "must be 15 digits");
 
-        return job_set_string(data, s);
+        return free_and_strdup(data, s);
 }
 
 static int job_parse_model(json_object *v, const char *field, void *data, char **reterr) {
@@ -304,7 +295,7 @@ static int job_parse_model(json_object *v, const char *field, void *data, char *
         if (r < 0)
                 return r;
 
-        return job_set_string(data, s);
+        return free_and_strdup(data, s);
 }
 
 static int job_parse_url(json_object *v, const char *field, void *data, char **reterr) {
@@ -320,7 +311,7 @@ static int job_parse_url(json_object *v, const char *field, void *data, char **r
         if (r < 0)
                 return why ? job_reason(reterr, field, "%s", why) : r;
 
-        return job_set_string(data, s);
+        return free_and_strdup(data, s);
 }
 
 static int job_parse_sha256(json_object *v, const char *field, void *data, char **reterr) {

@@ -121,21 +121,6 @@ static int mkdir_p(const char *path, mode_t mode) {
         }
 }
 
-int job_record_set_string(char **field, const char *value) {
-        char *copy = NULL;
-
-        /* Copy first: value may be *field itself. */
-        if (value) {
-                copy = strdup(value);
-                if (!copy)
-                        return -ENOMEM;
-        }
-
-        free(*field);
-        *field = copy;
-        return 0;
-}
-
 int job_record_new(const char *dir, Job *job, JobRecord **ret) {
         _cleanup_(job_record_freep) JobRecord *rec = NULL;
         _cleanup_(job_freep) Job *j = job;
@@ -209,7 +194,7 @@ int job_record_new_execution(const char *dir, const Job *job, const char *imei, 
                 rec->name = NULL;
                 return -ENOMEM;
         }
-        r = job_record_set_string(&rec->execution, imei);
+        r = free_and_strdup(&rec->execution, imei);
         if (r < 0)
                 return r;
 
@@ -488,7 +473,7 @@ static int record_parse_string_or_null(json_object *v, const char *field, void *
         const char *s;
 
         if (json_object_is_type(v, json_type_null))
-                return job_record_set_string(data, NULL);
+                return free_and_strdup(data, NULL);
 
         if (!json_object_is_type(v, json_type_string))
                 return record_reason(reterr, field, "must be a string or null");
@@ -497,7 +482,7 @@ static int record_parse_string_or_null(json_object *v, const char *field, void *
         if (strlen(s) != (size_t) json_object_get_string_len(v))
                 return record_reason(reterr, field, "contains a NUL character");
 
-        return job_record_set_string(data, s);
+        return free_and_strdup(data, s);
 }
 
 static int record_parse_unsigned(json_object *v, const char *field, void *data, char **reterr) {
@@ -694,12 +679,12 @@ static int record_parse_history(json_object *v, const char *field, void *data, c
 
 static int record_parse_execution(json_object *v, const char *field, void *data, char **reterr) {
         if (json_object_is_type(v, json_type_null))
-                return job_record_set_string(data, NULL);
+                return free_and_strdup(data, NULL);
 
         if (!json_object_is_type(v, json_type_string) || !imei_is_file_name(json_object_get_string(v)))
                 return record_reason(reterr, field, "must be an IMEI (digits) or null");
 
-        return job_record_set_string(data, json_object_get_string(v));
+        return free_and_strdup(data, json_object_get_string(v));
 }
 
 static int record_parse_executions(json_object *v, const char *field, void *data, char **reterr) {

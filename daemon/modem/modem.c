@@ -11,6 +11,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "string-util.h"
 #include "manager.h"
 #include "modem.h"
 
@@ -724,19 +725,6 @@ int modem_new(Manager *manager, const ModemConfig *config, Modem **ret) {
         return 0;
 }
 
-static int strdup_to(char **dst, const char *src) {
-        char *s = NULL;
-
-        if (src) {
-                s = strdup(src);
-                if (!s)
-                        return -ENOMEM;
-        }
-        free(*dst);
-        *dst = s;
-        return 0;
-}
-
 int modem_new_hotplug(Manager *manager, const HotplugPort *port, Modem **ret) {
         _cleanup_(modem_freep) Modem *m = NULL;
 
@@ -745,10 +733,10 @@ int modem_new_hotplug(Manager *manager, const HotplugPort *port, Modem **ret) {
                 return -ENOMEM;
 
         m->hotplug = true;
-        if (strdup_to(&m->port, port->devnode) < 0 ||
-            strdup_to(&m->usb_path, port->usb_path) < 0 ||
-            strdup_to(&m->usb_syspath, port->usb_syspath) < 0 ||
-            strdup_to(&m->usb_name, port->usb_name) < 0)
+        if (free_and_strdup(&m->port, port->devnode) < 0 ||
+            free_and_strdup(&m->usb_path, port->usb_path) < 0 ||
+            free_and_strdup(&m->usb_syspath, port->usb_syspath) < 0 ||
+            free_and_strdup(&m->usb_name, port->usb_name) < 0)
                 return -ENOMEM;
 
         *ret = TAKE_PTR(m);
@@ -766,9 +754,9 @@ int modem_new_detached(Manager *manager, const JobRecord *record, Modem **ret) {
                 return -ENOMEM;
 
         m->hotplug = true;
-        if (strdup_to(&m->port, record->modem_port) < 0 ||
-            strdup_to(&m->imei, record->modem_imei) < 0 ||
-            strdup_to(&m->model, record->modem_model) < 0)
+        if (free_and_strdup(&m->port, record->modem_port) < 0 ||
+            free_and_strdup(&m->imei, record->modem_imei) < 0 ||
+            free_and_strdup(&m->model, record->modem_model) < 0)
                 return -ENOMEM;
 
         *ret = TAKE_PTR(m);
@@ -829,14 +817,14 @@ int modem_port_added(Modem *m, const HotplugPort *port) {
         if (m->port_present && m->channel && streq_ptr(m->port_syspath, port->syspath))
                 return 1; /* the same port announced again ("change", or seen by both monitor and enumeration) */
 
-        if (strdup_to(&m->port, port->devnode) < 0 ||
-            strdup_to(&m->port_syspath, port->syspath) < 0)
+        if (free_and_strdup(&m->port, port->devnode) < 0 ||
+            free_and_strdup(&m->port_syspath, port->syspath) < 0)
                 return log_modem(m, LOG_ERR, -ENOMEM, "Out of memory: %m");
         /* A modem that waited for its module since a restart has met it: this is its identity now. */
         if (!m->usb_path &&
-            (strdup_to(&m->usb_path, port->usb_path) < 0 ||
-             strdup_to(&m->usb_syspath, port->usb_syspath) < 0 ||
-             strdup_to(&m->usb_name, port->usb_name) < 0))
+            (free_and_strdup(&m->usb_path, port->usb_path) < 0 ||
+             free_and_strdup(&m->usb_syspath, port->usb_syspath) < 0 ||
+             free_and_strdup(&m->usb_name, port->usb_name) < 0))
                 return log_modem(m, LOG_ERR, -ENOMEM, "Out of memory: %m");
 
         m->port_present = true;
@@ -884,11 +872,11 @@ void modem_take_port(Modem *to, Modem *from) {
         from->probe_command = 0;
         modem_stop_watch(from);
 
-        if (strdup_to(&to->port, from->port) < 0 ||
-            strdup_to(&to->port_syspath, from->port_syspath) < 0 ||
-            strdup_to(&to->usb_path, from->usb_path) < 0 ||
-            strdup_to(&to->usb_syspath, from->usb_syspath) < 0 ||
-            strdup_to(&to->usb_name, from->usb_name) < 0) {
+        if (free_and_strdup(&to->port, from->port) < 0 ||
+            free_and_strdup(&to->port_syspath, from->port_syspath) < 0 ||
+            free_and_strdup(&to->usb_path, from->usb_path) < 0 ||
+            free_and_strdup(&to->usb_syspath, from->usb_syspath) < 0 ||
+            free_and_strdup(&to->usb_name, from->usb_name) < 0) {
                 (void) log_modem(to, LOG_ERR, -ENOMEM, "Out of memory: %m");
                 return;
         }

@@ -3,6 +3,7 @@
 #include <systemd/sd-bus.h>
 
 #include "log.h"
+#include "string-util.h"
 #include "modemmanager.h"
 
 #define MM_SERVICE          "org.freedesktop.ModemManager1"
@@ -64,16 +65,6 @@ typedef struct MmModem {
         const char **ports;
         size_t n_ports;
 } MmModem;
-
-static int strdup_to(char **p, const char *s) {
-        char *copy = strdup(s);
-
-        if (!copy)
-                return -ENOMEM;
-        free(*p);
-        *p = copy;
-        return 0;
-}
 
 static void mm_modem_done(MmModem *modem) {
         free(modem->ports);
@@ -331,9 +322,9 @@ static int mm_inhibition_try(MmInhibition *i, const MmModem *modem, const char *
         if (!mm_modem_is_ours(modem, i, port_name))
                 return 0;
 
-        r = strdup_to(&i->uid, modem->device);
+        r = free_and_strdup(&i->uid, modem->device);
         if (r >= 0)
-                r = strdup_to(&i->owner, owner);
+                r = free_and_strdup(&i->owner, owner);
         if (r >= 0)
                 r = mm_inhibition_call(i, true);
         if (r < 0) {
@@ -412,7 +403,7 @@ static int on_name_owner(sd_bus_message *reply, void *userdata, sd_bus_error *re
 
         r = sd_bus_message_read(reply, "s", &owner);
         if (r >= 0)
-                r = strdup_to(&i->owner, owner);
+                r = free_and_strdup(&i->owner, owner);
         if (r >= 0)
                 /* To the unique name: the call must not start ModemManager if it just stopped. */
                 r = sd_bus_call_method_async(i->client->bus, &i->slot, i->owner, MM_PATH,

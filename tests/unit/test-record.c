@@ -173,15 +173,15 @@ static void fill_every_field(JobRecord *rec) {
         rec->has_module_error = true;
         rec->module_error_code = 701;
         rec->module_error_kind = MODULE_ERROR_HTTP;
-        assert_int_equal(job_record_set_string(&rec->module_error_meaning, "HTTP unknown error"), 0);
-        assert_int_equal(job_record_set_string(&rec->revision_before, "EC25EFAR06A01M4G"), 0);
-        assert_int_equal(job_record_set_string(&rec->revision_after, "EC25EFAR06A02M4G"), 0);
-        assert_int_equal(job_record_set_string(&rec->reason, "reason with \"quotes\" and \\ and /"), 0);
-        assert_int_equal(job_record_set_string(&rec->modem_port, "/dev/ttyUSB2"), 0);
-        assert_int_equal(job_record_set_string(&rec->modem_imei, "861234567890123"), 0);
-        assert_int_equal(job_record_set_string(&rec->modem_model, "EC25"), 0);
-        assert_int_equal(job_record_set_string(&rec->modem_family, "ec2x"), 0);
-        assert_int_equal(job_record_set_string(&rec->control_plane, "local"), 0);
+        assert_int_equal(free_and_strdup(&rec->module_error_meaning, "HTTP unknown error"), 0);
+        assert_int_equal(free_and_strdup(&rec->revision_before, "EC25EFAR06A01M4G"), 0);
+        assert_int_equal(free_and_strdup(&rec->revision_after, "EC25EFAR06A02M4G"), 0);
+        assert_int_equal(free_and_strdup(&rec->reason, "reason with \"quotes\" and \\ and /"), 0);
+        assert_int_equal(free_and_strdup(&rec->modem_port, "/dev/ttyUSB2"), 0);
+        assert_int_equal(free_and_strdup(&rec->modem_imei, "861234567890123"), 0);
+        assert_int_equal(free_and_strdup(&rec->modem_model, "EC25"), 0);
+        assert_int_equal(free_and_strdup(&rec->modem_family, "ec2x"), 0);
+        assert_int_equal(free_and_strdup(&rec->control_plane, "local"), 0);
         rec->qfotadl_sent = true;
         rec->qfotadl_sent_at = T0;
         assert_int_equal(job_record_add_history(rec, NULL), 0);
@@ -308,7 +308,7 @@ static void test_rejected_document(void **state) {
         assert_non_null(j->id = strdup("rejected-doc"));
         assert_int_equal(job_record_new(d->jobs, j, &rec), 0);
         rec->state = JOB_REJECTED;
-        assert_int_equal(job_record_set_string(&rec->reason, "package.url: contains '\"'"), 0);
+        assert_int_equal(free_and_strdup(&rec->reason, "package.url: contains '\"'"), 0);
         assert_int_equal(job_record_add_history(rec, rec->reason), 0);
         assert_int_equal(job_record_save(rec), 0);
 
@@ -553,7 +553,7 @@ static void test_module_error_kinds(void **state) {
                 rec->has_module_error = true;
                 rec->module_error_code = cases[i].code;
                 rec->module_error_kind = cases[i].kind;
-                assert_int_equal(job_record_set_string(&rec->module_error_meaning, cases[i].meaning), 0);
+                assert_int_equal(free_and_strdup(&rec->module_error_meaning, cases[i].meaning), 0);
                 assert_int_equal(job_record_save(rec), 0);
 
                 o = job_record_to_json(rec);
@@ -604,12 +604,12 @@ static void test_exists(void **state) {
 static void test_set_string(void **state) {
         _cleanup_free_ char *s = NULL;
 
-        assert_int_equal(job_record_set_string(&s, "one"), 0);
+        assert_int_equal(free_and_strdup(&s, "one"), 0);
         assert_string_equal(s, "one");
         /* The value may be the field itself. */
-        assert_int_equal(job_record_set_string(&s, s), 0);
+        assert_int_equal(free_and_strdup(&s, s), 0);
         assert_string_equal(s, "one");
-        assert_int_equal(job_record_set_string(&s, NULL), 0);
+        assert_int_equal(free_and_strdup(&s, NULL), 0);
         assert_null(s);
 }
 

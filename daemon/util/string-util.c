@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+
+#include "string-util.h"
+
+int free_and_strdup(char **p, const char *s) {
+        char *copy = NULL;
+
+        /* Copy first: s may be *p itself. */
+        if (s) {
+                copy = strdup(s);
+                if (!copy)
+                        return -ENOMEM;
+        }
+
+        free(*p);
+        *p = copy;
+        return 0;
+}
