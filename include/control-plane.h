@@ -10,6 +10,7 @@
  * "execution" is the module's IMEI, "modem" says which module) and its parent record, whose
  * "executions" aggregate them (record.h). */
 
+#include "config.h"
 #include "record.h"
 
 typedef struct Manager Manager;
@@ -26,6 +27,13 @@ typedef struct ControlPlaneVTable {
          * update and deliver it later; it never blocks. Returns 0 or a negative errno (logged). */
         int (*report)(ControlPlane *cp, const JobRecord *record);
 
+        /* Optional. The modems changed (one identified, gone, or starting or ending a job): for
+         * control planes that publish an inventory. */
+        void (*modems_changed)(ControlPlane *cp);
+
+        /* Optional. The daemon stops (outside the event loop): say goodbye, bounded in time. */
+        void (*stop)(ControlPlane *cp);
+
         ControlPlane *(*free)(ControlPlane *cp);
 } ControlPlaneVTable;
 
@@ -37,6 +45,11 @@ struct ControlPlane {
 /* The local control plane: job documents renamed into an inbox directory (config "local.inbox"),
  * picked up through inotify. Its status store is the job record itself. */
 int local_control_plane_new(Manager *m, const char *inbox, ControlPlane **ret);
+
+/* The MQTT control plane (config "mqtt"; README "MQTT control plane"): the AWS IoT Jobs dialect or
+ * the plain topic scheme, with a persisted status outbox under <state_directory>/outbox/mqtt.
+ * config is borrowed from the manager's. Returns 0 or a negative errno. */
+int mqtt_control_plane_new(Manager *m, const MqttConfig *config, ControlPlane **ret);
 
 static inline ControlPlane *control_plane_free(ControlPlane *cp) {
         return cp ? cp->vtable->free(cp) : NULL;

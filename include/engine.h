@@ -44,3 +44,8 @@ int engine_flush(Engine *e);
 /* Ends the execution with FAILED and reason (daemon shutting down is *not* a reason: on shutdown
  * engines are freed and resume on the next start). Used when the port never returns. */
 void engine_fail(Engine *e, const char *reason);
+
+/* Ends the execution with CANCELED and reason, if AT+QFOTADL has not been sent (a command in
+ * flight is forgotten, ModemManager gets the module back). Returns 0, -EBUSY when AT+QFOTADL was
+ * sent (the module upgrades by itself; the execution goes on), or -EALREADY when it has ended. */
+int engine_cancel(Engine *e, const char *reason);

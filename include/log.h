@@ -21,6 +21,9 @@
 #define DFOTAD_MESSAGE_PORT_LOST          "81efb2a843fb40ad882a6a61cb1a47e3"
 #define DFOTAD_MESSAGE_MODULE_ERROR       "59011fb1a4e948c4a64bf0f40351ec07"
 #define DFOTAD_MESSAGE_QFOTADL_SENT       "1c6fca05bbe4440884ee0df7a64d8962"
+#define DFOTAD_MESSAGE_CP_CONNECTED      "f7152f8692684b0bb52f71140dae5967"
+#define DFOTAD_MESSAGE_CP_UNREACHABLE    "0be49d68b6e8451a9192c5c14a47a9ee"
+#define DFOTAD_MESSAGE_CP_JOB_ENDED      "f8947c9a89304dec9554ffa8858fd48a"
 
 /* Structured context of an entry. Every field may be NULL and is then omitted. Borrowed: the
  * strings only need to live for the duration of the call. */

@@ -29,6 +29,7 @@ struct Manager {
         bool started;               /* manager_start() done: new modems start serving at once */
 
         ControlPlane *local;
+        ControlPlane *mqtt;         /* NULL without "mqtt" in the config */
 
         MmClient *mm;               /* keeps ModemManager off modules being upgraded; NULL: never asked */
 
@@ -57,6 +58,20 @@ int manager_run(Manager *m);
  * order is a duplicate and must not run twice); another negative errno when nothing could be
  * recorded (the control plane must keep the order and retry). */
 int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, const char *fallback_id);
+
+/* As manager_submit_job(), but the job is recorded under id (valid: [A-Za-z0-9_-]{1,64}) whatever
+ * the document says: for control planes whose own protocol names the job (the AWS IoT job id, the
+ * plain dialect's topic). A document "id" that differs is replaced, with a notice. */
+int manager_submit_job_as(Manager *m, ControlPlane *origin, const char *text, const char *id);
+
+/* Whether a record of job id exists (the job was taken, whatever became of it). */
+bool manager_job_exists(Manager *m, const char *id);
+
+/* The control plane canceled job id: every execution of it that has not sent AT+QFOTADL ends
+ * CANCELED with reason (reported like any transition). Returns 0 when something was canceled and
+ * nothing else runs, -EBUSY when an execution had sent AT+QFOTADL (it goes on: the module upgrades
+ * by itself), -EALREADY when the job has ended, -ENOENT when there is no such job. */
+int manager_cancel_job(Manager *m, const char *id, const char *reason);
 
 /* The single exit of every status change: saved record -> control plane + STATUS=. The report of
  * an execution of a job on several modules also updates, saves and reports the job's parent

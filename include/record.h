@@ -117,6 +117,14 @@ bool job_record_exists(const char *dir, const char *id);
 
 json_object *job_record_to_json(const JobRecord *r);
 
+/* The status update every control plane reports (../shared/product.md "Job execution status"): the
+ * record's fields less the daemon's own (job document, history, times but updated_at), with
+ * "job_id" and "target_version":
+ * {"job_id", "target_version", "state", "progress", "attempt", "watchdog_resets", "module_error",
+ *  "revision_before", "revision_after", "reason", "modem": {port, imei, model, family},
+ *  "qfotadl_sent", "updated_at", "executions"}. Returns a new object or NULL (out of memory). */
+json_object *job_record_status_to_json(const JobRecord *r);
+
 JobRecord *job_record_free(JobRecord *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(JobRecord *, job_record_free);
 void job_record_free_many(JobRecord **l);

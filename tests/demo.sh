@@ -5,7 +5,17 @@
 # dfotad's progress as it happens and the final job record. Exits 0 iff the job SUCCEEDED.
 #
 #   tests/demo.sh                  # DEMO_TIME_SCALE=5 tests/demo.sh for a faster run
+#   tests/demo.sh --mqtt           # the same over MQTT (plain dialect): a mosquitto broker on a unix
+#                                  # socket, the job published with mosquitto_pub, the status
+#                                  # messages shown as mosquitto_sub receives them
 set -euo pipefail
+
+mqtt=0
+case "${1:-}" in
+        --mqtt) mqtt=1 ;;
+        "") ;;
+        *) echo "usage: $0 [--mqtt]" >&2; exit 2 ;;
+esac
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,9 +35,11 @@ tmp=$(mktemp -d /tmp/dfotad-demo.XXXXXX)
 sim_pid=""
 daemon_pid=""
 notify_pid=""
+broker_pid=""
+sub_pid=""
 cleanup() {
         local pid
-        for pid in "$daemon_pid" "$sim_pid" "$notify_pid"; do
+        for pid in "$daemon_pid" "$sim_pid" "$notify_pid" "$sub_pid" "$broker_pid"; do
                 if [ -n "$pid" ]; then
                         kill "$pid" 2>/dev/null || true
                 fi
@@ -62,6 +74,27 @@ done
 [ -L "$link" ] || { echo "the simulator did not publish $link" >&2; exit 1; }
 say "simulated EC25 (revision EC25EFAR06A01M4G) on $link, time scale $scale"
 
+mqtt_config=""
+if [ "$mqtt" -eq 1 ]; then
+        # A broker of our own on a unix socket; the operator's side is mosquitto_sub/_pub.
+        sock=$tmp/mqtt.sock
+        printf 'persistence false\nlog_dest stderr\nlistener 0 %s\nallow_anonymous true\n%s\n' "$sock" \
+                "$([ "$(id -u)" -eq 0 ] && echo 'user root')" >"$tmp/mosquitto.conf"
+        mosquitto -c "$tmp/mosquitto.conf" 2>"$tmp/mosquitto.log" &
+        broker_pid=$!
+        for _ in $(seq 200); do
+                [ -S "$sock" ] && break
+                sleep 0.05
+        done
+        [ -S "$sock" ] || { cat "$tmp/mosquitto.log" >&2; exit 1; }
+        say "mosquitto listening on $sock"
+        mosquitto_sub --unix "$sock" -v -t 'dfotad/demo-gw/#' 2>/dev/null |
+                while IFS= read -r msg; do say "mqtt: ${msg:0:150}"; done &
+        sub_pid=$!
+        mqtt_config=',
+  "mqtt": { "dialect": "plain", "host": "'"$sock"'", "device_id": "demo-gw" }'
+fi
+
 # The guides' default timeouts: the paced run stays far below all of them.
 cat >"$tmp/dfotad.json" <<EOF
 {
@@ -72,7 +105,7 @@ cat >"$tmp/dfotad.json" <<EOF
     "at_command": 5, "download_start": 90, "download": 1800, "port_return": 300,
     "first_urc_after_reboot": 90, "urc_watchdog": 240, "verify": 300
   },
-  "reset": "at"
+  "reset": "at"$mqtt_config
 }
 EOF
 
@@ -118,18 +151,22 @@ while read -r -t 0 -u 4 && IFS= read -r -t 1 -u 4 line; do
 done
 say "dfotad is ready"
 
-inbox=$tmp/state/inbox
-mkdir -p "$inbox"
-cat >"$inbox/.$job_id.tmp" <<EOF
-{
-  "id": "$job_id",
+job='{
+  "id": "'"$job_id"'",
   "source_version": "EC25EFAR06A01M4G",
   "target_version": "EC25EFAR06A02M4G",
   "package": { "url": "http://fw.example.net/ec25/a01-a02.zip" }
-}
-EOF
-mv "$inbox/.$job_id.tmp" "$inbox/$job_id.json"
-say "job $job_id submitted: EC25EFAR06A01M4G -> EC25EFAR06A02M4G over HTTP"
+}'
+if [ "$mqtt" -eq 1 ]; then
+        mosquitto_pub --unix "$sock" -r -q 1 -t "dfotad/demo-gw/jobs/$job_id" -m "$job"
+        say "job $job_id published to dfotad/demo-gw/jobs/$job_id: EC25EFAR06A01M4G -> EC25EFAR06A02M4G over HTTP"
+else
+        inbox=$tmp/state/inbox
+        mkdir -p "$inbox"
+        printf '%s\n' "$job" >"$inbox/.$job_id.tmp"
+        mv "$inbox/.$job_id.tmp" "$inbox/$job_id.json"
+        say "job $job_id submitted: EC25EFAR06A01M4G -> EC25EFAR06A02M4G over HTTP"
+fi
 
 terminal=""
 deadline=$((SECONDS + 60 + scale * 4))
@@ -154,6 +191,12 @@ if [ -z "$terminal" ]; then
 else
         echo "Job record ($tmp/state/jobs/$job_id.json):"
         /usr/bin/python3 -m json.tool "$tmp/state/jobs/$job_id.json"
+fi
+if [ "$mqtt" -eq 1 ]; then
+        echo
+        echo "Retained on the broker (mosquitto_sub --unix $sock -v -t 'dfotad/demo-gw/#'):"
+        timeout 5 mosquitto_sub --unix "$sock" -v -t 'dfotad/demo-gw/status/#' -t 'dfotad/demo-gw/availability' \
+                -W 1 2>/dev/null | cut -c1-200 || true
 fi
 echo
 echo "Result: ${terminal:-none}; dfotad peak RSS (VmHWM): $hwm; dfotad exit status on SIGTERM: $rc"

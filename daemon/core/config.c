@@ -2,9 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <json-c/json.h>
+#include <mosquitto.h>
 
 #include "config.h"
 #include "json-util.h"
@@ -203,6 +208,127 @@ static int config_parse_family(json_object *v, const char *key_path, void *data,
         return config_error(reterr, key_path, "unknown family \"%s\" (known: %s)", s, known);
 }
 
+/* ---- Secrets: passwords and private keys, read from files or systemd credentials ---------------- */
+
+/* Secrets do not outlive their use in freed heap memory. */
+static char *secret_free(char *s) {
+        if (s) {
+                explicit_bzero(s, strlen(s));
+                free(s);
+        }
+        return NULL;
+}
+
+/* A password in the config text would end up in backups, drop-in listings and bug reports
+ * (../shared/product.md "Secrets ... are read from files, and from systemd credentials, never from
+ * the command line"): say where it goes instead of "unknown key". */
+static int config_parse_password_refused(json_object *v, const char *key_path, void *data, char **reterr) {
+        return config_error(reterr, key_path,
+                            "passwords are not taken from the configuration; put it in a file and name the file, "
+                            "or a systemd credential, in \"password_file\"");
+}
+
+/* Where a secret is read from: an absolute path, or, when the service runs with credentials
+ * ($CREDENTIALS_DIRECTORY, systemd LoadCredential=/SetCredential=) and the value has no '/', the
+ * credential of that name. Returns the path in *ret. */
+static int config_resolve_credential(const char *s, const char *key_path, char **ret, char **reterr) {
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        char *path;
+
+        if (s[0] == '/')
+                path = strdup(s);
+        else if (!isempty(creds) && !isempty(s) && !strchr(s, '/') && !streq(s, ".") && !streq(s, "..")) {
+                if (asprintf(&path, "%s/%s", creds, s) < 0)
+                        path = NULL;
+        } else if (!isempty(creds))
+                return config_error(reterr, key_path,
+                                    "must be an absolute path or the name of a systemd credential, not \"%s\"", s);
+        else
+                return config_error(reterr, key_path,
+                                    "must be an absolute path, not \"%s\" (a credential name needs $CREDENTIALS_DIRECTORY)", s);
+        if (!path)
+                return -ENOMEM;
+
+        *ret = path;
+        return 0;
+}
+
+/* Checks a password's characters; what is "the password in <path>", for messages that must not
+ * quote it. */
+typedef int (*SecretCheck)(const char *secret, const char *key_path, const char *what, char **reterr);
+
+/* Reads the password from the file or credential a "password_file" key names
+ * (config_resolve_credential()). One trailing newline ("\n" or "\r\n") is stripped: editors and
+ * "echo secret > file" add it, and it is never part of a password. From the moment it is read the
+ * text is a secret: messages name the file, never the content, and every copy is wiped. On success
+ * replaces *password and *password_file (the resolved path, for messages). */
+static int config_parse_password_file(
+                json_object *v,
+                const char *key_path,
+                bool allow_empty,
+                size_t max,
+                SecretCheck check,
+                char **password,
+                char **password_file,
+                char **reterr) {
+
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        const char *s;
+        size_t size = 0, n;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+
+        r = config_resolve_credential(s, key_path, &path, reterr);
+        if (r < 0)
+                return r;
+
+        r = read_full_file(path, &text, &size);
+        if (r == -EFBIG)
+                return reason_set(reterr, r, key_path, "cannot read %s: larger than %i bytes", path, CONFIG_FILE_MAX);
+        if (r < 0)
+                return reason_set(reterr, r, key_path, "cannot read %s: %s", path, strerror(-r));
+
+        /* From here on text is a secret. */
+        n = strlen(text);
+        if (n != size) {
+                explicit_bzero(text, size);
+                return config_error(reterr, key_path, "the password in %s contains a NUL byte", path);
+        }
+        if (n > 0 && text[n - 1] == '\n')
+                text[--n] = '\0';
+        if (n > 0 && text[n - 1] == '\r')
+                text[--n] = '\0';
+
+        r = 0;
+        if (n > max)
+                r = config_error(reterr, key_path, "the password in %s is longer than %zu bytes", path, max);
+        else if (n == 0 && !allow_empty)
+                r = config_error(reterr, key_path, "the password in %s is empty", path);
+        else if (strchr(text, '\n'))
+                r = config_error(reterr, key_path, "the password in %s has more than one line", path);
+        else if (check) {
+                _cleanup_free_ char *what = NULL;
+
+                if (asprintf(&what, "the password in %s", path) < 0)
+                        r = -ENOMEM;
+                else
+                        r = check(text, key_path, what, reterr);
+        }
+        if (r < 0) {
+                explicit_bzero(text, size);
+                return r;
+        }
+
+        secret_free(*password);
+        *password = TAKE_PTR(text);
+        free(*password_file);
+        *password_file = TAKE_PTR(path);
+        return 0;
+}
+
 /* ---- modems[].pdp: the PDP context of a UC20/UC15 (UMTS/HSPA DFOTA User Guide ch. 3) ---------- */
 
 /* AT+QICSGP's <authentication> (the guide's §3.1 example: AT+QICSGP=1,1,"UNINET","","",1). */
@@ -222,15 +348,6 @@ int pdp_auth_from_string(const char *s) {
                 if (streq(pdp_auth_table[i], s))
                         return (int) i;
         return -EINVAL;
-}
-
-/* Secrets do not outlive their use in freed heap memory. */
-static char *secret_free(char *s) {
-        if (s) {
-                explicit_bzero(s, strlen(s));
-                free(s);
-        }
-        return NULL;
 }
 
 PdpConfig *pdp_config_free(PdpConfig *p) {
@@ -327,85 +444,16 @@ static int config_parse_pdp_auth(json_object *v, const char *key_path, void *dat
         return 0;
 }
 
-/* A password in the config text would end up in backups, drop-in listings and bug reports
- * (../shared/product.md "Secrets ... are read from files, and from systemd credentials, never from
- * the command line"): say where it goes instead of "unknown key". */
-static int config_parse_pdp_password(json_object *v, const char *key_path, void *data, char **reterr) {
-        return config_error(reterr, key_path,
-                            "passwords are not taken from the configuration; put it in a file and name the file, "
-                            "or a systemd credential, in \"password_file\"");
+static int pdp_check_secret(const char *s, const char *key_path, const char *what, char **reterr) {
+        return pdp_check_chars(s, key_path, /* secret= */ true, what, reterr);
 }
 
-/* Reads the password: an absolute path, or, when the service runs with credentials
- * ($CREDENTIALS_DIRECTORY, systemd LoadCredential=/SetCredential=) and the value has no '/', the
- * credential of that name. One trailing newline ("\n" or "\r\n") is stripped: editors and
- * "echo secret > file" add it, and it is never part of a password. */
+/* An empty file is an empty password: AT+QICSGP takes "" for none. */
 static int config_parse_pdp_password_file(json_object *v, const char *key_path, void *data, char **reterr) {
         PdpConfig *pdp = data;
-        _cleanup_free_ char *path = NULL, *text = NULL;
-        const char *s, *creds;
-        size_t size = 0, n;
-        int r;
 
-        r = config_get_string(v, key_path, &s, reterr);
-        if (r < 0)
-                return r;
-
-        creds = getenv("CREDENTIALS_DIRECTORY");
-        r = 0;
-        if (s[0] == '/')
-                path = strdup(s);
-        else if (!isempty(creds) && !isempty(s) && !strchr(s, '/') && !streq(s, ".") && !streq(s, ".."))
-                r = asprintf(&path, "%s/%s", creds, s);
-        else if (!isempty(creds))
-                return config_error(reterr, key_path,
-                                    "must be an absolute path or the name of a systemd credential, not \"%s\"", s);
-        else
-                return config_error(reterr, key_path,
-                                    "must be an absolute path, not \"%s\" (a credential name needs $CREDENTIALS_DIRECTORY)", s);
-        if (r < 0 || !path)
-                return -ENOMEM;
-
-        r = read_full_file(path, &text, &size);
-        if (r == -EFBIG)
-                return reason_set(reterr, r, key_path, "cannot read %s: larger than %i bytes", path, CONFIG_FILE_MAX);
-        if (r < 0)
-                return reason_set(reterr, r, key_path, "cannot read %s: %s", path, strerror(-r));
-
-        /* From here on text is a secret. */
-        n = strlen(text);
-        if (n != size) {
-                explicit_bzero(text, size);
-                return config_error(reterr, key_path, "the password in %s contains a NUL byte", path);
-        }
-        if (n > 0 && text[n - 1] == '\n')
-                text[--n] = '\0';
-        if (n > 0 && text[n - 1] == '\r')
-                text[--n] = '\0';
-
-        r = 0;
-        if (n > PDP_CREDENTIAL_MAX)
-                r = config_error(reterr, key_path, "the password in %s is longer than %i bytes", path, PDP_CREDENTIAL_MAX);
-        else if (strchr(text, '\n'))
-                r = config_error(reterr, key_path, "the password in %s has more than one line", path);
-        if (r >= 0) {
-                _cleanup_free_ char *what = NULL;
-
-                if (asprintf(&what, "the password in %s", path) < 0)
-                        r = -ENOMEM;
-                else
-                        r = pdp_check_chars(text, key_path, /* secret= */ true, what, reterr);
-        }
-        if (r < 0) {
-                explicit_bzero(text, size);
-                return r;
-        }
-
-        secret_free(pdp->password);
-        pdp->password = TAKE_PTR(text);
-        free(pdp->password_file);
-        pdp->password_file = TAKE_PTR(path);
-        return 0;
+        return config_parse_password_file(v, key_path, /* allow_empty= */ true, PDP_CREDENTIAL_MAX, pdp_check_secret,
+                                          &pdp->password, &pdp->password_file, reterr);
 }
 
 static const ConfigKey pdp_keys[] = {
@@ -413,7 +461,7 @@ static const ConfigKey pdp_keys[] = {
         { "apn",           config_parse_pdp_apn,           offsetof(PdpConfig, apn)      },
         { "username",      config_parse_pdp_username,      offsetof(PdpConfig, username) },
         { "password_file", config_parse_pdp_password_file, 0                             },
-        { "password",      config_parse_pdp_password,      0                             },
+        { "password",      config_parse_password_refused,  0                             },
         { "auth",          config_parse_pdp_auth,          offsetof(PdpConfig, auth)     },
 };
 
@@ -627,6 +675,536 @@ static int config_parse_local(json_object *v, const char *key_path, void *data, 
         return config_parse_table(v, key_path, local_keys, ELEMENTSOF(local_keys), data, reterr);
 }
 
+/* ---- mqtt: the MQTT control plane (issue 5) ------------------------------------------------- */
+
+static const char *const mqtt_dialect_table[_MQTT_DIALECT_MAX] = {
+        [MQTT_DIALECT_PLAIN]         = "plain",
+        [MQTT_DIALECT_AWS_IOT_JOBS]  = "aws-iot-jobs",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(mqtt_dialect, MqttDialect);
+
+/* Per MQTT 3.1.1 §3.1.2.10 keepalive is a 16-bit number of seconds; below 5 s the pings would be
+ * most of the traffic. */
+#define MQTT_KEEPALIVE_MIN 5
+#define MQTT_KEEPALIVE_MAX 65535
+#define MQTT_USERNAME_MAX 256
+#define MQTT_ALPN_MAX 255
+/* A DNS name is at most 253 characters; an IPv6 literal with a zone fits too. */
+#define MQTT_HOST_MAX 255
+/* AWS IoT Jobs' stepTimeoutInMinutes: 1..10080 (a week); 0 is ours, "do not send it". */
+#define MQTT_STEP_TIMEOUT_MAX 10080
+
+/* "mqtt" objects merge key by key over drop-ins, so a key left out is told apart from one set to
+ * its default until mqtt_config_finish(): these values cannot come from the config file. */
+#define MQTT_STEP_TIMEOUT_UNSET UINT_MAX
+/* dialect: _MQTT_DIALECT_INVALID; strings: NULL; port, keepalive, protocol, the usec_t: 0. */
+
+MqttConfig *mqtt_config_free(MqttConfig *c) {
+        if (!c)
+                return NULL;
+
+        free(c->host);
+        free(c->device_id);
+        free(c->client_id);
+        free(c->thing_name);
+        free(c->prefix);
+        free(c->username);
+        secret_free(c->password);
+        free(c->password_file);
+        free(c->ca_file);
+        free(c->certificate_file);
+        free(c->key_file);
+        free(c->alpn);
+        free(c);
+        return NULL;
+}
+
+static MqttConfig *mqtt_config_new(void) {
+        MqttConfig *c = calloc(1, sizeof(MqttConfig));
+
+        if (!c)
+                return NULL;
+
+        c->dialect = _MQTT_DIALECT_INVALID;
+        c->step_timeout_minutes = MQTT_STEP_TIMEOUT_UNSET;
+        return c;
+}
+
+static bool char_is_alnum(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static bool char_is_printable(char c) {
+        return c >= 0x20 && c <= 0x7e;
+}
+
+static bool char_is_graph(char c) {
+        return c > 0x20 && c <= 0x7e;
+}
+
+/* [A-Za-z0-9._:-] */
+static bool char_is_device_id(char c) {
+        return char_is_alnum(c) || IN_SET(c, '.', '_', ':', '-');
+}
+
+/* [A-Za-z0-9:_-]: AWS IoT's thing name. */
+static bool char_is_thing_name(char c) {
+        return char_is_alnum(c) || IN_SET(c, '_', ':', '-');
+}
+
+/* A topic name's characters: no wildcards (MQTT 3.1.1 §4.7.1). */
+static bool char_is_topic(char c) {
+        return char_is_printable(c) && !IN_SET(c, '+', '#');
+}
+
+#define DEVICE_ID_CHARS "letters, digits, '.', '_', ':' and '-' only"
+#define THING_NAME_CHARS "letters, digits, '_', ':' and '-' only"
+#define GRAPH_CHARS "printable ASCII without spaces only"
+#define PRINTABLE_CHARS "printable ASCII only"
+#define TOPIC_CHARS "printable ASCII without the wildcards '+' and '#' only"
+
+static bool string_is_valid(const char *s, size_t max, bool (*char_ok)(char c)) {
+        if (isempty(s) || strlen(s) > max)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!char_ok(*p))
+                        return false;
+        return true;
+}
+
+/* 1..max bytes of char_ok characters; allowed says which, for the message. */
+static int mqtt_check_string(
+                const char *s,
+                const char *key_path,
+                size_t max,
+                bool (*char_ok)(char c),
+                const char *allowed,
+                char **reterr) {
+
+        if (isempty(s))
+                return config_error(reterr, key_path, "must not be empty");
+        if (strlen(s) > max)
+                return config_error(reterr, key_path, "must be at most %zu bytes", max);
+
+        for (size_t i = 0; s[i]; i++) {
+                if (char_ok(s[i]))
+                        continue;
+
+                if (s[i] == ' ')
+                        return config_error(reterr, key_path, "must not contain spaces (%s)", allowed);
+                if (char_is_graph(s[i]))
+                        return config_error(reterr, key_path, "must not contain '%c' (%s)", s[i], allowed);
+                return config_error(reterr, key_path, "contains byte 0x%02x at offset %zu (%s)",
+                                    (unsigned) (unsigned char) s[i], i, allowed);
+        }
+
+        return 0;
+}
+
+static int mqtt_parse_string(
+                json_object *v,
+                const char *key_path,
+                size_t max,
+                bool (*char_ok)(char c),
+                const char *allowed,
+                char **ret,
+                char **reterr) {
+
+        const char *s;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+
+        r = mqtt_check_string(s, key_path, max, char_ok, allowed, reterr);
+        if (r < 0)
+                return r;
+
+        return free_and_strdup(ret, s);
+}
+
+static int config_parse_uint(json_object *v, const char *key_path, unsigned min, unsigned max, unsigned *ret, char **reterr) {
+        int64_t i;
+
+        if (!json_object_is_type(v, json_type_int))
+                return config_error(reterr, key_path, "must be an integer %u..%u", min, max);
+
+        i = json_object_get_int64(v);
+        if (i < min || i > max)
+                return config_error(reterr, key_path, "must be an integer %u..%u", min, max);
+
+        *ret = (unsigned) i;
+        return 0;
+}
+
+/* A file read at run time (by libmosquitto/OpenSSL, possibly after a reconnect days later): checked
+ * now, so that a typo is a start-up error. */
+static int config_check_readable(const char *path, const char *key_path, char **reterr) {
+        struct stat st;
+        int r;
+
+        if (access(path, R_OK) < 0 || stat(path, &st) < 0) {
+                r = -errno;
+                return reason_set(reterr, r, key_path, "cannot read %s: %s", path, strerror(-r));
+        }
+        if (S_ISDIR(st.st_mode))
+                return reason_set(reterr, -EISDIR, key_path, "cannot read %s: %s", path, strerror(EISDIR));
+
+        return 0;
+}
+
+static int config_parse_readable_path(json_object *v, const char *key_path, void *data, char **reterr) {
+        const char *s;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+
+        if (s[0] != '/')
+                return config_error(reterr, key_path, "must be an absolute path, not \"%s\"", s);
+
+        r = config_check_readable(s, key_path, reterr);
+        if (r < 0)
+                return r;
+
+        return free_and_strdup(data, s);
+}
+
+static int config_parse_mqtt_dialect(json_object *v, const char *key_path, void *data, char **reterr) {
+        MqttDialect *dialect = data, d;
+        const char *s;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+
+        d = mqtt_dialect_from_string(s);
+        if (d < 0)
+                return config_error(reterr, key_path, "must be \"%s\" or \"%s\", not \"%s\"",
+                                    mqtt_dialect_to_string(MQTT_DIALECT_PLAIN),
+                                    mqtt_dialect_to_string(MQTT_DIALECT_AWS_IOT_JOBS), s);
+
+        *dialect = d;
+        return 0;
+}
+
+/* A host name or an IP address; an absolute path is a unix socket (libmosquitto connects to one
+ * when the port is 0). */
+static int config_parse_mqtt_host(json_object *v, const char *key_path, void *data, char **reterr) {
+        const char *s;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+
+        if (s[0] == '/') {
+                if (strlen(s) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                        return config_error(reterr, key_path, "a unix socket path must be shorter than %zu bytes",
+                                            sizeof(((struct sockaddr_un *) NULL)->sun_path));
+        } else {
+                r = mqtt_check_string(s, key_path, MQTT_HOST_MAX, char_is_graph, GRAPH_CHARS, reterr);
+                if (r < 0)
+                        return r;
+        }
+
+        return free_and_strdup(data, s);
+}
+
+/* 0 is taken as "left out" (the spec allows it with a unix socket). */
+static int config_parse_mqtt_port(json_object *v, const char *key_path, void *data, char **reterr) {
+        if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) == 0) {
+                *(unsigned *) data = 0;
+                return 0;
+        }
+
+        return config_parse_uint(v, key_path, 1, 65535, data, reterr);
+}
+
+static int config_parse_mqtt_device_id(json_object *v, const char *key_path, void *data, char **reterr) {
+        return mqtt_parse_string(v, key_path, MQTT_ID_MAX, char_is_device_id, DEVICE_ID_CHARS, data, reterr);
+}
+
+static int config_parse_mqtt_client_id(json_object *v, const char *key_path, void *data, char **reterr) {
+        return mqtt_parse_string(v, key_path, MQTT_ID_MAX, char_is_graph, GRAPH_CHARS, data, reterr);
+}
+
+static int config_parse_mqtt_thing_name(json_object *v, const char *key_path, void *data, char **reterr) {
+        return mqtt_parse_string(v, key_path, MQTT_ID_MAX, char_is_thing_name, THING_NAME_CHARS, data, reterr);
+}
+
+/* Topic levels put in front of every topic of ours: "<prefix>/<device_id>/...". */
+static int config_parse_mqtt_prefix(json_object *v, const char *key_path, void *data, char **reterr) {
+        const char *s;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+
+        r = mqtt_check_string(s, key_path, MQTT_ID_MAX, char_is_topic, TOPIC_CHARS, reterr);
+        if (r < 0)
+                return r;
+
+        if (s[0] == '$')
+                return config_error(reterr, key_path, "must not start with '$' (such topics are the broker's)");
+        if (s[0] == '/')
+                return config_error(reterr, key_path, "must not start with '/'");
+        if (s[strlen(s) - 1] == '/')
+                return config_error(reterr, key_path, "must not end with '/'");
+        if (strstr(s, "//"))
+                return config_error(reterr, key_path, "must not contain \"//\" (an empty topic level)");
+
+        return free_and_strdup(data, s);
+}
+
+static int config_parse_mqtt_protocol(json_object *v, const char *key_path, void *data, char **reterr) {
+        int *protocol = data;
+        const char *s;
+
+        s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+        if (streq_ptr(s, "3.1.1"))
+                *protocol = MQTT_PROTOCOL_V311;
+        else if (streq_ptr(s, "5"))
+                *protocol = MQTT_PROTOCOL_V5;
+        else
+                return config_error(reterr, key_path, "must be \"3.1.1\" or \"5\"");
+
+        return 0;
+}
+
+static int config_parse_mqtt_keepalive(json_object *v, const char *key_path, void *data, char **reterr) {
+        return config_parse_uint(v, key_path, MQTT_KEEPALIVE_MIN, MQTT_KEEPALIVE_MAX, data, reterr);
+}
+
+static int config_parse_mqtt_username(json_object *v, const char *key_path, void *data, char **reterr) {
+        return mqtt_parse_string(v, key_path, MQTT_USERNAME_MAX, char_is_printable, PRINTABLE_CHARS, data, reterr);
+}
+
+/* An MQTT password is any bytes but NUL (MQTT 3.1.1 §3.1.3.5): no check of its characters beyond
+ * config_parse_password_file()'s (no NUL, one line). */
+static int config_parse_mqtt_password_file(json_object *v, const char *key_path, void *data, char **reterr) {
+        MqttConfig *c = data;
+
+        return config_parse_password_file(v, key_path, /* allow_empty= */ false, MQTT_PASSWORD_MAX, NULL,
+                                          &c->password, &c->password_file, reterr);
+}
+
+static int config_parse_mqtt_step_timeout(json_object *v, const char *key_path, void *data, char **reterr) {
+        return config_parse_uint(v, key_path, 0, MQTT_STEP_TIMEOUT_MAX, data, reterr);
+}
+
+/* The private key: a path, or a systemd credential (LoadCredential=) like password_file. */
+static int config_parse_mqtt_key_file(json_object *v, const char *key_path, void *data, char **reterr) {
+        char **key_file = data;
+        _cleanup_free_ char *path = NULL;
+        const char *s;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+
+        r = config_resolve_credential(s, key_path, &path, reterr);
+        if (r < 0)
+                return r;
+
+        r = config_check_readable(path, key_path, reterr);
+        if (r < 0)
+                return r;
+
+        free(*key_file);
+        *key_file = TAKE_PTR(path);
+        return 0;
+}
+
+static int config_parse_mqtt_alpn(json_object *v, const char *key_path, void *data, char **reterr) {
+        return mqtt_parse_string(v, key_path, MQTT_ALPN_MAX, char_is_graph, GRAPH_CHARS, data, reterr);
+}
+
+static const ConfigKey mqtt_tls_keys[] = {
+        { "ca_file",          config_parse_readable_path, offsetof(MqttConfig, ca_file)          },
+        { "certificate_file", config_parse_readable_path, offsetof(MqttConfig, certificate_file) },
+        { "key_file",         config_parse_mqtt_key_file, offsetof(MqttConfig, key_file)         },
+        { "alpn",             config_parse_mqtt_alpn,     offsetof(MqttConfig, alpn)             },
+};
+
+/* Present: TLS on. Merged key by key like "mqtt" itself. */
+static int config_parse_mqtt_tls(json_object *v, const char *key_path, void *data, char **reterr) {
+        MqttConfig *c = data;
+        int r;
+
+        r = config_parse_table(v, key_path, mqtt_tls_keys, ELEMENTSOF(mqtt_tls_keys), c, reterr);
+        if (r < 0)
+                return r;
+
+        c->tls = true;
+        return 0;
+}
+
+static const ConfigKey mqtt_keys[] = {
+        { "dialect",              config_parse_mqtt_dialect,       offsetof(MqttConfig, dialect)              },
+        { "host",                 config_parse_mqtt_host,          offsetof(MqttConfig, host)                 },
+        { "port",                 config_parse_mqtt_port,          offsetof(MqttConfig, port)                 },
+        { "device_id",            config_parse_mqtt_device_id,     offsetof(MqttConfig, device_id)            },
+        { "client_id",            config_parse_mqtt_client_id,     offsetof(MqttConfig, client_id)            },
+        { "thing_name",           config_parse_mqtt_thing_name,    offsetof(MqttConfig, thing_name)           },
+        { "prefix",               config_parse_mqtt_prefix,        offsetof(MqttConfig, prefix)               },
+        { "protocol",             config_parse_mqtt_protocol,      offsetof(MqttConfig, protocol)             },
+        { "keepalive",            config_parse_mqtt_keepalive,     offsetof(MqttConfig, keepalive)            },
+        { "username",             config_parse_mqtt_username,      offsetof(MqttConfig, username)             },
+        { "password_file",        config_parse_mqtt_password_file, 0                                          },
+        { "password",             config_parse_password_refused,   0                                          },
+        { "tls",                  config_parse_mqtt_tls,           0                                          },
+        { "reconnect_min",        config_parse_sec,                offsetof(MqttConfig, reconnect_min)        },
+        { "reconnect_max",        config_parse_sec,                offsetof(MqttConfig, reconnect_max)        },
+        { "request_timeout",      config_parse_sec,                offsetof(MqttConfig, request_timeout)      },
+        { "step_timeout_minutes", config_parse_mqtt_step_timeout,  offsetof(MqttConfig, step_timeout_minutes) },
+        { "heartbeat",            config_parse_sec,                offsetof(MqttConfig, heartbeat)            },
+};
+
+static int config_parse_mqtt(json_object *v, const char *key_path, void *data, char **reterr) {
+        MqttConfig **c = data;
+
+        if (!json_object_is_type(v, json_type_object))
+                return config_error(reterr, key_path, "must be an object");
+
+        /* Key by key, like "timeouts": a drop-in that sets one key keeps the others. The defaults
+         * that depend on other keys, and the checks across keys, wait for mqtt_config_finish(). */
+        if (!*c) {
+                *c = mqtt_config_new();
+                if (!*c)
+                        return -ENOMEM;
+        }
+
+        return config_parse_table(v, key_path, mqtt_keys, ELEMENTSOF(mqtt_keys), *c, reterr);
+}
+
+/* "1.5" for 1500000 µs, "300" for 300 s: seconds as the config file gives them. */
+static const char *format_sec(char buf[static 32], usec_t u) {
+        int n = snprintf(buf, 32, "%" PRIu64, u / USEC_PER_SEC);
+
+        if (u % USEC_PER_SEC != 0 && n > 0 && n < 24) {
+                snprintf(buf + n, 32 - n, ".%06" PRIu64, u % USEC_PER_SEC);
+                for (char *e = buf + strlen(buf) - 1; *e == '0'; e--)
+                        *e = '\0';
+        }
+        return buf;
+}
+
+/* The default device id. A host name may hold any byte; only printable ones are quoted back. */
+static int mqtt_device_id_from_hostname(char **ret, char **reterr) {
+        char name[HOST_NAME_MAX + 1] = {};
+
+        if (gethostname(name, sizeof(name) - 1) < 0) {
+                int r = -errno;
+
+                return reason_set(reterr, r, "mqtt.device_id", "cannot get the host name for the default (%s); set \"device_id\"",
+                                  strerror(-r));
+        }
+
+        if (!string_is_valid(name, MQTT_ID_MAX, char_is_device_id)) {
+                for (char *p = name; *p; p++)
+                        if (!char_is_printable(*p))
+                                *p = '?';
+                return config_error(reterr, "mqtt.device_id",
+                                    "the host name \"%s\" is not a valid device id (1..%i characters, " DEVICE_ID_CHARS
+                                    "); set \"device_id\"", name, MQTT_ID_MAX);
+        }
+
+        *ret = strdup(name);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Once every file is read: the required keys, the defaults that depend on other keys, the checks
+ * across keys. Messages name the key at fault, or the object for a missing key. */
+static int mqtt_config_finish(MqttConfig *c, char **reterr) {
+        char a[32], b[32];
+        int r;
+
+        if (c->dialect < 0)
+                return config_error(reterr, "mqtt", "\"dialect\" is required");
+        if (!c->host)
+                return config_error(reterr, "mqtt", "\"host\" is required");
+
+        if (c->host[0] == '/') {
+                if (c->port != 0)
+                        return config_error(reterr, "mqtt.port", "must be left out when \"host\" is a unix socket path (%s)",
+                                            c->host);
+        } else if (c->port == 0)
+                c->port = c->tls ? 8883 : 1883;
+
+        if (!c->device_id) {
+                r = mqtt_device_id_from_hostname(&c->device_id, reterr);
+                if (r < 0)
+                        return r;
+        }
+        if (!c->client_id && !(c->client_id = strdup(c->device_id)))
+                return -ENOMEM;
+        if (!c->thing_name) {
+                /* The plain dialect does not use it: any device id will do there. */
+                if (c->dialect == MQTT_DIALECT_AWS_IOT_JOBS && !string_is_valid(c->device_id, MQTT_ID_MAX, char_is_thing_name))
+                        return config_error(reterr, "mqtt.thing_name",
+                                            "the device id \"%s\" is not a valid AWS IoT thing name (" THING_NAME_CHARS
+                                            "); set \"thing_name\"", c->device_id);
+                c->thing_name = strdup(c->device_id);
+                if (!c->thing_name)
+                        return -ENOMEM;
+        }
+        if (!c->prefix && !(c->prefix = strdup("dfotad")))
+                return -ENOMEM;
+
+        if (c->protocol == 0)
+                c->protocol = MQTT_PROTOCOL_V311;
+        if (c->keepalive == 0)
+                c->keepalive = 60;
+
+        if (c->password && !c->username)
+                return config_error(reterr, "mqtt.password_file", "needs \"username\" (MQTT sends a password only with a user name)");
+
+        if (c->certificate_file && !c->key_file)
+                return config_error(reterr, "mqtt.tls", "\"key_file\" is required with \"certificate_file\"");
+        if (c->key_file && !c->certificate_file)
+                return config_error(reterr, "mqtt.tls", "\"certificate_file\" is required with \"key_file\"");
+
+        if (c->reconnect_min == 0)
+                c->reconnect_min = 1 * USEC_PER_SEC;
+        if (c->reconnect_max == 0)
+                c->reconnect_max = 300 * USEC_PER_SEC;
+        if (c->reconnect_max < c->reconnect_min)
+                return config_error(reterr, "mqtt.reconnect_max", "%s s is less than reconnect_min (%s s)",
+                                    format_sec(a, c->reconnect_max), format_sec(b, c->reconnect_min));
+
+        if (c->request_timeout == 0)
+                c->request_timeout = 10 * USEC_PER_SEC;
+
+        if (c->step_timeout_minutes == MQTT_STEP_TIMEOUT_UNSET)
+                c->step_timeout_minutes = 60;
+        if (c->step_timeout_minutes == 0) {
+                /* The heartbeat only renews the step timer (include/config.h: 0 when step timeouts
+                 * are off); one set here would silently do nothing. */
+                if (c->heartbeat != 0)
+                        return config_error(reterr, "mqtt.heartbeat",
+                                            "is not used when step_timeout_minutes is 0 (no step timer to renew); leave it out");
+        } else {
+                usec_t step = (usec_t) c->step_timeout_minutes * 60 * USEC_PER_SEC;
+
+                if (c->heartbeat == 0)
+                        c->heartbeat = step / 3;
+                else if (c->heartbeat >= step)
+                        return config_error(reterr, "mqtt.heartbeat",
+                                            "%s s must be less than step_timeout_minutes (%u min = %" PRIu64 " s), "
+                                            "or the step timer runs out between two updates",
+                                            format_sec(a, c->heartbeat), c->step_timeout_minutes, step / USEC_PER_SEC);
+        }
+
+        return 0;
+}
+
 static const ConfigKey config_keys[] = {
         { "state_directory", config_parse_path,      offsetof(Config, state_directory) },
         { "log_level",       config_parse_log_level, offsetof(Config, log_level)       },
@@ -635,6 +1213,7 @@ static const ConfigKey config_keys[] = {
         { "reset",           config_parse_reset,     0                                 },
         { "local",           config_parse_local,     0                                 },
         { "hotplug",         config_parse_bool,      offsetof(Config, hotplug)         },
+        { "mqtt",            config_parse_mqtt,      offsetof(Config, mqtt)            },
 };
 
 /* key_path is NULL for the top level. */
@@ -718,7 +1297,8 @@ static int config_parse_json(const char *text, size_t size, json_object **ret, c
         return json_parse_strict(text, size, NULL, ret, reterr);
 }
 
-static int config_apply_file(Config *c, const char *path, bool missing_ok, char **reterr) {
+/* *mqtt_source: the last file that set "mqtt" keys, named in the messages of mqtt_config_finish(). */
+static int config_apply_file(Config *c, const char *path, bool missing_ok, char **mqtt_source, char **reterr) {
         _cleanup_free_ char *text = NULL, *err = NULL;
         json_object *o = NULL;
         size_t size = 0;
@@ -735,6 +1315,8 @@ static int config_apply_file(Config *c, const char *path, bool missing_ok, char 
         r = config_parse_json(text, size, &o, &err);
         if (r >= 0) {
                 r = config_parse_table(o, NULL, config_keys, ELEMENTSOF(config_keys), c, &err);
+                if (r >= 0 && json_object_object_get_ex(o, "mqtt", NULL))
+                        r = free_and_strdup(mqtt_source, path);
                 json_object_put(o);
         }
         if (r < 0)
@@ -762,7 +1344,7 @@ static void dirent_free_many(struct dirent **l, int n) {
         free(l);
 }
 
-static int config_apply_dropins(Config *c, const char *path, char **reterr) {
+static int config_apply_dropins(Config *c, const char *path, char **mqtt_source, char **reterr) {
         _cleanup_free_ char *dir = NULL;
         struct dirent **names = NULL;
         int n, r = 0;
@@ -784,7 +1366,7 @@ static int config_apply_dropins(Config *c, const char *path, char **reterr) {
                 if (asprintf(&p, "%s/%s", dir, names[i]->d_name) < 0)
                         r = -ENOMEM;
                 else
-                        r = config_apply_file(c, p, /* missing_ok= */ true, reterr);
+                        r = config_apply_file(c, p, /* missing_ok= */ true, mqtt_source, reterr);
         }
 
         dirent_free_many(names, n);
@@ -819,11 +1401,22 @@ static int config_fill_defaults(Config *c) {
         return 0;
 }
 
-/* Defaults that depend on other keys, computed once every file has been read. */
-static int config_finish(Config *c) {
+/* Defaults that depend on other keys, computed once every file has been read. mqtt_source: the
+ * file named in messages about "mqtt" (config_apply_file()). */
+static int config_finish(Config *c, const char *mqtt_source, char **reterr) {
+        int r;
+
         if (!c->inbox && asprintf(&c->inbox, "%s/inbox", c->state_directory) < 0) {
                 c->inbox = NULL;
                 return -ENOMEM;
+        }
+
+        if (c->mqtt) {
+                _cleanup_free_ char *err = NULL;
+
+                r = mqtt_config_finish(c->mqtt, &err);
+                if (r < 0)
+                        return err ? reason_set(reterr, r, mqtt_source, "%s", err) : r;
         }
 
         return 0;
@@ -834,6 +1427,7 @@ static void config_done(Config *c) {
         modem_config_free_many(c->modems, c->n_modems);
         strv_free(c->reset_command);
         free(c->inbox);
+        mqtt_config_free(c->mqtt);
 }
 
 Config *config_free(Config *c) {
@@ -851,7 +1445,7 @@ int config_init_defaults(Config *c) {
 
         r = config_fill_defaults(&tmp);
         if (r >= 0)
-                r = config_finish(&tmp);
+                r = config_finish(&tmp, NULL, NULL);
         if (r < 0) {
                 config_done(&tmp);
                 return r;
@@ -863,7 +1457,7 @@ int config_init_defaults(Config *c) {
 
 int config_load(const char *path, bool path_explicit, Config **ret, char **reterr) {
         _cleanup_(config_freep) Config *c = NULL;
-        _cleanup_free_ char *err = NULL;
+        _cleanup_free_ char *err = NULL, *mqtt_source = NULL;
         int r;
 
         if (!path)
@@ -875,11 +1469,11 @@ int config_load(const char *path, bool path_explicit, Config **ret, char **reter
 
         r = config_fill_defaults(c);
         if (r >= 0)
-                r = config_apply_file(c, path, /* missing_ok= */ !path_explicit, &err);
+                r = config_apply_file(c, path, /* missing_ok= */ !path_explicit, &mqtt_source, &err);
         if (r >= 0)
-                r = config_apply_dropins(c, path, &err);
+                r = config_apply_dropins(c, path, &mqtt_source, &err);
         if (r >= 0)
-                r = config_finish(c);
+                r = config_finish(c, mqtt_source ?: path, &err);
         if (r < 0) {
                 if (reterr)
                         *reterr = TAKE_PTR(err);

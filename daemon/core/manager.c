@@ -86,6 +86,12 @@ int manager_new(Config *config, Manager **ret) {
         if (r < 0)
                 return r;
 
+        if (config->mqtt) {
+                r = mqtt_control_plane_new(m, config->mqtt, &m->mqtt);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the MQTT control plane: %m");
+        }
+
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -93,6 +99,8 @@ int manager_new(Config *config, Manager **ret) {
 static ControlPlane *manager_find_control_plane(Manager *m, const char *name) {
         if (m->local && streq_ptr(name, m->local->vtable->name))
                 return m->local;
+        if (m->mqtt && streq_ptr(name, m->mqtt->vtable->name))
+                return m->mqtt;
         return NULL;
 }
 
@@ -340,6 +348,10 @@ void manager_update_status(Manager *m) {
         (void) sd_notifyf(false, "STATUS=%s", status);
         free(m->last_status);
         m->last_status = TAKE_PTR(status);
+
+        /* STATUS= names every modem with its state: when it changes, so does an inventory. */
+        if (m->mqtt && m->mqtt->vtable->modems_changed)
+                m->mqtt->vtable->modems_changed(m->mqtt);
 }
 
 /* ---- jobs on several modules: the parent record (see record.h) ---- */
@@ -541,25 +553,99 @@ void manager_report(Manager *m, const JobRecord *record) {
         manager_update_status(m);
 }
 
-/* Ends a record that never reached a modem (rejected before any AT command). */
-static void manager_reject(Manager *m, JobRecord *rec, const char *reason) {
+/* Ends a record that never reached a modem: REJECTED (before any AT command) or CANCELED (by its
+ * control plane while it waited). */
+static void manager_end_unstarted(Manager *m, JobRecord *rec, JobState s, const char *reason) {
         LogContext ctx = {
                 .job_id = rec->job->id,
-                .state = "REJECTED",
-                .message_id = DFOTAD_MESSAGE_JOB_REJECTED,
+                .state = job_state_to_string(s),
+                .message_id = s == JOB_REJECTED ? DFOTAD_MESSAGE_JOB_REJECTED : DFOTAD_MESSAGE_JOB_STATE,
         };
         JobState old = rec->state;
         int r;
 
-        rec->state = JOB_REJECTED;
+        rec->state = s;
         (void) free_and_strdup(&rec->reason, reason);
         (void) job_record_add_history(rec, reason);
         r = job_record_save(rec);
         if (r < 0)
                 log_error_errno(r, "Job %s: failed to save the record: %m", job_record_name(rec));
 
-        log_ctx_warning(&ctx, "Job %s: %s -> REJECTED (%s)", job_record_name(rec), job_state_to_string(old), reason);
+        log_ctx_warning(&ctx, "Job %s: %s -> %s (%s)", job_record_name(rec), job_state_to_string(old),
+                        job_state_to_string(s), reason);
         manager_report(m, rec);
+}
+
+static void manager_reject(Manager *m, JobRecord *rec, const char *reason) {
+        manager_end_unstarted(m, rec, JOB_REJECTED, reason);
+}
+
+/* Takes the records of job id out of a queue (modem queue or pending list) and cancels them;
+ * records that already sent AT+QFOTADL (resumed ones) stay. Returns how many were canceled, or
+ * -EBUSY if one stayed. */
+static int cancel_in_list(Manager *m, JobRecord **l, size_t *n, const char *id, const char *reason) {
+        int canceled = 0;
+        bool busy = false;
+
+        for (size_t i = 0; i < *n; ) {
+                JobRecord *rec = l[i];
+
+                if (!streq(rec->job->id, id)) {
+                        i++;
+                        continue;
+                }
+                if (rec->qfotadl_sent) {
+                        busy = true;
+                        i++;
+                        continue;
+                }
+                memmove(l + i, l + i + 1, (*n - i - 1) * sizeof(JobRecord *));
+                (*n)--;
+                manager_end_unstarted(m, rec, JOB_CANCELED, reason);
+                job_record_free(rec);
+                canceled++;
+        }
+        return busy ? -EBUSY : canceled;
+}
+
+int manager_cancel_job(Manager *m, const char *id, const char *reason) {
+        bool found = false, busy = false;
+        int r;
+
+        for (size_t i = 0; i < m->n_modems; i++) {
+                Modem *modem = m->modems[i];
+                const JobRecord *rec = modem->engine ? engine_get_record(modem->engine) : NULL;
+
+                if (rec && streq(rec->job->id, id)) {
+                        found = true;
+                        r = engine_cancel(modem->engine, reason);
+                        if (r == -EBUSY)
+                                busy = true;
+                }
+
+                r = cancel_in_list(m, modem->queue, &modem->n_queue, id, reason);
+                if (r != 0)
+                        found = true;
+                if (r == -EBUSY)
+                        busy = true;
+        }
+
+        r = cancel_in_list(m, m->pending, &m->n_pending, id, reason);
+        if (r != 0)
+                found = true;
+        if (r == -EBUSY)
+                busy = true;
+
+        manager_update_status(m);
+        if (busy)
+                return -EBUSY;
+        if (found)
+                return 0;
+        return job_record_exists(m->jobs_directory, id) ? -EALREADY : -ENOENT;
+}
+
+bool manager_job_exists(Manager *m, const char *id) {
+        return job_record_exists(m->jobs_directory, id);
 }
 
 static void record_set_modem(JobRecord *rec, const Modem *modem) {
@@ -823,7 +909,7 @@ static char *rejected_document_id(const char *text, const char *fallback) {
         return id ?: sanitize_id(fallback);
 }
 
-int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, const char *fallback_id) {
+static int manager_submit(Manager *m, ControlPlane *origin, const char *text, const char *fallback_id, bool force) {
         _cleanup_(job_freep) Job *job = NULL;
         _cleanup_(job_record_freep) JobRecord *rec = NULL;
         _cleanup_free_ char *why = NULL;
@@ -839,9 +925,14 @@ int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, const
                 job = calloc(1, sizeof(Job));
                 if (!job)
                         return -ENOMEM;
-                job->id = rejected_document_id(text, fallback_id);
+                job->id = force ? strdup(fallback_id) : rejected_document_id(text, fallback_id);
                 if (!job->id)
                         return -ENOMEM;
+        } else if (force && !streq(job->id, fallback_id)) {
+                log_notice("Job %s: the control plane names the job %s; that name is used", job->id, fallback_id);
+                r = free_and_strdup(&job->id, fallback_id);
+                if (r < 0)
+                        return r;
         }
 
         if (job_record_exists(m->jobs_directory, job->id)) {
@@ -870,6 +961,14 @@ int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, const
         manager_report(m, rec);
 
         return manager_queue(m, TAKE_PTR(rec));
+}
+
+int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, const char *fallback_id) {
+        return manager_submit(m, origin, text, fallback_id, false);
+}
+
+int manager_submit_job_as(Manager *m, ControlPlane *origin, const char *text, const char *id) {
+        return manager_submit(m, origin, text, id, true);
 }
 
 /* Re-derives a parent's entries from its executions' records. */
@@ -1014,6 +1113,13 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
 
+        /* After the resume: the outbox replays what the last run could not deliver, then new work. */
+        if (m->mqtt) {
+                r = m->mqtt->vtable->start(m->mqtt);
+                if (r < 0)
+                        return r;
+        }
+
         manager_update_status(m);
         (void) sd_notifyf(false, "READY=1\nSTATUS=%s", strna(m->last_status));
         log_info("dfotad " DFOTAD_VERSION " serving %zu modem(s); state in %s", m->n_modems, m->config->state_directory);
@@ -1032,6 +1138,9 @@ int manager_run(Manager *m) {
         for (size_t i = 0; i < m->n_modems; i++)
                 if (m->modems[i]->engine)
                         (void) engine_flush(m->modems[i]->engine);
+
+        if (m->mqtt && m->mqtt->vtable->stop)
+                m->mqtt->vtable->stop(m->mqtt);
 
         return r;
 }
@@ -1057,6 +1166,7 @@ Manager *manager_free(Manager *m) {
         m->mm = mm_client_free(m->mm);
 
         control_plane_free(m->local);
+        control_plane_free(m->mqtt);
         sd_event_unref(m->event);
         config_free(m->config);
         free(m->jobs_directory);

@@ -280,6 +280,18 @@ void engine_fail(Engine *e, const char *reason) {
                 engine_end(e, JOB_FAILED, "%s", reason);
 }
 
+int engine_cancel(Engine *e, const char *reason) {
+        if (engine_ended(e))
+                return -EALREADY;
+        /* Once AT+QFOTADL is out, the module runs the upgrade by itself; stopping to watch it would
+         * only lose its result (brief "DFOTA rules"). */
+        if (e->record->qfotadl_sent)
+                return -EBUSY;
+
+        engine_end(e, JOB_CANCELED, "%s", reason);
+        return 0;
+}
+
 static void engine_set_module_error(Engine *e, ModuleErrorKind kind, int code) {
         JobRecord *rec = e->record;
 

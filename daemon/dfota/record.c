@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fileio.h"
 #include "json-util.h"
 #include "log.h"
 #include "reason.h"
@@ -322,6 +323,25 @@ json_object *job_record_to_json(const JobRecord *rec) {
         return TAKE_PTR(o);
 }
 
+json_object *job_record_status_to_json(const JobRecord *rec) {
+        static const char *const internal[] = { "id", "job", "history", "control_plane", "qfotadl_sent_at", "created_at", "execution" };
+        _cleanup_(json_object_putp) json_object *o = NULL;
+
+        /* The record's own serialisation, less what only the daemon needs: one place decides how a
+         * field looks, in the record and in every status update. */
+        o = job_record_to_json(rec);
+        if (!o)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(internal); i++)
+                json_object_object_del(o, internal[i]);
+
+        if (json_add(o, "job_id", json_object_new_string(rec->job->id)) < 0 ||
+            json_add_string_or_null(o, "target_version", rec->job->target_version) < 0)
+                return NULL;
+
+        return TAKE_PTR(o);
+}
+
 int job_record_add_history(JobRecord *rec, const char *detail) {
         _cleanup_(json_object_putp) json_object *e = NULL;
 
@@ -347,26 +367,9 @@ int job_record_add_history(JobRecord *rec, const char *detail) {
 
 /* ---- save ---- */
 
-static int write_all(int fd, const char *s, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, s, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                s += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 int job_record_save(JobRecord *rec) {
         _cleanup_(json_object_putp) json_object *o = NULL;
-        _cleanup_free_ char *dir = NULL, *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
-        const char *text, *base;
-        int r;
+        const char *text;
 
         rec->updated_at = now_realtime_msec();
 
@@ -378,47 +381,8 @@ int job_record_save(JobRecord *rec) {
         if (!text)
                 return -ENOMEM;
 
-        /* job_record_new() always builds "<dir>/<id>.json". */
-        base = strrchr(rec->path, '/');
-        if (!base)
-                return -EINVAL;
-        dir = base == rec->path ? strdup("/") : strndup(rec->path, (size_t) (base - rec->path));
-        if (!dir)
-                return -ENOMEM;
-        base++;
-
-        /* In the same directory, so that rename() is atomic; hidden, so that job_record_load_all()
-         * never takes a half-written file for a record. mkostemp() creates it 0600, which is what
-         * we want: a package URL may carry FTP credentials. */
-        if (asprintf(&tmp, "%s/.%s.XXXXXX", dir, base) < 0) {
-                tmp = NULL;
-                return -ENOMEM;
-        }
-
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-
-        r = write_all(fd, text, strlen(text));
-        if (r >= 0)
-                r = write_all(fd, "\n", 1);
-        if (r >= 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r >= 0 && close(TAKE_FD(fd)) < 0)
-                r = -errno;
-        if (r >= 0 && rename(tmp, rec->path) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlink(tmp);
-                return r;
-        }
-
-        /* The rename is only durable once the directory entry is. */
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) < 0)
-                return -errno;
-
-        return 0;
+        /* Mode 0600: a package URL may carry FTP credentials. */
+        return write_file_atomic(rec->path, text);
 }
 
 /* ---- load ---- */
@@ -744,37 +708,6 @@ static const RecordField record_fields[] = {
         { "execution",       record_parse_execution,          offsetof(JobRecord, execution),       false },
         { "executions",      record_parse_executions,         offsetof(JobRecord, executions),      false },
 };
-
-static void fclosep(FILE **f) {
-        if (*f)
-                (void) fclose(*f);
-}
-
-/* Reads the file as one string. A NUL in it is an error: the JSON would silently end there. */
-static int read_text_file(const char *path, char **ret) {
-        _cleanup_(fclosep) FILE *f = NULL;
-        _cleanup_free_ char *buf = NULL;
-        size_t allocated = 0;
-        ssize_t n;
-
-        f = fopen(path, "re");
-        if (!f)
-                return -errno;
-
-        n = getdelim(&buf, &allocated, '\0', f);
-        if (n < 0) {
-                if (ferror(f))
-                        return negative_errno();
-                free(buf);
-                buf = strdup(""); /* empty file */
-                if (!buf)
-                        return -ENOMEM;
-        } else if (buf[n - 1] == '\0' || getc(f) != EOF)
-                return -EBADMSG;
-
-        *ret = TAKE_PTR(buf);
-        return 0;
-}
 
 static int record_parse_text(const char *path, const char *text, JobRecord *rec, char **reterr) {
         _cleanup_(json_object_putp) json_object *o = NULL;

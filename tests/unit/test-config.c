@@ -3,12 +3,17 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
+#include <mosquitto.h>
 
 #include "config.h"
 #include "log.h"
@@ -754,6 +759,624 @@ static void test_pdp_credential_names(void **state) {
         }
 }
 
+/* ---- mqtt (issue 5) ------------------------------------------------------------------------ */
+
+/* gethostname(), or NULL when it is not a valid device id (the default then is an error). */
+static char *valid_hostname(void) {
+        char name[HOST_NAME_MAX + 1] = {};
+
+        assert_int_equal(gethostname(name, sizeof(name) - 1), 0);
+        if (name[0] == '\0' || strlen(name) > MQTT_ID_MAX)
+                return NULL;
+        for (const char *p = name; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      strchr("._:-", *p)))
+                        return NULL;
+        return strdup(name);
+}
+
+static void test_mqtt_every_key(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *pw = write_secret(d->path, "mqtt-password", "s3cret pass\"!\n");
+        _cleanup_free_ char *ca = write_secret(d->path, "ca.pem", "-----BEGIN CERTIFICATE-----\n");
+        _cleanup_free_ char *cert = write_secret(d->path, "cert.pem", "-----BEGIN CERTIFICATE-----\n");
+        _cleanup_free_ char *key = write_secret(d->path, "key.pem", "-----BEGIN PRIVATE KEY-----\n");
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        const MqttConfig *m;
+
+        assert_true(asprintf(&text,
+                             "{ 'mqtt': {\n"
+                             "    'dialect': 'aws-iot-jobs', 'host': 'a1b2c3-ats.iot.eu-west-1.amazonaws.com', 'port': 443,\n"
+                             "    'device_id': 'gw-01.site:7', 'client_id': 'client/#1', 'thing_name': 'gw-01_site:7',\n"
+                             "    'prefix': 'fleet/eu west/dfotad', 'protocol': '5', 'keepalive': 120,\n"
+                             "    'username': 'user name@example', 'password_file': '%s',\n"
+                             "    'tls': { 'ca_file': '%s', 'certificate_file': '%s', 'key_file': '%s', 'alpn': 'x-amzn-mqtt-ca' },\n"
+                             "    'reconnect_min': 0.5, 'reconnect_max': 60, 'request_timeout': 2.5,\n"
+                             "    'step_timeout_minutes': 15, 'heartbeat': 120\n"
+                             "} }\n", pw, ca, cert, key) > 0);
+        write_file(d->conf, text);
+
+        c = load_ok(d->conf, true);
+        m = c->mqtt;
+        assert_non_null(m);
+        assert_int_equal(m->dialect, MQTT_DIALECT_AWS_IOT_JOBS);
+        assert_string_equal(m->host, "a1b2c3-ats.iot.eu-west-1.amazonaws.com");
+        assert_int_equal(m->port, 443);
+        assert_string_equal(m->device_id, "gw-01.site:7");
+        assert_string_equal(m->client_id, "client/#1");
+        assert_string_equal(m->thing_name, "gw-01_site:7");
+        assert_string_equal(m->prefix, "fleet/eu west/dfotad");
+        assert_int_equal(m->protocol, MQTT_PROTOCOL_V5);
+        assert_int_equal(m->keepalive, 120);
+        assert_string_equal(m->username, "user name@example");
+        assert_string_equal(m->password, "s3cret pass\"!");        /* '"' is fine here, newline stripped */
+        assert_string_equal(m->password_file, pw);
+        assert_true(m->tls);
+        assert_string_equal(m->ca_file, ca);
+        assert_string_equal(m->certificate_file, cert);
+        assert_string_equal(m->key_file, key);
+        assert_string_equal(m->alpn, "x-amzn-mqtt-ca");
+        assert_int_equal(m->reconnect_min, 500 * USEC_PER_MSEC);
+        assert_int_equal(m->reconnect_max, 60 * USEC_PER_SEC);
+        assert_int_equal(m->request_timeout, 2500 * USEC_PER_MSEC);
+        assert_int_equal(m->step_timeout_minutes, 15);
+        assert_int_equal(m->heartbeat, 120 * USEC_PER_SEC);
+
+        assert_string_equal(mqtt_dialect_to_string(MQTT_DIALECT_PLAIN), "plain");
+        assert_string_equal(mqtt_dialect_to_string(MQTT_DIALECT_AWS_IOT_JOBS), "aws-iot-jobs");
+        assert_null(mqtt_dialect_to_string(_MQTT_DIALECT_MAX));
+        assert_int_equal(mqtt_dialect_from_string("aws-iot-jobs"), MQTT_DIALECT_AWS_IOT_JOBS);
+        assert_int_equal(mqtt_dialect_from_string("aws"), _MQTT_DIALECT_INVALID);
+        assert_int_equal(mqtt_dialect_from_string(NULL), _MQTT_DIALECT_INVALID);
+}
+
+static void test_mqtt_defaults(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *hostname = valid_hostname();
+        _cleanup_(config_freep) Config *c = NULL;
+        const MqttConfig *m;
+
+        /* No "mqtt": no MQTT. */
+        write_file(d->conf, "{'log_level': 'info'}");
+        c = load_ok(d->conf, true);
+        assert_null(c->mqtt);
+        c = config_free(c);
+
+        write_file(d->conf, "{'mqtt': {'dialect': 'plain', 'host': 'broker.example'}}");
+        if (!hostname) {
+                /* This machine's host name is no device id: the default is refused (test_mqtt_hostname
+                 * covers that), and the rest is checked with a device id given. */
+                print_message("host name is not a valid device id, its default is not checked here\n");
+                write_file(d->conf, "{'mqtt': {'dialect': 'plain', 'host': 'broker.example', 'device_id': 'gw1'}}");
+                hostname = strdup("gw1");
+                assert_non_null(hostname);
+        }
+        c = load_ok(d->conf, true);
+        m = c->mqtt;
+        assert_non_null(m);
+        assert_int_equal(m->dialect, MQTT_DIALECT_PLAIN);
+        assert_string_equal(m->host, "broker.example");
+        assert_int_equal(m->port, 1883);
+        assert_string_equal(m->device_id, hostname);
+        assert_string_equal(m->client_id, hostname);
+        assert_string_equal(m->thing_name, hostname);
+        assert_string_equal(m->prefix, "dfotad");
+        assert_int_equal(m->protocol, MQTT_PROTOCOL_V311);
+        assert_int_equal(m->keepalive, 60);
+        assert_null(m->username);
+        assert_null(m->password);
+        assert_null(m->password_file);
+        assert_false(m->tls);
+        assert_null(m->ca_file);
+        assert_null(m->certificate_file);
+        assert_null(m->key_file);
+        assert_null(m->alpn);
+        assert_int_equal(m->reconnect_min, 1 * USEC_PER_SEC);
+        assert_int_equal(m->reconnect_max, 300 * USEC_PER_SEC);
+        assert_int_equal(m->request_timeout, 10 * USEC_PER_SEC);
+        assert_int_equal(m->step_timeout_minutes, 60);
+        assert_int_equal(m->heartbeat, 20 * 60 * USEC_PER_SEC);
+        c = config_free(c);
+
+        /* TLS: 8883; the ids follow device_id; "3.1.1" spelled out. */
+        write_file(d->conf, "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': '192.0.2.1', 'device_id': 'gw:1',"
+                            " 'protocol': '3.1.1', 'tls': {}}}");
+        c = load_ok(d->conf, true);
+        m = c->mqtt;
+        assert_true(m->tls);
+        assert_int_equal(m->port, 8883);
+        assert_string_equal(m->client_id, "gw:1");
+        assert_string_equal(m->thing_name, "gw:1");
+        assert_int_equal(m->protocol, MQTT_PROTOCOL_V311);
+        c = config_free(c);
+
+        /* A given client_id or thing_name stays; a '.' in device_id is fine with a thing_name. */
+        write_file(d->conf, "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': 'h', 'device_id': 'gw.1', 'thing_name': 't',"
+                            " 'client_id': 'c'}}");
+        c = load_ok(d->conf, true);
+        assert_string_equal(c->mqtt->device_id, "gw.1");
+        assert_string_equal(c->mqtt->thing_name, "t");
+        assert_string_equal(c->mqtt->client_id, "c");
+        c = config_free(c);
+
+        /* The plain dialect does not use thing_name: a '.' there is fine. */
+        write_file(d->conf, "{'mqtt': {'dialect': 'plain', 'host': 'h', 'device_id': 'gw.1'}}");
+        c = load_ok(d->conf, true);
+        assert_string_equal(c->mqtt->thing_name, "gw.1");
+        c = config_free(c);
+
+        /* A unix socket: port 0, with or without TLS, and "port": 0 is "left out". */
+        write_file(d->conf, "{'mqtt': {'dialect': 'plain', 'host': '/run/mosquitto/mqtt.sock', 'device_id': 'gw1',"
+                            " 'port': 0, 'tls': {}}}");
+        c = load_ok(d->conf, true);
+        assert_string_equal(c->mqtt->host, "/run/mosquitto/mqtt.sock");
+        assert_int_equal(c->mqtt->port, 0);
+        c = config_free(c);
+
+        /* Step timeouts off: no heartbeat. */
+        write_file(d->conf, "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': 'h', 'device_id': 'gw1', 'step_timeout_minutes': 0}}");
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->mqtt->step_timeout_minutes, 0);
+        assert_int_equal(c->mqtt->heartbeat, 0);
+        c = config_free(c);
+
+        /* The limits exactly. */
+        write_file(d->conf, "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': 'h', 'port': 65535, 'keepalive': 5,"
+                            " 'device_id': 'dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd',"
+                            " 'step_timeout_minutes': 10080, 'reconnect_min': 300, 'heartbeat': 604799.5}}");
+        {
+                _cleanup_free_ char *err = NULL;
+
+                /* heartbeat is capped like every number of seconds */
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EINVAL);
+                assert_non_null(strstr(err, "mqtt.heartbeat: must be at most 86400 seconds"));
+        }
+        write_file(d->conf, "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': 'h', 'port': 65535, 'keepalive': 65535,"
+                            " 'device_id': 'dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd',"
+                            " 'step_timeout_minutes': 10080, 'reconnect_min': 300, 'reconnect_max': 300}}");
+        c = load_ok(d->conf, true);
+        m = c->mqtt;
+        assert_int_equal(m->port, 65535);
+        assert_int_equal(m->keepalive, 65535);
+        assert_int_equal(strlen(m->thing_name), MQTT_ID_MAX);
+        assert_int_equal(m->step_timeout_minutes, 10080);
+        assert_int_equal(m->heartbeat, 10080 * 60 / 3 * USEC_PER_SEC);
+        assert_int_equal(m->reconnect_min, m->reconnect_max);
+        c = config_free(c);
+
+        /* A heartbeat just below the step timeout. */
+        write_file(d->conf, "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': 'h', 'device_id': 'gw1',"
+                            " 'step_timeout_minutes': 1, 'heartbeat': 59.999999}}");
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->mqtt->heartbeat, 59999999);
+}
+
+/* A valid "mqtt" object to append keys to. */
+#define MQ "{'mqtt': {'dialect': 'plain', 'host': 'broker', 'device_id': 'gw1', "
+#define MQ_PW "'username': 'u', 'password_file': '%s'"
+#define S129 "sssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss"
+
+static void test_mqtt_errors(void **state) {
+        Dir *d = *state;
+        /* Every password here holds "hunter2", which no message may show. */
+        _cleanup_free_ char *pw = write_secret(d->path, "pw", "hunter2\n");
+        _cleanup_free_ char *empty = write_secret(d->path, "empty", "\n");
+        _cleanup_free_ char *lines = write_secret(d->path, "lines", "hunter2\nhunter2\n");
+        _cleanup_free_ char *cert = write_secret(d->path, "cert.pem", "x");
+        _cleanup_free_ char *nul = NULL, *toolong = NULL, *long_pw = NULL;
+        FILE *f;
+
+        assert_true(asprintf(&nul, "%s/nul", d->path) > 0);
+        f = fopen(nul, "we");
+        assert_non_null(f);
+        assert_int_equal(fwrite("hunter2\0x", 1, 9, f), 9);
+        assert_int_equal(fclose(f), 0);
+        long_pw = malloc(MQTT_PASSWORD_MAX + 2);
+        assert_non_null(long_pw);
+        memset(long_pw, 'x', MQTT_PASSWORD_MAX + 1);
+        memcpy(long_pw, "hunter2", 7);
+        long_pw[MQTT_PASSWORD_MAX + 1] = '\0';
+        toolong = write_secret(d->path, "toolong", long_pw);
+
+        const struct {
+                const char *json;           /* %s: arg */
+                const char *arg;
+                int error;
+                const char *reason;         /* after "<file>: "; %s: arg */
+        } cases[] = {
+                /* the object, required keys, unknown keys */
+                { "{'mqtt': 5}", NULL, -EINVAL, "mqtt: must be an object" },
+                { "{'mqtt': 'plain'}", NULL, -EINVAL, "mqtt: must be an object" },
+                { "{'mqtt': {}}", NULL, -EINVAL, "mqtt: \"dialect\" is required" },
+                { "{'mqtt': {'host': 'broker', 'device_id': 'gw1'}}", NULL, -EINVAL, "mqtt: \"dialect\" is required" },
+                { "{'mqtt': {'dialect': 'plain', 'device_id': 'gw1'}}", NULL, -EINVAL, "mqtt: \"host\" is required" },
+                { MQ "'hots': 'x'}}", NULL, -EINVAL, "mqtt: unknown key \"hots\"" },
+                { MQ "'tls': {'cafile': '/x'}}}", NULL, -EINVAL, "mqtt.tls: unknown key \"cafile\"" },
+                /* dialect */
+                { "{'mqtt': {'dialect': 'aws', 'host': 'broker'}}", NULL, -EINVAL,
+                  "mqtt.dialect: must be \"plain\" or \"aws-iot-jobs\", not \"aws\"" },
+                { "{'mqtt': {'dialect': 1, 'host': 'broker'}}", NULL, -EINVAL, "mqtt.dialect: must be a string" },
+                /* host */
+                { "{'mqtt': {'dialect': 'plain', 'host': ''}}", NULL, -EINVAL, "mqtt.host: must not be empty" },
+                { "{'mqtt': {'dialect': 'plain', 'host': 'bro ker'}}", NULL, -EINVAL, "mqtt.host: must not contain spaces" },
+                { "{'mqtt': {'dialect': 'plain', 'host': 'a\\u0000b'}}", NULL, -EINVAL, "mqtt.host: must not contain NUL characters" },
+                { "{'mqtt': {'dialect': 'plain', 'host': '" S129 S129 "'}}", NULL, -EINVAL, "mqtt.host: must be at most 255 bytes" },
+                { "{'mqtt': {'dialect': 'plain', 'host': '/run/" S129 "'}}", NULL, -EINVAL,
+                  "mqtt.host: a unix socket path must be shorter than 108 bytes" },
+                /* port */
+                { MQ "'port': 65536}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
+                { MQ "'port': -1}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
+                { MQ "'port': '1883'}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
+                { MQ "'port': 1883.0}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
+                { "{'mqtt': {'dialect': 'plain', 'host': '/run/mqtt.sock', 'port': 1883}}", NULL, -EINVAL,
+                  "mqtt.port: must be left out when \"host\" is a unix socket path (/run/mqtt.sock)" },
+                /* ids */
+                { MQ "'device_id': ''}}", NULL, -EINVAL, "mqtt.device_id: must not be empty" },
+                { MQ "'device_id': 'gw 1'}}", NULL, -EINVAL, "mqtt.device_id: must not contain spaces" },
+                { MQ "'device_id': 'gw/1'}}", NULL, -EINVAL,
+                  "mqtt.device_id: must not contain '/' (letters, digits, '.', '_', ':' and '-' only)" },
+                { MQ "'device_id': 'gw+1'}}", NULL, -EINVAL, "mqtt.device_id: must not contain '+'" },
+                { MQ "'device_id': 'caf\\u00e9'}}", NULL, -EINVAL, "mqtt.device_id: contains byte 0xc3 at offset 3" },
+                { MQ "'device_id': '" S129 "'}}", NULL, -EINVAL, "mqtt.device_id: must be at most 128 bytes" },
+                { MQ "'device_id': 7}}", NULL, -EINVAL, "mqtt.device_id: must be a string" },
+                { MQ "'client_id': 'a b'}}", NULL, -EINVAL, "mqtt.client_id: must not contain spaces" },
+                { MQ "'client_id': 'a\\tb'}}", NULL, -EINVAL, "mqtt.client_id: contains byte 0x09 at offset 1" },
+                { MQ "'client_id': ''}}", NULL, -EINVAL, "mqtt.client_id: must not be empty" },
+                { MQ "'client_id': '" S129 "'}}", NULL, -EINVAL, "mqtt.client_id: must be at most 128 bytes" },
+                { MQ "'thing_name': 'gw.1'}}", NULL, -EINVAL,
+                  "mqtt.thing_name: must not contain '.' (letters, digits, '_', ':' and '-' only)" },
+                { MQ "'thing_name': '" S129 "'}}", NULL, -EINVAL, "mqtt.thing_name: must be at most 128 bytes" },
+                { "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': 'broker', 'device_id': 'gw.example'}}", NULL, -EINVAL,
+                  "mqtt.thing_name: the device id \"gw.example\" is not a valid AWS IoT thing name "
+                  "(letters, digits, '_', ':' and '-' only); set \"thing_name\"" },
+                /* prefix */
+                { MQ "'prefix': 'a+b'}}", NULL, -EINVAL, "mqtt.prefix: must not contain '+'" },
+                { MQ "'prefix': 'a/#'}}", NULL, -EINVAL, "mqtt.prefix: must not contain '#'" },
+                { MQ "'prefix': '$SYS'}}", NULL, -EINVAL, "mqtt.prefix: must not start with '$'" },
+                { MQ "'prefix': '/dfotad'}}", NULL, -EINVAL, "mqtt.prefix: must not start with '/'" },
+                { MQ "'prefix': 'dfotad/'}}", NULL, -EINVAL, "mqtt.prefix: must not end with '/'" },
+                { MQ "'prefix': 'fleet//dfotad'}}", NULL, -EINVAL, "mqtt.prefix: must not contain \"//\"" },
+                { MQ "'prefix': ''}}", NULL, -EINVAL, "mqtt.prefix: must not be empty" },
+                { MQ "'prefix': '" S129 "'}}", NULL, -EINVAL, "mqtt.prefix: must be at most 128 bytes" },
+                { MQ "'prefix': 'a\\u0001'}}", NULL, -EINVAL, "mqtt.prefix: contains byte 0x01 at offset 1" },
+                /* protocol, keepalive */
+                { MQ "'protocol': '3.1'}}", NULL, -EINVAL, "mqtt.protocol: must be \"3.1.1\" or \"5\"" },
+                { MQ "'protocol': 5}}", NULL, -EINVAL, "mqtt.protocol: must be \"3.1.1\" or \"5\"" },
+                { MQ "'keepalive': 4}}", NULL, -EINVAL, "mqtt.keepalive: must be an integer 5..65535" },
+                { MQ "'keepalive': 65536}}", NULL, -EINVAL, "mqtt.keepalive: must be an integer 5..65535" },
+                { MQ "'keepalive': 60.5}}", NULL, -EINVAL, "mqtt.keepalive: must be an integer 5..65535" },
+                /* username, password */
+                { MQ "'username': ''}}", NULL, -EINVAL, "mqtt.username: must not be empty" },
+                { MQ "'username': 'a\\nb'}}", NULL, -EINVAL, "mqtt.username: contains byte 0x0a at offset 1 (printable ASCII only)" },
+                { MQ "'username': '" S129 S129 "'}}", NULL, -EINVAL, "mqtt.username: must be at most 256 bytes" },
+                { MQ "'username': 'u', 'password': 'hunter2'}}", NULL, -EINVAL,
+                  "mqtt.password: passwords are not taken from the configuration" },
+                { MQ "'password_file': '%s'}}", pw, -EINVAL,
+                  "mqtt.password_file: needs \"username\"" },
+                { MQ "'username': 'u', 'password_file': 'pw'}}", NULL, -EINVAL,
+                  "mqtt.password_file: must be an absolute path, not \"pw\" (a credential name needs $CREDENTIALS_DIRECTORY)" },
+                { MQ MQ_PW "}}", "/nonexistent/pw", -ENOENT,
+                  "mqtt.password_file: cannot read /nonexistent/pw: No such file or directory" },
+                { MQ MQ_PW "}}", empty, -EINVAL, "mqtt.password_file: the password in %s is empty" },
+                { MQ MQ_PW "}}", lines, -EINVAL, "mqtt.password_file: the password in %s has more than one line" },
+                { MQ MQ_PW "}}", nul, -EINVAL, "mqtt.password_file: the password in %s contains a NUL byte" },
+                { MQ MQ_PW "}}", toolong, -EINVAL, "mqtt.password_file: the password in %s is longer than 4096 bytes" },
+                /* a password read, then another key at fault */
+                { MQ MQ_PW ", 'keepalive': 1}}", pw, -EINVAL, "mqtt.keepalive: must be an integer 5..65535" },
+                { MQ MQ_PW ", 'heartbeat': 7200}}", pw, -EINVAL, "mqtt.heartbeat: 7200 s must be less than" },
+                /* tls */
+                { MQ "'tls': true}}", NULL, -EINVAL, "mqtt.tls: must be an object" },
+                { MQ "'tls': {'ca_file': 'ca.pem'}}}", NULL, -EINVAL, "mqtt.tls.ca_file: must be an absolute path, not \"ca.pem\"" },
+                { MQ "'tls': {'ca_file': '%s'}}}", "/nonexistent/ca.pem", -ENOENT,
+                  "mqtt.tls.ca_file: cannot read /nonexistent/ca.pem: No such file or directory" },
+                { MQ "'tls': {'ca_file': '%s'}}}", d->path, -EISDIR, "mqtt.tls.ca_file: cannot read %s: Is a directory" },
+                { MQ "'tls': {'certificate_file': '%s', 'key_file': '/x'}}}", "/nonexistent/cert.pem", -ENOENT,
+                  "mqtt.tls.certificate_file: cannot read /nonexistent/cert.pem: No such file or directory" },
+                { MQ "'tls': {'certificate_file': 'cert.pem'}}}", NULL, -EINVAL,
+                  "mqtt.tls.certificate_file: must be an absolute path, not \"cert.pem\"" },
+                { MQ "'tls': {'certificate_file': '%s'}}}", cert, -EINVAL,
+                  "mqtt.tls: \"key_file\" is required with \"certificate_file\"" },
+                { MQ "'tls': {'key_file': '%s'}}}", cert, -EINVAL,
+                  "mqtt.tls: \"certificate_file\" is required with \"key_file\"" },
+                { MQ "'tls': {'key_file': 'key.pem'}}}", NULL, -EINVAL,
+                  "mqtt.tls.key_file: must be an absolute path, not \"key.pem\" (a credential name needs $CREDENTIALS_DIRECTORY)" },
+                { MQ "'tls': {'key_file': '%s'}}}", "/nonexistent/key.pem", -ENOENT,
+                  "mqtt.tls.key_file: cannot read /nonexistent/key.pem: No such file or directory" },
+                { MQ "'tls': {'alpn': ''}}}", NULL, -EINVAL, "mqtt.tls.alpn: must not be empty" },
+                { MQ "'tls': {'alpn': 'x amzn'}}}", NULL, -EINVAL, "mqtt.tls.alpn: must not contain spaces" },
+                { MQ "'tls': {'alpn': '" S129 S129 "'}}}", NULL, -EINVAL, "mqtt.tls.alpn: must be at most 255 bytes" },
+                /* seconds */
+                { MQ "'reconnect_min': 0}}", NULL, -EINVAL, "mqtt.reconnect_min: must be a number of seconds > 0" },
+                { MQ "'reconnect_max': '5'}}", NULL, -EINVAL, "mqtt.reconnect_max: must be a number of seconds > 0" },
+                { MQ "'request_timeout': -1}}", NULL, -EINVAL, "mqtt.request_timeout: must be a number of seconds > 0" },
+                { MQ "'heartbeat': 0}}", NULL, -EINVAL, "mqtt.heartbeat: must be a number of seconds > 0" },
+                { MQ "'reconnect_min': 10, 'reconnect_max': 5}}", NULL, -EINVAL,
+                  "mqtt.reconnect_max: 5 s is less than reconnect_min (10 s)" },
+                { MQ "'reconnect_min': 1.5, 'reconnect_max': 1.25}}", NULL, -EINVAL,
+                  "mqtt.reconnect_max: 1.25 s is less than reconnect_min (1.5 s)" },
+                { MQ "'reconnect_min': 500}}", NULL, -EINVAL,
+                  "mqtt.reconnect_max: 300 s is less than reconnect_min (500 s)" },
+                /* step timeout, heartbeat */
+                { MQ "'step_timeout_minutes': -1}}", NULL, -EINVAL, "mqtt.step_timeout_minutes: must be an integer 0..10080" },
+                { MQ "'step_timeout_minutes': 10081}}", NULL, -EINVAL, "mqtt.step_timeout_minutes: must be an integer 0..10080" },
+                { MQ "'step_timeout_minutes': 1.5}}", NULL, -EINVAL, "mqtt.step_timeout_minutes: must be an integer 0..10080" },
+                { MQ "'step_timeout_minutes': 1, 'heartbeat': 60}}", NULL, -EINVAL,
+                  "mqtt.heartbeat: 60 s must be less than step_timeout_minutes (1 min = 60 s)" },
+                { MQ "'heartbeat': 3600}}", NULL, -EINVAL,
+                  "mqtt.heartbeat: 3600 s must be less than step_timeout_minutes (60 min = 3600 s)" },
+                { MQ "'step_timeout_minutes': 0, 'heartbeat': 10}}", NULL, -EINVAL,
+                  "mqtt.heartbeat: is not used when step_timeout_minutes is 0" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *err = NULL, *want = NULL, *reason = NULL;
+                const char *arg = cases[i].arg;
+                Config *c = NULL;
+                int r;
+
+                write_conf(d, cases[i].json, arg ?: "");
+                assert_true(asprintf(&reason, cases[i].reason, arg ?: "") > 0);
+                assert_true(asprintf(&want, "%s: %s", d->conf, reason) > 0);
+
+                r = config_load(d->conf, true, &c, &err);
+                if (r != cases[i].error || !err || !startswith(err, want))
+                        fail_msg("case %zu %s: r=%i err=\"%s\", want %i \"%s...\"", i, cases[i].json, r, strna(err),
+                                 cases[i].error, want);
+                assert_null(c);
+
+                /* Never the password in a message. */
+                if (strstr(err, "hunter2"))
+                        fail_msg("case %zu: the password is in \"%s\"", i, err);
+        }
+}
+
+/* Without read permission (root reads anything: checked only when not root). */
+static void test_mqtt_unreadable(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *ca = write_secret(d->path, "ca.pem", "x");
+        _cleanup_free_ char *err = NULL, *want = NULL;
+        Config *c = NULL;
+
+        if (geteuid() == 0) {
+                print_message("running as root, every file is readable: skipped\n");
+                return;
+        }
+
+        assert_int_equal(chmod(ca, 0), 0);
+        write_conf(d, MQ "'tls': {'ca_file': '%s'}}}", ca);
+        assert_int_equal(config_load(d->conf, true, &c, &err), -EACCES);
+        assert_true(asprintf(&want, "%s: mqtt.tls.ca_file: cannot read %s: Permission denied", d->conf, ca) > 0);
+        assert_string_equal(err, want);
+}
+
+static void test_mqtt_dropins(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *ca = write_secret(d->path, "ca.pem", "x");
+        _cleanup_free_ char *cert = write_secret(d->path, "cert.pem", "x");
+        _cleanup_free_ char *key = write_secret(d->path, "key.pem", "x");
+        _cleanup_free_ char *pw = write_secret(d->path, "pw", "hunter2");
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        const MqttConfig *m;
+
+        /* Key by key, "tls" too; a drop-in without "mqtt" keeps it. */
+        assert_true(asprintf(&text, "{'mqtt': {'dialect': 'plain', 'host': 'broker.example', 'device_id': 'gw1', 'keepalive': 30,"
+                                    " 'username': 'u', 'password_file': '%s', 'tls': {'ca_file': '%s', 'alpn': 'mqtt'}}}",
+                             pw, ca) > 0);
+        write_file(d->conf, text);
+        free(text);
+        text = NULL;
+        assert_true(asprintf(&text, "{'mqtt': {'dialect': 'aws-iot-jobs', 'thing_name': 'thing-1',"
+                                    " 'tls': {'certificate_file': '%s', 'key_file': '%s'}}}", cert, key) > 0);
+        write_dropin(d, "10-aws.json", text);
+        write_dropin(d, "20-port.json", "{'mqtt': {'port': 443, 'tls': {'alpn': 'x-amzn-mqtt-ca'}}}");
+        write_dropin(d, "30-other.json", "{'log_level': 'debug'}");
+
+        c = load_ok(d->conf, true);
+        m = c->mqtt;
+        assert_non_null(m);
+        assert_int_equal(m->dialect, MQTT_DIALECT_AWS_IOT_JOBS);
+        assert_string_equal(m->host, "broker.example");
+        assert_string_equal(m->device_id, "gw1");
+        assert_string_equal(m->client_id, "gw1");
+        assert_string_equal(m->thing_name, "thing-1");
+        assert_int_equal(m->keepalive, 30);
+        assert_int_equal(m->port, 443);
+        assert_string_equal(m->username, "u");
+        assert_string_equal(m->password, "hunter2");
+        assert_true(m->tls);
+        assert_string_equal(m->ca_file, ca);
+        assert_string_equal(m->certificate_file, cert);
+        assert_string_equal(m->key_file, key);
+        assert_string_equal(m->alpn, "x-amzn-mqtt-ca");
+        assert_int_equal(c->log_level, LOG_DEBUG);
+        c = config_free(c);
+
+        /* The required keys may come from different files; defaults follow the merged keys
+         * (tls from a drop-in: port 8883). */
+        write_file(d->conf, "{'mqtt': {'host': 'broker', 'device_id': 'gw1'}}");
+        write_dropin(d, "10-aws.json", "{'mqtt': {'dialect': 'plain', 'tls': {}}}");
+        write_dropin(d, "20-port.json", "{'mqtt': {'step_timeout_minutes': 3}}");
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->mqtt->dialect, MQTT_DIALECT_PLAIN);
+        assert_int_equal(c->mqtt->port, 8883);
+        assert_int_equal(c->mqtt->heartbeat, 60 * USEC_PER_SEC);
+        c = config_free(c);
+
+        /* "mqtt" only in a drop-in. */
+        write_file(d->conf, "{'log_level': 'info'}");
+        write_dropin(d, "10-aws.json", "{'mqtt': {'dialect': 'plain', 'host': 'broker', 'device_id': 'gw1'}}");
+        write_dropin(d, "20-port.json", "{}");
+        c = load_ok(d->conf, true);
+        assert_non_null(c->mqtt);
+        assert_int_equal(c->mqtt->port, 1883);
+        c = config_free(c);
+
+        /* A check across keys names the last file that set "mqtt" keys. */
+        write_file(d->conf, "{'mqtt': {'host': 'broker'}}");
+        write_dropin(d, "10-aws.json", "{'mqtt': {'device_id': 'gw1'}}");
+        write_dropin(d, "20-port.json", "{'log_level': 'debug'}");
+        {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EINVAL);
+                assert_null(c);
+                assert_true(asprintf(&want, "%s/10-aws.json: mqtt: \"dialect\" is required", d->dropins) > 0);
+                assert_string_equal(err, want);
+        }
+
+        /* A key's own error names the drop-in that has it. */
+        write_dropin(d, "20-port.json", "{'mqtt': {'tls': {'alpn': ''}}}");
+        {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EINVAL);
+                assert_true(asprintf(&want, "%s/20-port.json: mqtt.tls.alpn: must not be empty", d->dropins) > 0);
+                assert_string_equal(err, want);
+        }
+}
+
+/* password_file and tls.key_file take systemd credential names, like modems[].pdp.password_file. */
+static void test_mqtt_credentials(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *creds = NULL, *pw = NULL, *key = NULL, *cert = NULL, *text = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+
+        assert_true(asprintf(&creds, "%s/credentials", d->path) > 0);
+        assert_int_equal(mkdir(creds, 0700), 0);
+        pw = write_secret(creds, "mqtt-password", "from-credential\r\n");
+        key = write_secret(creds, "mqtt-key", "-----BEGIN PRIVATE KEY-----\n");
+        cert = write_secret(d->path, "cert.pem", "x");
+        assert_int_equal(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
+
+        assert_true(asprintf(&text, MQ "'username': 'u', 'password_file': 'mqtt-password',"
+                                    " 'tls': {'certificate_file': '%s', 'key_file': 'mqtt-key'}}}", cert) > 0);
+        write_file(d->conf, text);
+        c = load_ok(d->conf, true);
+        assert_string_equal(c->mqtt->password, "from-credential");
+        assert_string_equal(c->mqtt->password_file, pw);
+        assert_string_equal(c->mqtt->key_file, key);
+        c = config_free(c);
+
+        /* Absolute paths are still paths. */
+        free(text);
+        text = NULL;
+        assert_true(asprintf(&text, MQ "'username': 'u', 'password_file': '%s'}}", pw) > 0);
+        write_file(d->conf, text);
+        c = load_ok(d->conf, true);
+        assert_string_equal(c->mqtt->password, "from-credential");
+        c = config_free(c);
+
+        /* A missing credential names the key and the file. */
+        {
+                static const struct {
+                        const char *json;
+                        const char *reason;  /* %s: the credentials directory */
+                        int error;
+                } cases[] = {
+                        { MQ "'username': 'u', 'password_file': 'nope'}}",
+                          "mqtt.password_file: cannot read %s/nope: No such file or directory", -ENOENT },
+                        { MQ "'tls': {'key_file': 'nope'}}}",
+                          "mqtt.tls.key_file: cannot read %s/nope: No such file or directory", -ENOENT },
+                        { MQ "'tls': {'key_file': 'sub/key'}}}",
+                          "mqtt.tls.key_file: must be an absolute path or the name of a systemd credential, not \"sub/key\"", -EINVAL },
+                        { MQ "'tls': {'key_file': '..'}}}",
+                          "mqtt.tls.key_file: must be an absolute path or the name of a systemd credential, not \"..\"", -EINVAL },
+                        { MQ "'username': 'u', 'password_file': ''}}",
+                          "mqtt.password_file: must be an absolute path or the name of a systemd credential, not \"\"", -EINVAL },
+                };
+
+                for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                        _cleanup_free_ char *err = NULL, *reason = NULL, *want = NULL;
+
+                        write_file(d->conf, cases[i].json);
+                        assert_int_equal(config_load(d->conf, true, &c, &err), cases[i].error);
+                        assert_null(c);
+                        assert_true(asprintf(&reason, cases[i].reason, creds) > 0);
+                        assert_true(asprintf(&want, "%s: %s", d->conf, reason) > 0);
+                        assert_string_equal(err, want);
+                }
+        }
+}
+
+/* The default device id comes from the host name: in a UTS namespace of a child, set one that is
+ * not a valid device id, and one that is not a valid thing name. Skipped where no namespace can be
+ * made. */
+static int hostname_child(const Dir *d) {
+        static const struct {
+                const char *hostname;
+                const char *json;
+                const char *reason;     /* NULL: loads, with device_id */
+                const char *device_id;
+        } cases[] = {
+                { "gw 01", "{'mqtt': {'dialect': 'plain', 'host': 'b'}}",
+                  "mqtt.device_id: the host name \"gw 01\" is not a valid device id (1..128 characters, "
+                  "letters, digits, '.', '_', ':' and '-' only); set \"device_id\"" },
+                { "gw\x01", "{'mqtt': {'dialect': 'plain', 'host': 'b'}}",
+                  "mqtt.device_id: the host name \"gw?\" is not a valid device id" },
+                { "gw-01.example", "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': 'b'}}",
+                  "mqtt.thing_name: the device id \"gw-01.example\" is not a valid AWS IoT thing name" },
+                { "gw-01.example", "{'mqtt': {'dialect': 'plain', 'host': 'b'}}", NULL, "gw-01.example" },
+                { "gw 01", "{'mqtt': {'dialect': 'plain', 'host': 'b', 'device_id': 'gw-01'}}", NULL, "gw-01" },
+        };
+
+        if (unshare(CLONE_NEWUTS) < 0 && unshare(CLONE_NEWUSER | CLONE_NEWUTS) < 0)
+                return 77;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+                int r;
+
+                if (sethostname(cases[i].hostname, strlen(cases[i].hostname)) < 0)
+                        return 77;
+
+                write_file(d->conf, cases[i].json);
+                r = config_load(d->conf, true, &c, &err);
+                if (!cases[i].reason) {
+                        if (r < 0 || !c || !c->mqtt) {
+                                fprintf(stderr, "case %zu: r=%i err=%s\n", i, r, strna(err));
+                                return 1;
+                        }
+                        if (!streq(c->mqtt->device_id, cases[i].device_id)) {
+                                fprintf(stderr, "case %zu: device_id %s\n", i, c->mqtt->device_id);
+                                return 1;
+                        }
+                        config_free(c);
+                        continue;
+                }
+
+                if (asprintf(&want, "%s: %s", d->conf, cases[i].reason) < 0)
+                        return 1;
+                if (r != -EINVAL || !err || !startswith(err, want)) {
+                        fprintf(stderr, "case %zu: r=%i err=\"%s\", want \"%s...\"\n", i, r, strna(err), want);
+                        return 1;
+                }
+        }
+
+        return 0;
+}
+
+static void test_mqtt_hostname(void **state) {
+        Dir *d = *state;
+        int status;
+        pid_t pid;
+
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(hostname_child(d));
+
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 77) {
+                print_message("no UTS namespace here: the host name default is not checked\n");
+                return;
+        }
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_defaults_missing_default_file, setup, teardown),
@@ -774,6 +1397,13 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_pdp_credential, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pdp_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pdp_credential_names, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mqtt_every_key, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mqtt_defaults, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mqtt_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mqtt_unreadable, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mqtt_dropins, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mqtt_credentials, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mqtt_hostname, setup, teardown),
         };
 
         /* Keep config_apply_file()'s debug lines out of the test output. */

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+
+/* The plain dialect (README "MQTT control plane, plain dialect"), for self-hosted brokers, driven
+ * with mosquitto_pub/mosquitto_sub alone. With P the prefix and D the device id:
+ *   P/D/jobs/<job id>    operator -> dfotad, retained, QoS 1: a job document
+ *   P/D/status/<job id>  dfotad -> operator, retained, QoS 1: the job's status (record.h)
+ *   P/D/inventory        dfotad -> operator, retained, QoS 1: the modems
+ *   P/D/availability     "online" / "offline" (also the last will), retained, QoS 1 (mqtt.c) */
+
+#include <stdio.h>
+
+#include "engine.h"
+#include "json-util.h"
+#include "log.h"
+#include "mqtt-internal.h"
+
+static char *plain_topic(const Mqtt *m, const char *suffix) {
+        char *t;
+
+        if (asprintf(&t, "%s/%s/%s", m->config->prefix, m->config->device_id, suffix) < 0)
+                return NULL;
+        return t;
+}
+
+static int plain_init(Mqtt *m) {
+        m->subscriptions = calloc(2, sizeof(char *));
+        if (!m->subscriptions)
+                return -ENOMEM;
+        m->subscriptions[0] = plain_topic(m, "jobs/+");
+        return m->subscriptions[0] ? 0 : -ENOMEM;
+}
+
+static json_object *plain_modem_to_json(const Modem *modem) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        const JobRecord *rec = modem->engine ? engine_get_record(modem->engine) : NULL;
+        const char *state = !modem->channel ? "absent" : rec ? "busy" : !modem->identified ? "identifying" : "idle";
+
+        if (!o)
+                return NULL;
+        if (json_object_object_add(o, "port", modem->port ? json_object_new_string(modem->port) : NULL) < 0 ||
+            json_object_object_add(o, "imei", modem->imei ? json_object_new_string(modem->imei) : NULL) < 0 ||
+            json_object_object_add(o, "model", modem->model ? json_object_new_string(modem->model) : NULL) < 0 ||
+            json_object_object_add(o, "revision", modem->revision ? json_object_new_string(modem->revision) : NULL) < 0 ||
+            json_object_object_add(o, "family", modem->profile ? json_object_new_string(modem->profile->name) : NULL) < 0 ||
+            json_object_object_add(o, "state", json_object_new_string(rec ? "busy" : state)) < 0 ||
+            json_object_object_add(o, "job", rec ? json_object_new_string(rec->job->id) : NULL) < 0 ||
+            json_object_object_add(o, "job_state", rec ? json_object_new_string(job_state_to_string(rec->state)) : NULL) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+static void plain_inventory(Mqtt *m) {
+        _cleanup_(json_object_putp) json_object *o = NULL, *modems = NULL;
+        _cleanup_free_ char *topic = NULL, *text = NULL;
+        Manager *manager = m->cp.manager;
+        const char *payload;
+        char ts[32];
+        int r;
+
+        modems = json_object_new_array();
+        if (!modems)
+                return;
+        for (size_t i = 0; i < manager->n_modems; i++) {
+                json_object *x = plain_modem_to_json(manager->modems[i]);
+
+                if (!x || json_object_array_add(modems, x) < 0) {
+                        json_object_put(x);
+                        return;
+                }
+        }
+
+        o = json_object_new_object();
+        if (!o ||
+            json_object_object_add(o, "device_id", json_object_new_string(m->config->device_id)) < 0 ||
+            json_object_object_add(o, "modems", json_object_get(modems)) < 0)
+                return;
+
+        /* Published when it says something new; its time alone is not news. */
+        text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        if (!text || streq_ptr(text, m->inventory_last))
+                return;
+
+        if (json_object_object_add(o, "updated_at", json_object_new_string(format_timestamp_iso(now_realtime(), ts))) < 0)
+                return;
+        topic = plain_topic(m, "inventory");
+        if (!topic)
+                return;
+
+        payload = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        r = mqtt_client_publish(m->client, topic, payload, strlen(payload), true, NULL);
+        if (r < 0) {
+                log_debug_errno(r, "MQTT: inventory not published now: %m");
+                return;
+        }
+        free(m->inventory_last);
+        m->inventory_last = TAKE_PTR(text);
+}
+
+static void plain_connected(Mqtt *m) {
+        /* A new connection: the broker may have lost the retained inventory (no persistence). */
+        free(m->inventory_last);
+        m->inventory_last = NULL;
+        m->inflight_mid = -1;
+        plain_inventory(m);
+}
+
+static void plain_message(Mqtt *m, const char *topic, const char *payload, size_t len) {
+        _cleanup_free_ char *prefix = plain_topic(m, "jobs/"), *id = NULL;
+        const char *rest;
+        int r;
+
+        if (!prefix)
+                return;
+        rest = startswith(topic, prefix);
+        if (!rest || !mqtt_job_id_valid(rest, strlen(rest))) {
+                log_warning("MQTT: ignoring a message on %s: not a job topic (%sJOB-ID, JOB-ID of [A-Za-z0-9_-]{1,64})", topic, prefix);
+                return;
+        }
+
+        /* The operator clears a retained job with an empty message. */
+        if (len == 0)
+                return;
+
+        /* Retained jobs come again with every connect: known ones are not news. */
+        if (manager_job_exists(m->cp.manager, rest)) {
+                log_debug("MQTT: job %s is known already, ignoring its document", rest);
+                return;
+        }
+
+        id = strdup(rest);
+        if (!id)
+                return;
+        r = mqtt_submit(m, payload, len, id);
+        if (r < 0 && r != -EEXIST)
+                /* Nothing recorded: the retained document comes again at the next connect. */
+                log_error_errno(r, "MQTT: job %s could not be recorded; it is taken at the next connect: %m", id);
+}
+
+static int plain_send(Mqtt *m, OutboxEntry *e) {
+        _cleanup_free_ char *suffix = NULL, *topic = NULL;
+        const char *text;
+        int r;
+
+        if (asprintf(&suffix, "status/%s", e->job) < 0)
+                return -ENOMEM;
+        topic = plain_topic(m, suffix);
+        if (!topic)
+                return -ENOMEM;
+
+        text = json_object_to_json_string_ext(e->status, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        r = mqtt_client_publish(m->client, topic, text, strlen(text), true, &m->inflight_mid);
+        if (r < 0)
+                return r;
+
+        log_debug("MQTT: job %s: status %s published (mid %d)", e->job, text, m->inflight_mid);
+        return 0;
+}
+
+static void plain_published(Mqtt *m, int mid) {
+        OutboxEntry *e = outbox_head(m->outbox);
+
+        if (!e || !e->in_flight || mid != m->inflight_mid)
+                return; /* availability, inventory */
+        m->inflight_mid = -1;
+        mqtt_delivered(m, e);
+}
+
+static void plain_idle(Mqtt *m) {
+}
+
+static void plain_disconnected(Mqtt *m) {
+        m->inflight_mid = -1;
+}
+
+static void plain_done(Mqtt *m) {
+}
+
+const MqttDialectOps mqtt_plain_dialect = {
+        .init = plain_init,
+        .connected = plain_connected,
+        .message = plain_message,
+        .send = plain_send,
+        .published = plain_published,
+        .idle = plain_idle,
+        .disconnected = plain_disconnected,
+        .inventory = plain_inventory,
+        .done = plain_done,
+};

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "json-util.h"
+#include "log.h"
+#include "mqtt-internal.h"
+
+/* How long a stopping daemon waits for the PUBACK of its "offline". */
+#define MQTT_STOP_TIMEOUT_USEC (2 * USEC_PER_SEC)
+
+char **mqtt_strv_free(char **l) {
+        if (l)
+                for (char **i = l; *i; i++)
+                        free(*i);
+        free(l);
+        return NULL;
+}
+
+bool mqtt_job_id_valid(const char *s, size_t len) {
+        if (len == 0 || len > JOB_ID_MAX)
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+                      s[i] == '_' || s[i] == '-'))
+                        return false;
+        return true;
+}
+
+int mqtt_submit(Mqtt *m, const char *text, size_t len, const char *id) {
+        _cleanup_(json_object_putp) json_object *doc = NULL;
+
+        /* A JSON object gets the protocol's name for the job; anything else goes in as received
+         * and is rejected, under that name, with the parser's reason. */
+        if (json_parse_strict(text, len, NULL, &doc, NULL) >= 0 && json_object_is_type(doc, json_type_object)) {
+                json_object *v;
+
+                if (json_object_object_get_ex(doc, "id", &v) && json_object_is_type(v, json_type_string) &&
+                    !streq(json_object_get_string(v), id))
+                        log_notice("MQTT: the document of job %s names itself \"%s\"; the job is %s",
+                                   id, json_object_get_string(v), id);
+                if (json_object_object_add(doc, "id", json_object_new_string(id)) < 0)
+                        return -ENOMEM;
+                return manager_submit_job_as(m->cp.manager, &m->cp,
+                                             json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN), id);
+        }
+
+        return manager_submit_job_as(m->cp.manager, &m->cp, text, id);
+}
+
+/* ---- the outbox pump ---- */
+
+static int on_pump(sd_event_source *s, void *userdata) {
+        Mqtt *m = userdata;
+
+        for (;;) {
+                OutboxEntry *e;
+                int r;
+
+                if (mqtt_client_get_state(m->client) != MQTT_CLIENT_CONNECTED)
+                        return 0;
+
+                e = outbox_head(m->outbox);
+                if (!e) {
+                        m->dialect->idle(m);
+                        return 0;
+                }
+                if (e->in_flight)
+                        return 0;
+
+                r = m->dialect->send(m, e);
+                if (r > 0) {
+                        (void) outbox_remove(m->outbox, e, false);
+                        continue;
+                }
+                if (r < 0) {
+                        log_warning_errno(r, "MQTT: cannot send the status of job %s now, keeping it: %m", e->job);
+                        return 0;
+                }
+                e->in_flight = true;
+                return 0;
+        }
+}
+
+void mqtt_pump(Mqtt *m) {
+        int r;
+
+        /* Deferred: callers are often inside libmosquitto's callbacks or the engine's funnel. */
+        if (!m->pump_defer) {
+                r = sd_event_add_defer(m->cp.manager->event, &m->pump_defer, on_pump, m);
+                if (r < 0) {
+                        log_error_errno(r, "MQTT: cannot schedule the outbox: %m");
+                        return;
+                }
+                (void) sd_event_source_set_description(m->pump_defer, "mqtt-outbox");
+        }
+        (void) sd_event_source_set_enabled(m->pump_defer, SD_EVENT_ONESHOT);
+}
+
+void mqtt_delivered(Mqtt *m, OutboxEntry *e) {
+        log_debug("MQTT: status of job %s (%s) delivered", e->job, e->heartbeat ? "heartbeat" : "update");
+        (void) outbox_remove(m->outbox, e, !e->heartbeat);
+        mqtt_pump(m);
+}
+
+/* ---- client handlers ---- */
+
+static void on_connected(MqttClient *c, void *userdata) {
+        Mqtt *m = userdata;
+        int r;
+
+        r = mqtt_client_subscribe(c, (const char *const *) m->subscriptions);
+        if (r < 0)
+                log_warning_errno(r, "MQTT: cannot subscribe: %m");
+
+        r = mqtt_client_publish(c, m->availability_topic, "online", strlen("online"), true, NULL);
+        if (r < 0)
+                log_warning_errno(r, "MQTT: cannot publish %s: %m", m->availability_topic);
+
+        /* Whatever was in flight before went with the old connection (mqtt-client.h). */
+        for (size_t i = 0; i < m->outbox->n_entries; i++)
+                m->outbox->entries[i]->in_flight = false;
+
+        m->dialect->connected(m);
+        mqtt_pump(m);
+}
+
+static void on_disconnected(MqttClient *c, void *userdata) {
+        Mqtt *m = userdata;
+
+        for (size_t i = 0; i < m->outbox->n_entries; i++)
+                m->outbox->entries[i]->in_flight = false;
+        m->dialect->disconnected(m);
+}
+
+static void on_message(MqttClient *c, const char *topic, const char *payload, size_t len, void *userdata) {
+        Mqtt *m = userdata;
+
+        m->dialect->message(m, topic, payload, len);
+}
+
+static void on_published(MqttClient *c, int mid, void *userdata) {
+        Mqtt *m = userdata;
+
+        m->dialect->published(m, mid);
+}
+
+/* ---- the ControlPlane interface ---- */
+
+static int mqtt_report(ControlPlane *cp, const JobRecord *rec) {
+        Mqtt *m = (Mqtt *) cp;
+        _cleanup_(json_object_putp) json_object *status = NULL;
+        int r;
+
+        /* A job on several modules is reported as one job: its parent record, which aggregates
+         * the executions and lists them. */
+        if (rec->execution)
+                return 0;
+
+        status = job_record_status_to_json(rec);
+        if (!status)
+                return -ENOMEM;
+
+        r = outbox_push(m->outbox, rec->job->id, status);
+        if (r < 0)
+                return r;
+
+        mqtt_pump(m);
+        return 0;
+}
+
+static bool status_differs(json_object *a, json_object *b) {
+        static const char *const keys[] = { "state", "progress", "attempt", "reason", "revision_after" };
+
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                json_object *x = NULL, *y = NULL;
+
+                (void) json_object_object_get_ex(a, keys[i], &x);
+                (void) json_object_object_get_ex(b, keys[i], &y);
+                if (!json_object_equal(x, y))
+                        return true;
+        }
+        return false;
+}
+
+/* A crash between a record's save and the push of its status loses that update unless someone
+ * compares: every record of ours whose state is not what the outbox last had for it is queued
+ * again (outbox.h). */
+static int mqtt_reconcile(Mqtt *m) {
+        JobRecord **records = NULL;
+        size_t n = 0;
+        int r;
+
+        r = job_record_load_all(m->cp.manager->jobs_directory, &records, &n);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(json_object_putp) json_object *last = NULL, *now = NULL;
+                const JobRecord *rec = records[i];
+
+                if (rec->execution || !streq_ptr(rec->control_plane, m->cp.vtable->name))
+                        continue;
+
+                last = outbox_last_status(m->outbox, rec->job->id);
+                now = job_record_status_to_json(rec);
+                if (!now) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (last && !status_differs(last, now))
+                        continue;
+
+                log_info("MQTT: job %s: the status %s was not sent before the restart, queueing it",
+                         rec->job->id, job_state_to_string(rec->state));
+                r = outbox_push(m->outbox, rec->job->id, now);
+                if (r < 0)
+                        break;
+        }
+
+        job_record_free_many(records);
+        return r < 0 ? r : 0;
+}
+
+static int mqtt_start(ControlPlane *cp) {
+        Mqtt *m = (Mqtt *) cp;
+        int r;
+
+        r = mqtt_reconcile(m);
+        if (r < 0)
+                log_warning_errno(r, "MQTT: cannot compare the job records with the outbox: %m");
+
+        if (m->outbox->n_entries > 0)
+                log_info("MQTT: %zu status update(s) in the outbox from the last run are sent first", m->outbox->n_entries);
+
+        log_info("MQTT: control plane %s, device %s, broker %s", mqtt_dialect_to_string(m->config->dialect),
+                 m->config->device_id, mqtt_client_address(m->client));
+        return mqtt_client_start(m->client);
+}
+
+static void mqtt_modems_changed(ControlPlane *cp) {
+        Mqtt *m = (Mqtt *) cp;
+
+        if (m->dialect->inventory && mqtt_client_get_state(m->client) == MQTT_CLIENT_CONNECTED)
+                m->dialect->inventory(m);
+}
+
+static void mqtt_stop(ControlPlane *cp) {
+        Mqtt *m = (Mqtt *) cp;
+        int r;
+
+        r = mqtt_client_stop(m->client, m->availability_topic, "offline", MQTT_STOP_TIMEOUT_USEC);
+        if (r < 0)
+                log_warning_errno(r, "MQTT: \"offline\" was not acknowledged; the broker's last will says it: %m");
+        if (m->outbox->n_entries > 0)
+                log_info("MQTT: %zu status update(s) stay in the outbox for the next start", m->outbox->n_entries);
+}
+
+static ControlPlane *mqtt_free(ControlPlane *cp) {
+        Mqtt *m = (Mqtt *) cp;
+
+        if (!m)
+                return NULL;
+        m->pump_defer = sd_event_source_disable_unref(m->pump_defer);
+        m->client = mqtt_client_free(m->client);
+        if (m->dialect)
+                m->dialect->done(m);
+        outbox_free(m->outbox);
+        free(m->state_directory);
+        free(m->availability_topic);
+        mqtt_strv_free(m->subscriptions);
+        free(m->inventory_last);
+        free(m);
+        return NULL;
+}
+
+static const ControlPlaneVTable mqtt_vtable = {
+        .name = "mqtt",
+        .start = mqtt_start,
+        .report = mqtt_report,
+        .modems_changed = mqtt_modems_changed,
+        .stop = mqtt_stop,
+        .free = mqtt_free,
+};
+
+static void mqtt_freep(Mqtt **m) {
+        if (*m)
+                mqtt_free(&(*m)->cp);
+}
+
+int mqtt_control_plane_new(Manager *manager, const MqttConfig *config, ControlPlane **ret) {
+        _cleanup_(mqtt_freep) Mqtt *m = NULL;
+        _cleanup_free_ char *outbox_dir = NULL;
+        static const MqttClientHandlers handlers = {
+                .connected = on_connected,
+                .disconnected = on_disconnected,
+                .message = on_message,
+                .published = on_published,
+        };
+        int r;
+
+        m = calloc(1, sizeof(Mqtt));
+        if (!m)
+                return -ENOMEM;
+        m->cp = (ControlPlane) { .vtable = &mqtt_vtable, .manager = manager };
+        m->config = config;
+        m->inflight_mid = -1;
+
+        switch (config->dialect) {
+        case MQTT_DIALECT_PLAIN:
+                m->dialect = &mqtt_plain_dialect;
+                break;
+        case MQTT_DIALECT_AWS_IOT_JOBS:
+                m->dialect = &mqtt_aws_dialect;
+                break;
+        case _MQTT_DIALECT_MAX:
+        case _MQTT_DIALECT_INVALID:
+                return -EINVAL;
+        }
+
+        if (asprintf(&m->availability_topic, "%s/%s/availability", config->prefix, config->device_id) < 0 ||
+            asprintf(&m->state_directory, "%s/mqtt", manager->config->state_directory) < 0 ||
+            asprintf(&outbox_dir, "%s/outbox", manager->config->state_directory) < 0)
+                return -ENOMEM;
+
+        if (mkdir(outbox_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create %s: %m", outbox_dir);
+        free(outbox_dir);
+        if (asprintf(&outbox_dir, "%s/outbox/mqtt", manager->config->state_directory) < 0)
+                return -ENOMEM;
+        r = outbox_open(outbox_dir, &m->outbox);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open the outbox %s: %m", outbox_dir);
+
+        if (mkdir(m->state_directory, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create %s: %m", m->state_directory);
+
+        r = m->dialect->init(m);
+        if (r < 0)
+                return r;
+
+        r = mqtt_client_new(manager->event, config, m->availability_topic, "offline", &handlers, m, &m->client);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the MQTT client: %m");
+
+        *ret = &TAKE_PTR(m)->cp;
+        return 0;
+}
