@@ -248,9 +248,20 @@ static void on_mosq_message(struct mosquitto *mosq, void *userdata, const struct
 
 /* ---- the event loop side ---- */
 
+/* libmosquitto closes the socket on some failures (a TLS handshake error inside loop_read/write)
+ * without calling on_disconnect: a socket we still watch that is gone is a disconnect too. */
+static bool mqtt_client_lost_socket(MqttClient *c, int rc) {
+        if (!c->io)
+                return true; /* on_mosq_disconnect ran */
+        if (mosquitto_socket(c->mosq) >= 0)
+                return false;
+        on_mosq_disconnect(c->mosq, c, rc != MOSQ_ERR_SUCCESS ? rc : MOSQ_ERR_CONN_LOST);
+        return true;
+}
+
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         MqttClient *c = userdata;
-        int rc;
+        int rc = MOSQ_ERR_SUCCESS;
 
         if (revents & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
                 rc = mosquitto_loop_read(c->mosq, 1);
@@ -262,13 +273,13 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                                 break;
                         rc = mosquitto_loop_read(c->mosq, 1);
                 }
-                if (!c->io) /* disconnected inside: on_mosq_disconnect ran */
+                if (mqtt_client_lost_socket(c, rc))
                         return 0;
         }
 
         if (revents & EPOLLOUT) {
-                (void) mosquitto_loop_write(c->mosq, 1);
-                if (!c->io)
+                rc = mosquitto_loop_write(c->mosq, 1);
+                if (mqtt_client_lost_socket(c, rc))
                         return 0;
         }
 
@@ -279,8 +290,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 static int on_misc(sd_event_source *s, uint64_t usec, void *userdata) {
         MqttClient *c = userdata;
 
-        (void) mosquitto_loop_misc(c->mosq);
-        if (!c->io)
+        if (mqtt_client_lost_socket(c, mosquitto_loop_misc(c->mosq)))
                 return 0;
         mqtt_client_update_events(c);
         return sd_event_source_set_time_relative(s, MQTT_MISC_INTERVAL_USEC);
@@ -340,6 +350,8 @@ static void mqtt_client_connect(MqttClient *c) {
 
         mqtt_client_set_state(c, MQTT_CLIENT_CONNECTING);
         c->connack = -1;
+        free(c->last_error);
+        c->last_error = NULL;
 
         /* Non-blocking: TCP connect in progress; TLS and CONNECT continue from the loop. The name
          * lookup itself blocks (getaddrinfo), bounded by the resolver's timeouts. */
@@ -348,10 +360,14 @@ static void mqtt_client_connect(MqttClient *c) {
                 _cleanup_free_ char *what = NULL;
 
                 r = mosq_error_to_errno(rc);
-                if (asprintf(&what, "connection to %s failed: %s", c->address,
-                             rc == MOSQ_ERR_ERRNO ? strerror(-r) : mosquitto_strerror(rc)) < 0)
+                if (asprintf(&what, "connection to %s failed: %s%s%s", c->address,
+                             rc == MOSQ_ERR_ERRNO ? strerror(-r) : mosquitto_strerror(rc),
+                             c->last_error ? ": " : "", strempty(c->last_error)) < 0)
                         what = NULL;
-                mqtt_client_schedule(c, LOG_WARNING, what ?: "connection failed");
+                free(c->last_error);
+                c->last_error = NULL;
+                mqtt_client_schedule(c, IN_SET(rc, MOSQ_ERR_TLS, MOSQ_ERR_TLS_HANDSHAKE) ? LOG_ERR : LOG_WARNING,
+                                     what ?: "connection failed");
                 return;
         }
 
