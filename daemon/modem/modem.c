@@ -534,6 +534,15 @@ static int on_finish_defer(sd_event_source *s, void *userdata) {
         Modem *m = userdata;
 
         m->finish_defer = sd_event_source_unref(m->finish_defer);
+
+        /* What the engine read back with ATI is the module's revision now: the inventory says so
+         * at once, not only after the identification below. */
+        if (m->engine) {
+                const JobRecord *rec = engine_get_record(m->engine);
+
+                if (rec->revision_after)
+                        (void) free_and_strdup(&m->revision, rec->revision_after);
+        }
         m->engine = engine_free(m->engine);
 
         if (m->channel)
