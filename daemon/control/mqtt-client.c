@@ -454,6 +454,8 @@ int mqtt_client_subscribe(MqttClient *c, const char *const *patterns) {
 
         while (patterns[n])
                 n++;
+        if (n == 0)
+                return 0;
 
         rc = mosquitto_subscribe_multiple(c->mosq, NULL, (int) n, (char *const *) patterns, 1, 0, NULL);
         mqtt_client_update_events(c);

@@ -49,6 +49,7 @@ struct Mqtt {
 
         /* plain */
         int inflight_mid;           /* message id of the outbox head in flight, -1 if none */
+        bool jobs_subscribed;       /* the job topic, once the outbox was empty after a connect */
         char *inventory_last;       /* last inventory published (without its time) */
 
         /* aws-iot-jobs */

@@ -22,12 +22,11 @@ static char *plain_topic(const Mqtt *m, const char *suffix) {
         return t;
 }
 
+/* The job topic is subscribed to only once the outbox is empty (plain_idle()): what the last run
+ * could not deliver goes out before new work comes in. */
 static int plain_init(Mqtt *m) {
-        m->subscriptions = calloc(2, sizeof(char *));
-        if (!m->subscriptions)
-                return -ENOMEM;
-        m->subscriptions[0] = plain_topic(m, "jobs/+");
-        return m->subscriptions[0] ? 0 : -ENOMEM;
+        m->subscriptions = calloc(1, sizeof(char *));
+        return m->subscriptions ? 0 : -ENOMEM;
 }
 
 static json_object *plain_modem_to_json(const Modem *modem) {
@@ -101,6 +100,7 @@ static void plain_connected(Mqtt *m) {
         free(m->inventory_last);
         m->inventory_last = NULL;
         m->inflight_mid = -1;
+        m->jobs_subscribed = false;
         plain_inventory(m);
 }
 
@@ -166,10 +166,25 @@ static void plain_published(Mqtt *m, int mid) {
 }
 
 static void plain_idle(Mqtt *m) {
+        _cleanup_free_ char *jobs = NULL;
+        int r;
+
+        if (m->jobs_subscribed)
+                return;
+        jobs = plain_topic(m, "jobs/+");
+        if (!jobs)
+                return;
+        r = mqtt_client_subscribe(m->client, (const char *const[]) { jobs, NULL });
+        if (r < 0) {
+                log_warning_errno(r, "MQTT: cannot subscribe to %s: %m", jobs);
+                return;
+        }
+        m->jobs_subscribed = true;
 }
 
 static void plain_disconnected(Mqtt *m) {
         m->inflight_mid = -1;
+        m->jobs_subscribed = false;
 }
 
 static void plain_done(Mqtt *m) {
