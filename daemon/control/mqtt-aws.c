@@ -407,7 +407,8 @@ static int aws_send(Mqtt *m, OutboxEntry *e) {
                 return 1;
         }
         if (j->server_ended) {
-                if (aws_status_is_terminal(status) && !e->heartbeat)
+                /* CANCELED: the control plane's own cancel, nothing to regret. */
+                if (aws_status_is_terminal(status) && !e->heartbeat && !streq_ptr(state, "CANCELED"))
                         log_ctx_warning(&((LogContext) { .job_id = j->id, .state = state, .message_id = DFOTAD_MESSAGE_CP_JOB_ENDED }),
                                         "Job %s: %s here, but the control plane had ended the job: its result cannot be reported",
                                         j->id, strna(state));

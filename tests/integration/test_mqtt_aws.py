@@ -2,12 +2,13 @@
 """The MQTT control plane, dialect "aws-iot-jobs" (issue 5): dfotad against a real mosquitto and
 the fake AWS IoT Jobs service (fake_aws_jobs.py), with the simulator as the module."""
 
+import json
 import re
 
 import pytest
 
-from conftest import (SOURCE_VERSION, TARGET_VERSION, TEST_TIMEOUTS, is_subsequence, make_job,
-                      states)
+from conftest import (SCENARIOS, SOURCE_VERSION, TARGET_VERSION, TEST_TIMEOUTS, is_subsequence,
+                      make_job, scaled, states, wait_until)
 from mqtt_fixtures import (CONNECTED_RE, THING, mqtt_config, progress_buckets_ok,
                            reported_matches_history)
 from mqtt_fixtures import mqtt_fixture  # noqa: F401  (the "mqtt" fixture)
@@ -245,6 +246,50 @@ def test_cancel_before_qfotadl_cancels_locally(harness, mqtt):
     assert len(late) <= 1 and all(u.code == "TerminalStateReached" for u in late), late
     svc.check()
     check_tokens(svc)
+
+
+def test_cancel_during_preflight_stops_the_running_execution(harness, mqtt):
+    """The engine itself is canceled: the module sits on AT+CSQ (no final result code) while the
+    service cancels the job. The command in flight is abandoned, nothing more is sent for the job,
+    and the module is identified again afterwards."""
+    scenario = json.loads((SCENARIOS / "ec25-http-success.json").read_text())
+    scenario.setdefault("module", {})["responses"] = {"AT+CSQ": ["+CSQ: 20,99"]}
+    path = harness.tmp / "ec25-csq-hangs.json"
+    path.write_text(json.dumps(scenario))
+
+    broker = mqtt.broker()
+    svc = mqtt.service(broker)
+    sim = harness.start_sim(str(path))
+    start_aws_daemon(harness, broker, timeouts={"at_command": 4})
+    wait_start_next(svc)
+
+    svc.create_job("job-pf", make_job("job-pf"))
+    sim.wait_event(lambda ev: ev["event"] == "rx" and ev["line"].upper() == "AT+CSQ", 15,
+                   "AT+CSQ at the module")
+    assert harness.read_record("job-pf")["state"] == "PREFLIGHT"
+    svc.cancel_job("job-pf")
+    cancel_at = [t[0] for t in svc.device_transitions("job-pf") if t[4] == "CANCELED"][0]
+
+    mark = harness.daemon.mark()
+    rec = harness.wait_record_terminal("job-pf", timeout=15)
+    assert rec["state"] == "CANCELED", states(rec)
+    assert rec["qfotadl_sent"] is False
+    assert rec["reason"].startswith("canceled by the control plane"), rec["reason"]
+    harness.wait_log(r"Job job-pf: the control plane ended the job \(.*\) before AT\+QFOTADL was "
+                     r"sent; canceled here", timeout=5)
+    # Back to an idle module: once the abandoned AT+CSQ timed out, the module is identified again.
+    wait_until(lambda: len([e for e in sim.events()
+                            if e["event"] == "rx" and e["line"].upper() == "AT+GSN"]) >= 2,
+               scaled(15), "the module identified again after the cancel", paths=[sim.log_path])
+    harness.wait_log(r"Port probing -> ready", timeout=5, since=mark)
+    assert sim.qfotadl_count() == 0, sim.rx_lines()
+    assert not [line for line in sim.rx_lines() if "QFOTADL" in line.upper()]
+    assert harness.daemon.running()
+
+    assert svc.execution("job-pf")["status"] == "CANCELED"
+    late = [u for u in svc.updates("job-pf") if u.time > cancel_at]
+    assert not [u for u in late if u.accepted], late
+    svc.check()
 
 
 def test_cancel_after_qfotadl_module_finishes_result_not_reported(harness, mqtt):
