@@ -88,8 +88,9 @@ if [ "$mqtt" -eq 1 ]; then
         done
         [ -S "$sock" ] || { cat "$tmp/mosquitto.log" >&2; exit 1; }
         say "mosquitto listening on $sock"
-        mosquitto_sub --unix "$sock" -v -t 'dfotad/demo-gw/#' 2>/dev/null |
-                while IFS= read -r msg; do say "mqtt: ${msg:0:150}"; done &
+        # $! must be mosquitto_sub itself: it reconnects forever, only a signal ends it.
+        mosquitto_sub --unix "$sock" -v -t 'dfotad/demo-gw/#' 2>/dev/null \
+                > >(while IFS= read -r msg; do say "mqtt: ${msg:0:150}"; done) &
         sub_pid=$!
         mqtt_config=',
   "mqtt": { "dialect": "plain", "host": "'"$sock"'", "device_id": "demo-gw" }'
