@@ -205,6 +205,26 @@ def test_unix_socket_broker(harness, mqtt):
     assert d.stop() == 0
 
 
+def test_mqtt5_job_end_to_end(harness, mqtt):
+    """"protocol": "5": the same job, status and availability over MQTT 5; the broker says which
+    protocol the client spoke."""
+    broker = mqtt.broker()
+    watcher = mqtt.client(broker, "v5-watcher", [f"{P}/#"])
+    sim = harness.start_sim("ec25-http-success")
+    since = broker.log_mark()
+    start_plain_daemon(harness, broker, protocol="5")
+    broker.wait_log(rf"New client connected from .* as {DEVICE_ID} \(p5,", 10, since)
+
+    publish_job(harness, broker, "job-v5", make_job("job-v5"))
+    rec = harness.wait_record_terminal("job-v5", timeout=40)
+    watcher.wait(lambda: any(b'"SUCCEEDED"' in m.payload for m in watcher.on(f"{P}/status/job-v5")),
+                 10, "status SUCCEEDED over MQTT 5")
+    assert rec["state"] == "SUCCEEDED"
+    check_status_sequence([m.text() for m in watcher.on(f"{P}/status/job-v5")], rec)
+    assert [m.payload for m in watcher.on(f"{P}/availability")][:1] == [b"online"]
+    assert sim.qfotadl_count() == 1
+
+
 @pytest.mark.parametrize("failure", ["wrong-ca", "wrong-password"])
 def test_connection_failure_is_logged_and_retried_with_backoff(harness, mqtt, failure):
     if failure == "wrong-ca":
