@@ -403,20 +403,23 @@ static int pdp_parse_string(json_object *v, const char *key_path, char **ret, si
         return free_and_strdup(ret, s);
 }
 
-static int config_parse_pdp_cid(json_object *v, const char *key_path, void *data, char **reterr) {
-        unsigned *cid = data;
+static int config_parse_uint(json_object *v, const char *key_path, unsigned min, unsigned max, unsigned *ret, char **reterr) {
         int64_t i;
 
-        /* AT+QICSGP <contextID> (see PDP_CID_MIN/MAX); the DFOTA guide's default is 1. */
         if (!json_object_is_type(v, json_type_int))
-                return config_error(reterr, key_path, "must be an integer %i..%i", PDP_CID_MIN, PDP_CID_MAX);
+                return config_error(reterr, key_path, "must be an integer %u..%u", min, max);
 
         i = json_object_get_int64(v);
-        if (i < PDP_CID_MIN || i > PDP_CID_MAX)
-                return config_error(reterr, key_path, "must be an integer %i..%i", PDP_CID_MIN, PDP_CID_MAX);
+        if (i < min || i > max)
+                return config_error(reterr, key_path, "must be an integer %u..%u", min, max);
 
-        *cid = (unsigned) i;
+        *ret = (unsigned) i;
         return 0;
+}
+
+static int config_parse_pdp_cid(json_object *v, const char *key_path, void *data, char **reterr) {
+        /* AT+QICSGP <contextID> (see PDP_CID_MIN/MAX); the DFOTA guide's default is 1. */
+        return config_parse_uint(v, key_path, PDP_CID_MIN, PDP_CID_MAX, data, reterr);
 }
 
 static int config_parse_pdp_apn(json_object *v, const char *key_path, void *data, char **reterr) {
@@ -823,20 +826,6 @@ static int mqtt_parse_string(
                 return r;
 
         return free_and_strdup(ret, s);
-}
-
-static int config_parse_uint(json_object *v, const char *key_path, unsigned min, unsigned max, unsigned *ret, char **reterr) {
-        int64_t i;
-
-        if (!json_object_is_type(v, json_type_int))
-                return config_error(reterr, key_path, "must be an integer %u..%u", min, max);
-
-        i = json_object_get_int64(v);
-        if (i < min || i > max)
-                return config_error(reterr, key_path, "must be an integer %u..%u", min, max);
-
-        *ret = (unsigned) i;
-        return 0;
 }
 
 /* A file read at run time (by libmosquitto/OpenSSL, possibly after a reconnect days later): checked
