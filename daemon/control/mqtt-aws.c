@@ -763,8 +763,12 @@ static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
         usec_t now;
 
         (void) sd_event_now(m->cp.manager->event, CLOCK_MONOTONIC, &now);
-        if (mqtt_client_get_state(m->client) == MQTT_CLIENT_CONNECTED && !outbox_head(m->outbox) &&
-            now >= a->last_sent + m->config->heartbeat)
+
+        /* Counted from the last update sent, whatever sent it. */
+        if (now < a->last_sent + m->config->heartbeat)
+                return sd_event_source_set_time(s, a->last_sent + m->config->heartbeat);
+
+        if (mqtt_client_get_state(m->client) == MQTT_CLIENT_CONNECTED && !outbox_head(m->outbox))
                 for (size_t i = 0; i < a->n_jobs; i++) {
                         AwsJob *j = a->jobs[i];
                         _cleanup_(json_object_putp) json_object *last = NULL;
