@@ -32,7 +32,8 @@ static int plain_init(Mqtt *m) {
 static json_object *plain_modem_to_json(const Modem *modem) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         const JobRecord *rec = modem->engine ? engine_get_record(modem->engine) : NULL;
-        const char *state = !modem->channel ? "absent" : rec ? "busy" : !modem->identified ? "identifying" : "idle";
+        /* A job keeps its module "busy" also while the module reboots without a port. */
+        const char *state = rec ? "busy" : !modem->channel ? "absent" : !modem->identified ? "identifying" : "idle";
 
         if (!o)
                 return NULL;
@@ -41,7 +42,7 @@ static json_object *plain_modem_to_json(const Modem *modem) {
             json_object_object_add(o, "model", modem->model ? json_object_new_string(modem->model) : NULL) < 0 ||
             json_object_object_add(o, "revision", modem->revision ? json_object_new_string(modem->revision) : NULL) < 0 ||
             json_object_object_add(o, "family", modem->profile ? json_object_new_string(modem->profile->name) : NULL) < 0 ||
-            json_object_object_add(o, "state", json_object_new_string(rec ? "busy" : state)) < 0 ||
+            json_object_object_add(o, "state", json_object_new_string(state)) < 0 ||
             json_object_object_add(o, "job", rec ? json_object_new_string(rec->job->id) : NULL) < 0 ||
             json_object_object_add(o, "job_state", rec ? json_object_new_string(job_state_to_string(rec->state)) : NULL) < 0)
                 return NULL;

@@ -429,16 +429,21 @@ static void test_dropin_error_names_dropin(void **state) {
 /* ---- modems[].pdp (UC20/UC15: UMTS/HSPA DFOTA User Guide ch. 3) ---------------------------- */
 
 /* Writes content byte for byte (no quote translation) to <dir>/<name>; returns the path. */
-static char *write_secret(const char *dir, const char *name, const char *content) {
+/* n bytes of content (NULs allowed) into <dir>/<name>; returns the path. */
+static char *write_secret_bytes(const char *dir, const char *name, const char *content, size_t n) {
         char *path = NULL;
         FILE *f;
 
         assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
         f = fopen(path, "we");
         assert_non_null(f);
-        assert_int_equal(fwrite(content, 1, strlen(content), f), strlen(content));
+        assert_int_equal(fwrite(content, 1, n, f), n);
         assert_int_equal(fclose(f), 0);
         return path;
+}
+
+static char *write_secret(const char *dir, const char *name, const char *content) {
+        return write_secret_bytes(dir, name, content, strlen(content));
 }
 
 /* The config text with ' for ", and %s replaced by arg. */
@@ -447,6 +452,38 @@ static void write_conf(const Dir *d, const char *format, const char *arg) {
 
         assert_true(asprintf(&text, format, arg) > 0);
         write_file(d->conf, text);
+}
+
+typedef struct ErrorCase {
+        const char *json;           /* %s: arg */
+        const char *arg;
+        int error;
+        const char *reason;         /* after "<file>: "; %s: arg */
+} ErrorCase;
+
+/* Each case must fail to load with its error and a message starting with "<file>: <reason>", and
+ * no message may contain any of the NULL-terminated secrets. */
+static void check_error_cases(const Dir *d, const ErrorCase *cases, size_t n, const char *const *secrets) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *err = NULL, *want = NULL, *reason = NULL;
+                const char *arg = cases[i].arg;
+                Config *c = NULL;
+                int r;
+
+                write_conf(d, cases[i].json, arg ?: "");
+                assert_true(asprintf(&reason, cases[i].reason, arg ?: "") > 0);
+                assert_true(asprintf(&want, "%s: %s", d->conf, reason) > 0);
+
+                r = config_load(d->conf, true, &c, &err);
+                if (r != cases[i].error || !err || !startswith(err, want))
+                        fail_msg("case %zu %s: r=%i err=\"%s\", want %i \"%s...\"", i, cases[i].json, r, strna(err),
+                                 cases[i].error, want);
+                assert_null(c);
+
+                for (const char *const *x = secrets; *x; x++)
+                        if (strstr(err, *x))
+                                fail_msg("case %zu: a secret is in \"%s\"", i, err);
+        }
 }
 
 static void test_pdp(void **state) {
@@ -613,26 +650,15 @@ static void test_pdp_errors(void **state) {
         _cleanup_free_ char *ctrl = write_secret(d->path, "ctrl", "ab\tcd");
         _cleanup_free_ char *utf8 = write_secret(d->path, "utf8", "p\xc3\xa4ss");
         _cleanup_free_ char *lines = write_secret(d->path, "lines", "one\ntwo\n");
-        _cleanup_free_ char *nul = NULL, *toolong = NULL;
-        char long_pw[PDP_CREDENTIAL_MAX + 2];
-        FILE *f;
-
         /* Files with bytes a C string cannot hold, or too long to spell out. */
-        assert_true(asprintf(&nul, "%s/nul", d->path) > 0);
-        f = fopen(nul, "we");
-        assert_non_null(f);
-        assert_int_equal(fwrite("ab\0cd", 1, 5, f), 5);
-        assert_int_equal(fclose(f), 0);
+        _cleanup_free_ char *nul = write_secret_bytes(d->path, "nul", "ab\0cd", 5), *toolong = NULL;
+        char long_pw[PDP_CREDENTIAL_MAX + 2];
+
         memset(long_pw, 'p', PDP_CREDENTIAL_MAX + 1);
         long_pw[PDP_CREDENTIAL_MAX + 1] = '\0';
         toolong = write_secret(d->path, "toolong", long_pw);
 
-        const struct {
-                const char *json;           /* %s: arg */
-                const char *arg;
-                int error;
-                const char *reason;         /* after "<file>: "; %s: arg */
-        } cases[] = {
+        const ErrorCase cases[] = {
                 { "{'modems': [{'port': '/dev/a', 'pdp': 'internet'}]}", NULL, -EINVAL,
                   "modems[0].pdp: must be an object" },
                 { "{'modems': [{'port': '/dev/a', 'pdp': {}}]}", NULL, -EINVAL,
@@ -715,28 +741,8 @@ static void test_pdp_errors(void **state) {
                   "modems[1]: \"pdp\" is not used by family \"rg50x\"" },
         };
 
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                _cleanup_free_ char *err = NULL, *want = NULL, *reason = NULL;
-                const char *arg = cases[i].arg;
-                Config *c = NULL;
-                int r;
-
-                write_conf(d, cases[i].json, arg ?: "");
-                assert_true(asprintf(&reason, cases[i].reason, arg ?: "") > 0);
-                assert_true(asprintf(&want, "%s: %s", d->conf, reason) > 0);
-
-                r = config_load(d->conf, true, &c, &err);
-                if (r != cases[i].error || !err || !startswith(err, want))
-                        fail_msg("case %zu %s: r=%i err=\"%s\", want %i \"%s...\"", i, cases[i].json, r, strna(err),
-                                 cases[i].error, want);
-                assert_null(c);
-
-                /* Never the password in a message. */
-                assert_null(strstr(err, "hunter2"));
-                assert_null(strstr(err, "ab\"cd"));
-                assert_null(strstr(err, "ab\tcd"));
-                assert_null(strstr(err, "one\ntwo"));
-        }
+        check_error_cases(d, cases, ELEMENTSOF(cases),
+                          (const char *const[]) { "hunter2", "ab\"cd", "ab\tcd", "one\ntwo", NULL });
 }
 
 /* With $CREDENTIALS_DIRECTORY, a value with a '/' that is not absolute, or a dot name, is neither a
@@ -964,14 +970,8 @@ static void test_mqtt_errors(void **state) {
         _cleanup_free_ char *empty = write_secret(d->path, "empty", "\n");
         _cleanup_free_ char *lines = write_secret(d->path, "lines", "hunter2\nhunter2\n");
         _cleanup_free_ char *cert = write_secret(d->path, "cert.pem", "x");
-        _cleanup_free_ char *nul = NULL, *toolong = NULL, *long_pw = NULL;
-        FILE *f;
+        _cleanup_free_ char *nul = write_secret_bytes(d->path, "nul", "hunter2\0x", 9), *toolong = NULL, *long_pw = NULL;
 
-        assert_true(asprintf(&nul, "%s/nul", d->path) > 0);
-        f = fopen(nul, "we");
-        assert_non_null(f);
-        assert_int_equal(fwrite("hunter2\0x", 1, 9, f), 9);
-        assert_int_equal(fclose(f), 0);
         long_pw = malloc(MQTT_PASSWORD_MAX + 2);
         assert_non_null(long_pw);
         memset(long_pw, 'x', MQTT_PASSWORD_MAX + 1);
@@ -979,12 +979,7 @@ static void test_mqtt_errors(void **state) {
         long_pw[MQTT_PASSWORD_MAX + 1] = '\0';
         toolong = write_secret(d->path, "toolong", long_pw);
 
-        const struct {
-                const char *json;           /* %s: arg */
-                const char *arg;
-                int error;
-                const char *reason;         /* after "<file>: "; %s: arg */
-        } cases[] = {
+        const ErrorCase cases[] = {
                 /* the object, required keys, unknown keys */
                 { "{'mqtt': 5}", NULL, -EINVAL, "mqtt: must be an object" },
                 { "{'mqtt': 'plain'}", NULL, -EINVAL, "mqtt: must be an object" },
@@ -1109,26 +1104,7 @@ static void test_mqtt_errors(void **state) {
                   "mqtt.heartbeat: is not used when step_timeout_minutes is 0" },
         };
 
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                _cleanup_free_ char *err = NULL, *want = NULL, *reason = NULL;
-                const char *arg = cases[i].arg;
-                Config *c = NULL;
-                int r;
-
-                write_conf(d, cases[i].json, arg ?: "");
-                assert_true(asprintf(&reason, cases[i].reason, arg ?: "") > 0);
-                assert_true(asprintf(&want, "%s: %s", d->conf, reason) > 0);
-
-                r = config_load(d->conf, true, &c, &err);
-                if (r != cases[i].error || !err || !startswith(err, want))
-                        fail_msg("case %zu %s: r=%i err=\"%s\", want %i \"%s...\"", i, cases[i].json, r, strna(err),
-                                 cases[i].error, want);
-                assert_null(c);
-
-                /* Never the password in a message. */
-                if (strstr(err, "hunter2"))
-                        fail_msg("case %zu: the password is in \"%s\"", i, err);
-        }
+        check_error_cases(d, cases, ELEMENTSOF(cases), (const char *const[]) { "hunter2", NULL });
 }
 
 /* Without read permission (root reads anything: checked only when not root). */
