@@ -55,6 +55,8 @@ typedef struct AtResponse {
         char **lines;               /* information lines (echo removed), NULL-terminated, never NULL; borrowed
                                      * during the callback. On TIMEOUT/PORT_LOST: the lines received so far. */
         size_t n_lines;
+        bool written;               /* the whole command line (its CR included) went out to the port: the
+                                     * module has it, whether it answered or not */
 } AtResponse;
 
 /* Called exactly once per command sent, unless the channel is freed first or the command is

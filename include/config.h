@@ -21,6 +21,7 @@ typedef struct Timeouts {
         usec_t first_urc_after_reboot;  /* port back -> first URC; default 90 s */
         usec_t urc_watchdog;            /* update phase, no URC for this long -> reset; default 240 s (EP06 guide, abnormalities chapter) */
         usec_t verify;                  /* END -> revision read back; default 300 s */
+        usec_t state_write_retry;       /* a state file that could not be written is tried again this often; default 10 s */
 } Timeouts;
 
 typedef enum ResetMethod {
@@ -124,6 +125,8 @@ typedef struct Config {
         Timeouts timeouts;              /* "timeouts" */
         ResetMethod reset_method;       /* "reset": "at" (default) or {"command": [argv...]} */
         char **reset_command;           /* NULL-terminated argv for RESET_METHOD_COMMAND, else NULL */
+        bool reset_try_at_first;        /* "reset": {"command": [...], "try_at_first": true}: AT+CFUN=1,1 first,
+                                         * the program when the AT port cannot take it */
         char *inbox;                    /* "local": {"inbox": PATH}; default <state_directory>/inbox */
         bool hotplug;                   /* "hotplug": find USB modules through udev; default true */
         MqttConfig *mqtt;               /* "mqtt"; NULL when absent */

@@ -31,6 +31,10 @@ typedef struct ControlPlaneVTable {
          * control planes that publish an inventory. */
         void (*modems_changed)(ControlPlane *cp);
 
+        /* Optional. Whether the backend has reported on job id before (its status store knows it):
+         * whose job a record that cannot be read was. */
+        bool (*knows_job)(ControlPlane *cp, const char *id);
+
         /* Optional. The daemon stops (outside the event loop): say goodbye, bounded in time. */
         void (*stop)(ControlPlane *cp);
 

@@ -24,8 +24,15 @@
 #include "record.h"
 
 /* Creates the engine for record on modem m and starts (or, for a record that was already past
- * QUEUED when the daemon stopped, resumes) it. The engine takes ownership of record. Returns 0
- * or a negative errno. The engine reports its end through modem_engine_finished(). */
+ * QUEUED when the daemon stopped, resumes) it. The engine takes ownership of record on success.
+ * Returns 0 or -ENOMEM. The engine reports its end through modem_engine_finished().
+ *
+ * A resume reads typed record fields only (record.h): "phase" says where to go on and which wait
+ * applies (after AT+QFOTADL was recorded but before any URC: download_start, and the command may
+ * never have reached the module; a download: download; after a reboot or an END with attempts
+ * left: first_urc_after_reboot; an attempt: urc_watchdog; the end: verify), "last_end" whether
+ * the next START is a new attempt, "modem.family" the profile. AT+QFOTADL is never sent for a
+ * record that says it was sent. */
 int engine_start(Modem *m, JobRecord *record, Engine **ret);
 
 Engine *engine_free(Engine *e);
@@ -40,10 +47,6 @@ const JobRecord *engine_get_record(const Engine *e);
 
 /* Saves the record as it is now (progress below the persistence step included). For shutdown. */
 int engine_flush(Engine *e);
-
-/* Ends the execution with FAILED and reason (daemon shutting down is *not* a reason: on shutdown
- * engines are freed and resume on the next start). Used when the port never returns. */
-void engine_fail(Engine *e, const char *reason);
 
 /* Ends the execution with CANCELED and reason, if AT+QFOTADL has not been sent (a command in
  * flight is forgotten, ModemManager gets the module back). Returns 0, -EBUSY when AT+QFOTADL was

@@ -11,6 +11,23 @@
  * directory. A crash leaves either the old or the new file. Returns 0 or a negative errno. */
 int write_file_atomic(const char *path, const char *text);
 
-/* Reads a whole file as one NUL-terminated string (newly allocated in *ret). A NUL byte inside
- * the file is -EBADMSG (a JSON text would silently end there). Returns 0 or a negative errno. */
-int read_text_file(const char *path, char **ret);
+/* Reads a whole file as one NUL-terminated string (newly allocated in *ret), at most max bytes
+ * (see read_file_bounded()). A NUL byte inside the file is -EBADMSG (a JSON text would silently end
+ * there). Returns 0 or a negative errno. */
+int read_text_file(const char *path, size_t max, char **ret);
+
+typedef enum ReadFlags {
+        READ_NOFOLLOW = 1 << 0,     /* a symbolic link is -ELOOP (a document someone planted) */
+} ReadFlags;
+
+/* Reads the regular file at path (relative to dir_fd, or AT_FDCWD) into a new buffer with a
+ * terminating NUL (NUL bytes inside are kept: *ret_size says how many bytes there were). Never
+ * blocks and never reads more than max + 1 bytes: the size is checked before anything is read.
+ * Returns 0, -EFBIG when the file is larger than max bytes, -EISDIR for a directory, -EBADFD for
+ * anything else that is not a regular file (FIFO, socket, device), -ELOOP for a symbolic link with
+ * READ_NOFOLLOW, -ENOMEM, or another negative errno from open()/read(). */
+int read_file_bounded(int dir_fd, const char *path, size_t max, ReadFlags flags, char **ret, size_t *ret_size);
+
+/* What the errors of read_file_bounded() mean, as the end of a sentence about the file ("is a
+ * directory", "is larger than 262144 bytes"): into buf, returned. */
+const char *read_error_to_string(int error, size_t max, char buf[static 64]);

@@ -66,8 +66,20 @@ typedef struct Job {
  * the field's path, e.g. "package.url: contains '\"'", or -ENOMEM. */
 int job_from_json(json_object *o, Job **ret, char **reterr);
 
-/* The same from text. Malformed JSON: -EINVAL with reason "not valid JSON: <json-c message>". */
-int job_parse(const char *text, Job **ret, char **reterr);
+/* A job document is at most this many bytes, on every control plane: checked before it is parsed,
+ * so that a hostile or broken sender cannot make the daemon allocate without bound. */
+#define JOB_DOCUMENT_MAX (256U * 1024U)
+
+/* The checks every document passes before it is parsed: at most JOB_DOCUMENT_MAX bytes (-EFBIG,
+ * "(document): is N bytes, more than the 262144 a job document may have") and no NUL byte (-EINVAL,
+ * "(document): contains a NUL byte at offset N": json-c and C strings would silently stop there).
+ * size: the bytes received. Returns 0 or the error with *reterr set (reterr may be NULL). */
+int job_document_check(const char *text, size_t size, char **reterr);
+
+/* The same from text (size bytes, NUL-terminated), after job_document_check(). Malformed JSON or
+ * invalid UTF-8: -EINVAL with reason "(document): not valid JSON: <json-c message> at line L,
+ * column C". */
+int job_parse(const char *text, size_t size, Job **ret, char **reterr);
 
 /* Serialises back to the job document form. Returns a new reference or NULL on OOM. */
 json_object *job_to_json(const Job *j);

@@ -47,6 +47,11 @@ typedef uint64_t usec_t;
                         func(*p);                               \
         }
 
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
 static inline void freep(void *p) {
         free(*(void **) p);
 }

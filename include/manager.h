@@ -36,6 +36,15 @@ struct Manager {
         JobRecord **pending;        /* valid jobs no modem could take yet (modems not identified) */
         size_t n_pending;
 
+        /* Modules that take no new job until they answer normally outside an update: the module of
+         * a record that could not be read (record.h "module_hold"). */
+        struct ModuleHold {
+                char *port;         /* the module's AT port, or NULL */
+                char *imei;         /* its IMEI, or NULL; neither: every module */
+                char *record_path;  /* the record that stands in for the damaged one */
+        } *holds;
+        size_t n_holds;
+
         char *last_status;          /* last STATUS= sent */
 };
 
@@ -51,18 +60,26 @@ int manager_start(Manager *m);
 /* Runs the loop until SIGTERM/SIGINT. Returns the loop's exit code. */
 int manager_run(Manager *m);
 
-/* A control plane hands in a job document (text as received). fallback_id names the record when
- * the document carries no usable id. The document is validated; an invalid one is recorded as
+/* A control plane hands in a job document (text: size bytes as received, NUL-terminated after
+ * them). fallback_id names the record when the document carries no usable id. The document is
+ * checked (size, NUL bytes) before it is parsed, then validated; an invalid one is recorded as
  * REJECTED with the field named. Returns 0 when the document was recorded (accepted or rejected)
  * and the control plane may forget it; -EEXIST when a record with that id exists already (the
  * order is a duplicate and must not run twice); another negative errno when nothing could be
  * recorded (the control plane must keep the order and retry). */
-int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, const char *fallback_id);
+int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, size_t size, const char *fallback_id);
 
 /* As manager_submit_job(), but the job is recorded under id (valid: [A-Za-z0-9_-]{1,64}) whatever
  * the document says: for control planes whose own protocol names the job (the AWS IoT job id, the
  * plain dialect's topic). A document "id" that differs is replaced, with a notice. */
-int manager_submit_job_as(Manager *m, ControlPlane *origin, const char *text, const char *id);
+int manager_submit_job_as(Manager *m, ControlPlane *origin, const char *text, size_t size, const char *id);
+
+/* A control plane received an order it cannot even hand in as a document (a file in the inbox
+ * that is a directory or a FIFO, a document too large to be kept, a job id its protocol cannot
+ * carry): the job is recorded as REJECTED with reason, under id made valid (characters outside
+ * [A-Za-z0-9_-] become '_', cut to 64), so that it is never taken again. reason must already be
+ * safe to log (escape.h). Returns as manager_submit_job(). */
+int manager_reject_job(Manager *m, ControlPlane *origin, const char *id, const char *reason);
 
 /* Whether a record of job id exists (the job was taken, whatever became of it). */
 bool manager_job_exists(Manager *m, const char *id);
@@ -78,8 +95,13 @@ int manager_cancel_job(Manager *m, const char *id, const char *reason);
  * record (record.h). */
 void manager_report(Manager *m, const JobRecord *record);
 
-/* A modem was identified; pending jobs may now find their modem. */
+/* A modem was identified; pending jobs may now find their modem. A modem a hold applies to (see
+ * Manager.holds) is put on hold first (modem_hold()). */
 void manager_modem_identified(Manager *m, Modem *modem);
+
+/* A modem on hold answered normally outside an update (modem_hold()): the holds on it end, and
+ * the records that held it say so. */
+void manager_modem_released(Manager *m, Modem *modem);
 
 /* Sends STATUS= with what each modem is doing, if it changed. */
 void manager_update_status(Manager *m);

@@ -25,6 +25,21 @@ typedef struct Manager Manager;
 typedef struct Engine Engine;
 typedef struct Modem Modem;
 
+/* What became of a reset (modem_reset()). */
+typedef enum ModemResetResult {
+        MODEM_RESET_SENT_AT,        /* AT+CFUN=1,1 was written to the AT port in full */
+        MODEM_RESET_RAN_COMMAND,    /* the configured reset program was started */
+        MODEM_RESET_NOT_DELIVERED,  /* neither: the AT port took no command and there is no program (or it failed to start) */
+        _MODEM_RESET_RESULT_MAX,
+        _MODEM_RESET_RESULT_INVALID = -EINVAL,
+} ModemResetResult;
+
+DECLARE_STRING_TABLE_LOOKUP(modem_reset_result, ModemResetResult);
+
+/* detail: what happened, for the log ("AT+CFUN=1,1 written", "the AT port is gone; /usr/bin/x
+ * started"); borrowed for the call. */
+typedef void (*ModemResetCallback)(Modem *m, ModemResetResult result, const char *detail, void *userdata);
+
 typedef enum ModemPortState {
         MODEM_PORT_ABSENT,          /* no AT port: waiting for the path */
         MODEM_PORT_PROBING,         /* port open, identifying the module (ATE0, ATI, AT+GSN) */
@@ -59,6 +74,16 @@ struct Modem {
         char *revision;             /* ATI "Revision: ..." */
         char *imei;                 /* AT+GSN */
         bool identified;
+
+        bool hold;                  /* takes no new job until it answers normally outside an update */
+        sd_event_source *hold_timer;/* identified and silent this long: the hold ends */
+
+        /* The reset in progress (modem_reset()), reported once through reset_callback. */
+        ModemResetCallback reset_callback;
+        void *reset_userdata;
+        sd_event_source *reset_defer;
+        ModemResetResult reset_result;
+        char *reset_detail;
 
         Engine *engine;             /* the running job execution, or NULL */
         JobRecord **queue;          /* queued job executions, FIFO, owned */
@@ -125,11 +150,14 @@ const char *modem_name(const Modem *m);
 int modem_start(Modem *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Modem *, modem_free);
 
-/* Queues a job execution for this modem (ownership of record passes to the modem, also on
- * failure). It starts when the modem is identified and idle. Returns 0 or -ENOMEM. */
+/* Queues a job execution for this modem (ownership of record passes to the modem on success). It
+ * starts when the modem is identified, idle and not on hold. Returns 0 or -ENOMEM. */
 int modem_enqueue(Modem *m, JobRecord *record);
 
-/* Attaches a job execution that was running before a restart, ahead of the queue. */
+/* Attaches a job execution that was running before a restart, ahead of the queue (ownership of
+ * record passes on success only). A modem whose family is not known yet (not configured, not
+ * identified since the start) takes the one the record names: the family detected from ATI before
+ * the restart. Returns 0 or a negative errno. */
 int modem_resume(Modem *m, JobRecord *record);
 
 /* Sends a command on the modem's AT port; *ret_id (may be NULL) for at_channel_cancel().
@@ -139,9 +167,21 @@ int modem_send(Modem *m, const char *command, const AtCommandOptions *opts, AtCo
 /* Forgets the callback of a command sent with modem_send() (no-op if the port is gone). */
 void modem_cancel(Modem *m, uint64_t id);
 
-/* Resets the module through the configured method (config "reset"): AT+CFUN=1,1 on the AT port, or
- * the configured command, run asynchronously. Returns 0 when the reset was issued. */
-int modem_reset(Modem *m);
+/* Resets the module through the configured method (config "reset"): AT+CFUN=1,1 on the AT port
+ * (TS 27.007 §8.2), the configured program, or AT+CFUN=1,1 with the program as the fallback when
+ * the command cannot be written (the AT port is gone, or the channel is still trying to get back in
+ * step with a module that does not answer). callback is called once, from the event loop, with what
+ * was really done: a reset counts only when it was delivered. Returns 0, or -EBUSY while another
+ * reset is in progress. */
+int modem_reset(Modem *m, ModemResetCallback callback, void *userdata);
+
+/* Forgets the callback of the reset in progress (its owner goes away). */
+void modem_reset_cancel(Modem *m);
+
+/* The module takes no new job until it answers normally outside an update: identified (ATE0, ATI,
+ * AT+GSN answered) and then no DFOTA URC for timeouts.first_urc_after_reboot. The manager is told
+ * when that holds (manager_modem_released()). */
+void modem_hold(Modem *m);
 
 /* Called by the engine when it ended (record terminal, already saved and reported). Frees the
  * engine, re-identifies the module if its port is open, and starts the next queued job. */

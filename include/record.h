@@ -12,19 +12,37 @@
  *   "job": { ...the job document... },
  *   "state": "UPDATING", "progress": 40, "attempt": 1, "watchdog_resets": 0,
  *   "module_error": null | { "code": 701, "kind": "http", "meaning": "HTTP unknown error" },
+ *   "attempts": [ { "attempt": 1, "code": 505, "meaning": "...", "time": "..." }, ... ],
+ *   "attempts_omitted": 0,
  *   "revision_before": "EC25EFAR06A01M4G", "revision_after": null,
  *   "reason": null | "human readable reason of a FAILED/REJECTED/CANCELED end",
  *   "modem": { "port": "/dev/ttyUSB2", "imei": "861234567890123", "model": "EC25", "family": "ec2x" },
  *   "control_plane": "local",
  *   "qfotadl_sent": true, "qfotadl_sent_at": "2026-11-21T10:00:03.512Z",
+ *   "phase": "updating", "last_end": null | 505,
+ *   "module_hold": false,
  *   "created_at": "...", "updated_at": "...",
  *   "history": [ { "time": "2026-11-21T10:00:00.001Z", "state": "QUEUED", "detail": "..." }, ... ],
+ *   "history_omitted": 0,
  *   "execution": null | "861234567890123",
  *   "executions": null | [ { "imei": "861234567890123", "port": "/dev/ttyUSB2",
  *                            "record": "job-1@861234567890123.json", "state": "UPDATING",
  *                            "progress": 40, "reason": null }, ... ]
  * }
  * Times are UTC, ISO 8601 with milliseconds.
+ *
+ * What a restarted daemon needs to go on is in typed fields, never in the history's text:
+ * "phase" (where the DFOTA sequence is, also while the state is WAITING_FOR_MODEM), "qfotadl_sent",
+ * "attempt", "last_end" (the <err> of the END that closed the latest attempt, null while it runs),
+ * "modem.family" (the profile detected from ATI) and "watchdog_resets". The history is for people:
+ * a repeated entry (same state, same detail) is counted on the last one ("repeated": n, "last":
+ * time) rather than appended, and past RECORD_HISTORY_MAX entries the oldest but the first
+ * RECORD_HISTORY_KEEP_FIRST are dropped and counted in "history_omitted". "attempts" lists the
+ * module's update attempts that ended (capped the same way, RECORD_ATTEMPTS_MAX).
+ *
+ * "module_hold": the record stands in for a record that could not be read (moved aside as
+ * "<name>.damaged"): its module may be in the middle of an update and takes no new job until it
+ * answers normally outside one.
  *
  * A job whose selector matches several modules (issue 4, "Several modems") is recorded as a parent
  * and one execution per module. The parent is <id>.json with "executions" (one entry per module,
@@ -43,6 +61,29 @@
 #include "macro.h"
 #include "profile.h"
 #include "string-util.h"
+
+/* Where the DFOTA sequence of an execution is: what a restarted daemon resumes (see engine.h). */
+typedef enum DfotaPhase {
+        DFOTA_PHASE_PREFLIGHT,      /* nothing sent that matters: preflight (again) */
+        DFOTA_PHASE_QFOTADL_SENT,   /* AT+QFOTADL recorded as sent; no sign of the download yet */
+        DFOTA_PHASE_DOWNLOADING,    /* the module reported its download started */
+        DFOTA_PHASE_DOWNLOADED,     /* download ended with 0 (or a local package): the module reboots into recovery */
+        DFOTA_PHASE_UPDATING,       /* START seen: an update attempt runs */
+        DFOTA_PHASE_UPDATE_ENDED,   /* END,<err> with attempts left: the module reboots and retries */
+        DFOTA_PHASE_VERIFYING,      /* the update phase is over: the revision decides */
+        _DFOTA_PHASE_MAX,
+        _DFOTA_PHASE_INVALID = -EINVAL,
+} DfotaPhase;
+
+DECLARE_STRING_TABLE_LOOKUP(dfota_phase, DfotaPhase);
+
+/* Caps of the lists a record keeps (see above). */
+#define RECORD_HISTORY_MAX        64
+#define RECORD_HISTORY_KEEP_FIRST 16
+#define RECORD_ATTEMPTS_MAX       32
+#define RECORD_ATTEMPTS_KEEP_FIRST 8
+/* A record is a few KiB with the lists capped; a file in jobs/ larger than this is not one. */
+#define RECORD_FILE_MAX (1024U * 1024U)
 
 typedef struct JobRecord {
         char *path;                 /* <dir>/<id>.json */
@@ -71,6 +112,13 @@ typedef struct JobRecord {
 
         bool qfotadl_sent;          /* persisted *before* AT+QFOTADL is written */
         usec_t qfotadl_sent_at;     /* CLOCK_REALTIME */
+        DfotaPhase phase;           /* where a restart resumes */
+        int last_end;               /* <err> of the END closing the latest attempt; -1: none, or it runs */
+        bool module_hold;           /* stands in for a damaged record: its module takes no job for now */
+
+        json_object *attempts;      /* array of {attempt, code, meaning, time}; owned; never NULL once loaded */
+        unsigned attempts_omitted;
+        unsigned history_omitted;
 
         usec_t created_at;          /* CLOCK_REALTIME */
         usec_t updated_at;
@@ -96,20 +144,49 @@ static inline const char *job_record_name(const JobRecord *r) {
         return r->name ?: r->job->id;
 }
 
-/* Loads one record file. Returns -ENOENT, -EINVAL (with the reason logged at warning level) for a
- * malformed file, or 0. */
+/* Loads one record file (at most RECORD_FILE_MAX bytes; see state_file_read()). Returns -ENOENT,
+ * -EINVAL for a malformed file (the reason logged at warning level), or 0. */
 int job_record_load(const char *path, JobRecord **ret);
 
-/* Loads every *.json record under dir, ordered by created_at (oldest first). A missing dir gives
- * zero records. Malformed files are skipped with a warning. *ret is a NULL-terminated array the
- * caller frees with job_record_free_many(). */
-int job_record_load_all(const char *dir, JobRecord ***ret, size_t *ret_n);
+/* Calls cb for every "*.json" file under dir (a missing dir has none), one at a time, in no
+ * particular order: with the record loaded (the callback may take it: *rec = NULL), or with *rec
+ * NULL and why set when it cannot be read (why is safe to log). At most one record is in memory
+ * at a time. A negative return of cb stops the walk and is returned; -ENOMEM too. Returns 0. */
+typedef int (*JobRecordVisitor)(const char *path, JobRecord **rec, const char *why, void *userdata);
+int job_record_foreach(const char *dir, JobRecordVisitor cb, void *userdata);
 
-/* Appends {time: now, state: r->state, detail} to history (detail may be NULL). Returns 0/-ENOMEM. */
+/* Sorts records by created_at, oldest first (ties by id, then path): the order jobs resume in. */
+void job_record_sort(JobRecord **l, size_t n);
+
+/* Moves an unreadable record file aside as "<path>.damaged" (".damaged-2", ... if taken), out of
+ * every scan. Returns 0 and the new path in *ret_path (may be NULL), or a negative errno. */
+int job_record_set_aside(const char *path, char **ret_path);
+
+/* The record that stands in for the unreadable file at path (moved aside to aside): FAILED with
+ * reason "record damaged (why); moved aside to <aside>" and module_hold set. What can still be
+ * read of the file's JSON (text, may be NULL) is kept: its control plane, modem port and IMEI,
+ * execution. The id comes from the file name ("<id>.json", "<id>@<imei>.json"; a name that is no
+ * valid id is made one). Does not save. Returns 0 or -ENOMEM. */
+int job_record_new_damaged(const char *path, const char *text, const char *why, const char *aside, JobRecord **ret);
+
+/* Appends {time: now, state: r->state, detail} to history (detail may be NULL), or, when the last
+ * entry has the same state and detail, counts it there ("repeated", "last"); keeps the history
+ * within RECORD_HISTORY_MAX. Returns 1 when an entry was added, 0 when it was counted on the last
+ * one, or -ENOMEM. */
 int job_record_add_history(JobRecord *r, const char *detail);
 
-/* Sets updated_at and writes the record atomically. Returns 0 or a negative errno. */
+/* Appends {attempt, code, meaning (may be NULL), time: now} to attempts (capped like history).
+ * Returns 0 or -ENOMEM. */
+int job_record_add_attempt(JobRecord *r, unsigned attempt, int code, const char *meaning);
+
+/* Sets updated_at and writes the record atomically (state-file.h): a write that fails is kept and
+ * retried until it lands. Returns 0 or the negative errno of this attempt. */
 int job_record_save(JobRecord *r);
+
+/* The same, but nothing is kept when it fails: for a record that must be on disk before the
+ * daemon acts on it (a new job before its document is acknowledged; AT+QFOTADL before it is
+ * written). Returns 0 or a negative errno. */
+int job_record_save_durable(JobRecord *r);
 
 /* Whether a record with this id exists in dir. */
 bool job_record_exists(const char *dir, const char *id);

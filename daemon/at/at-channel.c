@@ -9,6 +9,7 @@
 
 #include "at-channel.h"
 #include "at-tokenizer.h"
+#include "fault.h"
 #include "log.h"
 
 #define AT_DEFAULT_TIMEOUT      (5 * USEC_PER_SEC)
@@ -338,6 +339,7 @@ static void command_finish(AtChannel *ch, AtCommand *cmd, AtResult result, int e
                 .error_code = error_code,
                 .lines = cmd->lines ?: empty_lines,
                 .n_lines = cmd->n_lines,
+                .written = cmd->written == cmd->wire_len,
         };
 
         if (cmd->n_lines_dropped > 0)
@@ -531,6 +533,9 @@ static void channel_write(AtChannel *ch) {
                 }
 
                 cmd->written += (size_t) n;
+                if (cmd->written == cmd->wire_len && !cmd->probe)
+                        /* Test kill point (fault.h): the module has the whole line now. */
+                        fault_pointf("at-written:%.*s", (int) strcspn(cmd->command, "="), cmd->command);
         }
 
         channel_want_write(ch, false);

@@ -7,56 +7,17 @@
 #include <sys/stat.h>
 
 #include "control-plane.h"
+#include "escape.h"
+#include "fileio.h"
+#include "job.h"
 #include "log.h"
 #include "manager.h"
-
-/* A job document larger than this is not a job document. */
-#define LOCAL_DOCUMENT_MAX (256U * 1024U)
 
 typedef struct LocalControlPlane {
         ControlPlane cp;
         char *inbox;
         sd_event_source *watch;
 } LocalControlPlane;
-
-static int read_document(int dir_fd, const char *name, char **ret) {
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t n = 0;
-
-        fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        if ((size_t) st.st_size > LOCAL_DOCUMENT_MAX)
-                return -EFBIG;
-
-        buf = malloc(LOCAL_DOCUMENT_MAX + 1);
-        if (!buf)
-                return -ENOMEM;
-
-        for (;;) {
-                ssize_t k = read(fd, buf + n, LOCAL_DOCUMENT_MAX + 1 - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > LOCAL_DOCUMENT_MAX)
-                        return -EFBIG;
-        }
-        buf[n] = '\0';
-
-        *ret = TAKE_PTR(buf);
-        return 0;
-}
 
 /* Documents are written elsewhere and renamed in (the rename is atomic; a half-written file is
  * never seen). Dot files are someone's temporary files; other suffixes are not ours. */
@@ -68,10 +29,17 @@ static bool is_document_name(const char *name) {
 
 static void local_take(LocalControlPlane *l, const char *name) {
         _cleanup_close_ int dir_fd = -EBADF;
-        _cleanup_free_ char *text = NULL, *stem = NULL;
+        _cleanup_free_ char *text = NULL, *stem = NULL, *shown = NULL;
+        size_t size = 0;
         int r;
 
         if (!is_document_name(name))
+                return;
+
+        /* The file name is whoever dropped it there: escaped before it reaches a log line. */
+        shown = escape_foreign_str(name, ESCAPE_LINE_MAX);
+        stem = strndup(name, strlen(name) - strlen(".json"));
+        if (!shown || !stem)
                 return;
 
         dir_fd = open(l->inbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -80,30 +48,34 @@ static void local_take(LocalControlPlane *l, const char *name) {
                 return;
         }
 
-        r = read_document(dir_fd, name, &text);
+        /* Bounded, non-blocking, no symbolic links: a FIFO, a directory, a link or a huge file is
+         * rejected for what it is, never read (job_document_check() for the rest). */
+        r = read_file_bounded(dir_fd, name, JOB_DOCUMENT_MAX, READ_NOFOLLOW, &text, &size);
         if (r == -ENOENT)
                 return; /* taken already (event and start-up scan both saw it) */
 
-        stem = strndup(name, strlen(name) - strlen(".json"));
-        if (!stem)
-                return;
-
         if (r < 0) {
-                log_warning_errno(r, "Inbox %s/%s cannot be read as a job document, rejecting it: %m", l->inbox, name);
-                r = manager_submit_job(l->cp.manager, &l->cp, "", stem);
+                _cleanup_free_ char *reason = NULL;
+                char buf[64];
+
+                if (asprintf(&reason, "(document): the inbox entry %s %s", shown, read_error_to_string(r, JOB_DOCUMENT_MAX, buf)) < 0)
+                        return;
+                log_warning("Inbox %s/%s: %s; rejecting it", l->inbox, shown, reason);
+                r = manager_reject_job(l->cp.manager, &l->cp, stem, reason);
         } else
                 /* The manager logs the job's arrival under its id (QUEUED or REJECTED). */
-                r = manager_submit_job(l->cp.manager, &l->cp, text, stem);
+                r = manager_submit_job(l->cp.manager, &l->cp, text, size, stem);
 
         if (r < 0 && r != -EEXIST) {
                 /* Nothing recorded: keep the document, it is taken again at the next start. */
-                log_error_errno(r, "Inbox %s/%s could not be recorded, keeping it: %m", l->inbox, name);
+                log_error_errno(r, "Inbox %s/%s could not be recorded, keeping it: %m", l->inbox, shown);
                 return;
         }
 
         /* Recorded (or a duplicate of a recorded job): the record is now the job's home. */
-        if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
-                log_warning_errno(errno, "Cannot remove %s/%s from the inbox, ignoring: %m", l->inbox, name);
+        if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT &&
+            (errno != EISDIR || unlinkat(dir_fd, name, AT_REMOVEDIR) < 0))
+                log_warning_errno(errno, "Cannot remove %s/%s from the inbox, ignoring: %m", l->inbox, shown);
 }
 
 static int on_inbox(sd_event_source *s, const struct inotify_event *ev, void *userdata) {

@@ -24,6 +24,8 @@
 
 /* statusDetails values: 1..1024 characters (control-plane.md §3.4). */
 #define AWS_DETAIL_MAX 1024
+/* Our per-job state file is ~150 bytes; a larger one is not ours. */
+#define AWS_STATE_MAX (64U * 1024U)
 
 typedef struct AwsJob {
         char *id;
@@ -153,7 +155,7 @@ static int aws_load(AwsJobs *a) {
                         r = -ENOMEM;
                         break;
                 }
-                if (read_text_file(path, &text) < 0 || json_parse_strict(text, strlen(text), NULL, &o, NULL) < 0 ||
+                if (read_text_file(path, AWS_STATE_MAX, &text) < 0 || json_parse_strict(text, strlen(text), NULL, &o, NULL) < 0 ||
                     !(id = json_str(o, "job_id")) || !mqtt_job_id_valid(id, strlen(id))) {
                         log_warning("MQTT: %s cannot be read, ignoring it", path);
                         continue;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "job.h"
 #include "json-util.h"
 #include "log.h"
 #include "mqtt-internal.h"
@@ -30,10 +31,13 @@ bool mqtt_job_id_valid(const char *s, size_t len) {
 
 int mqtt_submit(Mqtt *m, const char *text, size_t len, const char *id) {
         _cleanup_(json_object_putp) json_object *doc = NULL;
+        const char *s;
 
-        /* A JSON object gets the protocol's name for the job; anything else goes in as received
-         * and is rejected, under that name, with the parser's reason. */
-        if (json_parse_strict(text, len, NULL, &doc, NULL) >= 0 && json_object_is_type(doc, json_type_object)) {
+        /* Size and NUL bytes first: nothing too large is parsed (job_document_check()). A JSON
+         * object gets the protocol's name for the job; anything else goes in as received and is
+         * rejected, under that name, with the reason. */
+        if (job_document_check(text, len, NULL) >= 0 &&
+            json_parse_strict(text, len, NULL, &doc, NULL) >= 0 && json_object_is_type(doc, json_type_object)) {
                 json_object *v;
 
                 if (json_object_object_get_ex(doc, "id", &v) && json_object_is_type(v, json_type_string) &&
@@ -42,11 +46,11 @@ int mqtt_submit(Mqtt *m, const char *text, size_t len, const char *id) {
                                    id, json_object_get_string(v), id);
                 if (json_object_object_add(doc, "id", json_object_new_string(id)) < 0)
                         return -ENOMEM;
-                return manager_submit_job_as(m->cp.manager, &m->cp,
-                                             json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN), id);
+                s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+                return manager_submit_job_as(m->cp.manager, &m->cp, s, strlen(s), id);
         }
 
-        return manager_submit_job_as(m->cp.manager, &m->cp, text, id);
+        return manager_submit_job_as(m->cp.manager, &m->cp, text, len, id);
 }
 
 /* ---- the outbox pump ---- */
@@ -184,43 +188,31 @@ static bool status_differs(json_object *a, json_object *b) {
         return false;
 }
 
+static int reconcile_one(const char *path, JobRecord **recp, const char *why, void *userdata) {
+        _cleanup_(json_object_putp) json_object *last = NULL, *now = NULL;
+        const JobRecord *rec = *recp;
+        Mqtt *m = userdata;
+
+        if (!rec || rec->execution || !streq_ptr(rec->control_plane, m->cp.vtable->name))
+                return 0;
+
+        last = outbox_last_status(m->outbox, rec->job->id);
+        now = job_record_status_to_json(rec);
+        if (!now)
+                return -ENOMEM;
+        if (last && !status_differs(last, now))
+                return 0;
+
+        log_info("MQTT: job %s: the status %s was not sent before the restart, queueing it",
+                 rec->job->id, job_state_to_string(rec->state));
+        return outbox_push(m->outbox, rec->job->id, now);
+}
+
 /* A crash between a record's save and the push of its status loses that update unless someone
  * compares: every record of ours whose state is not what the outbox last had for it is queued
- * again (outbox.h). */
+ * again (outbox.h). One record at a time is in memory. */
 static int mqtt_reconcile(Mqtt *m) {
-        JobRecord **records = NULL;
-        size_t n = 0;
-        int r;
-
-        r = job_record_load_all(m->cp.manager->jobs_directory, &records, &n);
-        if (r < 0)
-                return r;
-
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_(json_object_putp) json_object *last = NULL, *now = NULL;
-                const JobRecord *rec = records[i];
-
-                if (rec->execution || !streq_ptr(rec->control_plane, m->cp.vtable->name))
-                        continue;
-
-                last = outbox_last_status(m->outbox, rec->job->id);
-                now = job_record_status_to_json(rec);
-                if (!now) {
-                        r = -ENOMEM;
-                        break;
-                }
-                if (last && !status_differs(last, now))
-                        continue;
-
-                log_info("MQTT: job %s: the status %s was not sent before the restart, queueing it",
-                         rec->job->id, job_state_to_string(rec->state));
-                r = outbox_push(m->outbox, rec->job->id, now);
-                if (r < 0)
-                        break;
-        }
-
-        job_record_free_many(records);
-        return r < 0 ? r : 0;
+        return job_record_foreach(m->cp.manager->jobs_directory, reconcile_one, m);
 }
 
 static int mqtt_start(ControlPlane *cp) {

@@ -10,6 +10,9 @@
 #include "log.h"
 #include "outbox.h"
 
+/* A status update is a few KiB; anything far larger in the outbox is not ours. */
+#define OUTBOX_ENTRY_MAX (1024U * 1024U)
+
 static OutboxEntry *outbox_entry_free(OutboxEntry *e) {
         if (!e)
                 return NULL;
@@ -70,7 +73,7 @@ static int outbox_load_entry(Outbox *o, const char *name, uint64_t seq) {
                 return -ENOMEM;
         }
 
-        r = read_text_file(e->path, &text);
+        r = read_text_file(e->path, OUTBOX_ENTRY_MAX, &text);
         if (r >= 0)
                 r = json_parse_strict(text, strlen(text), NULL, &doc, &why);
         if (r >= 0 && (!json_object_object_get_ex(doc, "job", &job) || !json_object_is_type(job, json_type_string) ||
@@ -311,7 +314,7 @@ json_object *outbox_last_status(const Outbox *o, const char *job) {
 
         if (asprintf(&path, "%s/delivered/%s.json", o->dir, job) < 0)
                 return NULL;
-        if (read_text_file(path, &text) < 0)
+        if (read_text_file(path, OUTBOX_ENTRY_MAX, &text) < 0)
                 return NULL;
         if (json_parse_strict(text, strlen(text), NULL, &doc, NULL) < 0)
                 return NULL;

@@ -10,6 +10,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "state-file.h"
 
 static int mkdir_p(const char *path, mode_t mode) {
         _cleanup_free_ char *p = strdup(path);
@@ -354,6 +355,81 @@ void manager_update_status(Manager *m) {
                 m->mqtt->vtable->modems_changed(m->mqtt);
 }
 
+/* ---- modules on hold: the module of a record that could not be read ---- */
+
+static bool hold_matches(const struct ModuleHold *h, const Modem *modem) {
+        if (!h->port && !h->imei)
+                return true;
+        return (h->imei && streq_ptr(h->imei, modem->imei)) || (h->port && streq_ptr(h->port, modem->port));
+}
+
+/* Puts the module of rec on hold (record.h "module_hold"): whichever modem it is now, and
+ * whichever it turns out to be once identified. */
+static void manager_hold_module(Manager *m, const JobRecord *rec) {
+        struct ModuleHold *l, h = {};
+
+        l = reallocarray(m->holds, m->n_holds + 1, sizeof(struct ModuleHold));
+        if (!l) {
+                (void) log_error_errno(-ENOMEM, "Out of memory: %m");
+                return;
+        }
+        m->holds = l;
+
+        if (free_and_strdup(&h.port, rec->modem_port) < 0 || free_and_strdup(&h.imei, rec->modem_imei) < 0 ||
+            free_and_strdup(&h.record_path, rec->path) < 0) {
+                free(h.port);
+                free(h.imei);
+                free(h.record_path);
+                (void) log_error_errno(-ENOMEM, "Out of memory: %m");
+                return;
+        }
+        m->holds[m->n_holds++] = h;
+
+        log_ctx_notice(&((LogContext) { .job_id = rec->job->id, .modem = rec->modem_port, .imei = rec->modem_imei }),
+                       "Job %s: its module (%s) takes no new job until it answers normally outside an update",
+                       job_record_name(rec), h.port || h.imei ? strna(h.imei ?: h.port) : "not known: every module");
+
+        for (size_t i = 0; i < m->n_modems; i++)
+                if (m->modems[i]->identified && hold_matches(&h, m->modems[i]))
+                        modem_hold(m->modems[i]);
+}
+
+static void manager_hold_done(Manager *m, size_t i) {
+        struct ModuleHold *h = &m->holds[i];
+        _cleanup_(job_record_freep) JobRecord *rec = NULL;
+
+        /* The record says the hold is over, so that a restart does not hold the module again. */
+        if (job_record_load(h->record_path, &rec) >= 0 && rec->module_hold) {
+                rec->module_hold = false;
+                (void) job_record_add_history(rec, "its module answers normally outside an update: it takes jobs again");
+                (void) job_record_save(rec);
+        }
+
+        free(h->port);
+        free(h->imei);
+        free(h->record_path);
+        memmove(m->holds + i, m->holds + i + 1, (m->n_holds - i - 1) * sizeof(struct ModuleHold));
+        m->n_holds--;
+}
+
+void manager_modem_released(Manager *m, Modem *modem) {
+        for (size_t i = m->n_holds; i > 0; i--) {
+                struct ModuleHold *h = &m->holds[i - 1];
+                bool others = false;
+
+                if (!hold_matches(h, modem))
+                        continue;
+
+                /* A hold on every module ends when none of them is held any more. */
+                if (!h->port && !h->imei)
+                        for (size_t j = 0; j < m->n_modems; j++)
+                                if (m->modems[j] != modem && m->modems[j]->hold)
+                                        others = true;
+                if (!others)
+                        manager_hold_done(m, i - 1);
+        }
+}
+
 /* ---- jobs on several modules: the parent record (see record.h) ---- */
 
 static json_object *parent_find_execution(const JobRecord *p, const char *imei) {
@@ -554,8 +630,9 @@ void manager_report(Manager *m, const JobRecord *record) {
 }
 
 /* Ends a record that never reached a modem: REJECTED (before any AT command) or CANCELED (by its
- * control plane while it waited). */
-static void manager_end_unstarted(Manager *m, JobRecord *rec, JobState s, const char *reason) {
+ * control plane while it waited). Returns the result of saving it durably: the caller of a
+ * rejected submission must know whether the control plane may forget the document. */
+static int manager_end_unstarted(Manager *m, JobRecord *rec, JobState s, const char *reason) {
         LogContext ctx = {
                 .job_id = rec->job->id,
                 .state = job_state_to_string(s),
@@ -567,17 +644,21 @@ static void manager_end_unstarted(Manager *m, JobRecord *rec, JobState s, const 
         rec->state = s;
         (void) free_and_strdup(&rec->reason, reason);
         (void) job_record_add_history(rec, reason);
-        r = job_record_save(rec);
-        if (r < 0)
+        r = job_record_save_durable(rec);
+        if (r < 0) {
                 log_error_errno(r, "Job %s: failed to save the record: %m", job_record_name(rec));
+                rec->state = old;
+                return r;
+        }
 
         log_ctx_warning(&ctx, "Job %s: %s -> %s (%s)", job_record_name(rec), job_state_to_string(old),
                         job_state_to_string(s), reason);
         manager_report(m, rec);
+        return 0;
 }
 
 static void manager_reject(Manager *m, JobRecord *rec, const char *reason) {
-        manager_end_unstarted(m, rec, JOB_REJECTED, reason);
+        (void) manager_end_unstarted(m, rec, JOB_REJECTED, reason);
 }
 
 /* Takes the records of job id out of a queue (modem queue or pending list) and cancels them;
@@ -601,7 +682,7 @@ static int cancel_in_list(Manager *m, JobRecord **l, size_t *n, const char *id, 
                 }
                 memmove(l + i, l + i + 1, (*n - i - 1) * sizeof(JobRecord *));
                 (*n)--;
-                manager_end_unstarted(m, rec, JOB_CANCELED, reason);
+                (void) manager_end_unstarted(m, rec, JOB_CANCELED, reason);
                 job_record_free(rec);
                 canceled++;
         }
@@ -750,8 +831,10 @@ static int manager_dispatch_several(Manager *m, JobRecord *rec, Modem **matches,
         job_record_free(rec);
 
         for (size_t i = 0; i < n; i++)
-                if (manager_enqueue_on(matches[i], TAKE_PTR(l[i])) < 0)
-                        (void) log_error_errno(-ENOMEM, "Out of memory: %m");
+                if (manager_enqueue_on(matches[i], l[i]) < 0) {
+                        (void) log_error_errno(-ENOMEM, "Job %s: cannot queue it, out of memory: %m", job_record_name(l[i]));
+                        job_record_free(l[i]);
+                }
         free(l);
         return 1;
 
@@ -869,7 +952,13 @@ static int manager_queue(Manager *m, JobRecord *rec) {
 }
 
 void manager_modem_identified(Manager *m, Modem *modem) {
-        JobRecord **pending = TAKE_PTR(m->pending);
+        JobRecord **pending;
+
+        for (size_t i = 0; i < m->n_holds && !modem->hold; i++)
+                if (hold_matches(&m->holds[i], modem))
+                        modem_hold(modem);
+
+        pending = TAKE_PTR(m->pending);
         size_t n = m->n_pending;
 
         m->n_pending = 0;
@@ -909,26 +998,51 @@ static char *rejected_document_id(const char *text, const char *fallback) {
         return id ?: sanitize_id(fallback);
 }
 
-static int manager_submit(Manager *m, ControlPlane *origin, const char *text, const char *fallback_id, bool force) {
+/* Records a job that is REJECTED before it ran: an invalid document (why), under job->id. */
+static int manager_record_rejected(Manager *m, ControlPlane *origin, Job *job, const char *why) {
+        _cleanup_(job_record_freep) JobRecord *rec = NULL;
+        int r;
+
+        if (job_record_exists(m->jobs_directory, job->id)) {
+                log_warning("Job %s: a job with this id exists already; the new document is ignored", job->id);
+                job_free(job);
+                return -EEXIST;
+        }
+
+        r = job_record_new(m->jobs_directory, job, &rec);
+        if (r < 0)
+                return r;
+        r = free_and_strdup(&rec->control_plane, origin->vtable->name);
+        if (r < 0)
+                return r;
+
+        return manager_end_unstarted(m, rec, JOB_REJECTED, why);
+}
+
+static int manager_submit(Manager *m, ControlPlane *origin, const char *text, size_t size, const char *fallback_id, bool force) {
         _cleanup_(job_freep) Job *job = NULL;
         _cleanup_(job_record_freep) JobRecord *rec = NULL;
         _cleanup_free_ char *why = NULL;
-        bool valid;
         int r;
 
-        r = job_parse(text, &job, &why);
+        r = job_parse(text, size, &job, &why);
         if (r == -ENOMEM)
                 return r;
-        valid = r >= 0;
 
-        if (!valid) {
+        if (r < 0) {
                 job = calloc(1, sizeof(Job));
                 if (!job)
                         return -ENOMEM;
-                job->id = force ? strdup(fallback_id) : rejected_document_id(text, fallback_id);
+                /* The id inside is looked for only in a document small enough to be parsed. */
+                job->id = force ? strdup(fallback_id) :
+                          job_document_check(text, size, NULL) >= 0 ? rejected_document_id(text, fallback_id) :
+                          sanitize_id(fallback_id);
                 if (!job->id)
                         return -ENOMEM;
-        } else if (force && !streq(job->id, fallback_id)) {
+                return manager_record_rejected(m, origin, TAKE_PTR(job), why ?: "(document): invalid");
+        }
+
+        if (force && !streq(job->id, fallback_id)) {
                 log_notice("Job %s: the control plane names the job %s; that name is used", job->id, fallback_id);
                 r = free_and_strdup(&job->id, fallback_id);
                 if (r < 0)
@@ -947,14 +1061,11 @@ static int manager_submit(Manager *m, ControlPlane *origin, const char *text, co
         if (r < 0)
                 return r;
 
-        if (!valid) {
-                manager_reject(m, rec, why ?: "(document): invalid");
-                return 0;
-        }
-
-        r = job_record_save(rec);
+        /* Durable before the control plane forgets the order: a record that only exists in memory
+         * would be lost with the process, and the order with it. */
+        r = job_record_save_durable(rec);
         if (r < 0)
-                return log_error_errno(r, "Job %s: cannot save its record: %m", rec->job->id);
+                return log_error_errno(r, "Job %s: cannot save its record, the control plane keeps the order: %m", rec->job->id);
 
         log_ctx_info(&((LogContext) { .job_id = rec->job->id, .state = "QUEUED", .message_id = DFOTAD_MESSAGE_JOB_STATE }),
                      "Job %s: -> QUEUED (from %s, target %s)", rec->job->id, origin->vtable->name, rec->job->target_version);
@@ -963,12 +1074,25 @@ static int manager_submit(Manager *m, ControlPlane *origin, const char *text, co
         return manager_queue(m, TAKE_PTR(rec));
 }
 
-int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, const char *fallback_id) {
-        return manager_submit(m, origin, text, fallback_id, false);
+int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, size_t size, const char *fallback_id) {
+        return manager_submit(m, origin, text, size, fallback_id, false);
 }
 
-int manager_submit_job_as(Manager *m, ControlPlane *origin, const char *text, const char *id) {
-        return manager_submit(m, origin, text, id, true);
+int manager_submit_job_as(Manager *m, ControlPlane *origin, const char *text, size_t size, const char *id) {
+        return manager_submit(m, origin, text, size, id, true);
+}
+
+int manager_reject_job(Manager *m, ControlPlane *origin, const char *id, const char *reason) {
+        _cleanup_(job_freep) Job *job = NULL;
+
+        job = calloc(1, sizeof(Job));
+        if (!job)
+                return -ENOMEM;
+        job->id = sanitize_id(id);
+        if (!job->id)
+                return -ENOMEM;
+
+        return manager_record_rejected(m, origin, TAKE_PTR(job), reason);
 }
 
 /* Re-derives a parent's entries from its executions' records. */
@@ -1008,14 +1132,104 @@ static void manager_resume_parent(Manager *m, JobRecord *p) {
 }
 
 /* Unfinished executions from the last run: back onto their modem, before the ports open. */
-static int manager_resume(Manager *m) {
-        JobRecord **records = NULL;
-        size_t n = 0;
+static ControlPlane *manager_control_plane_knowing(Manager *m, const char *id) {
+        ControlPlane *planes[] = { m->mqtt, m->local };
+
+        for (size_t i = 0; i < ELEMENTSOF(planes); i++)
+                if (planes[i] && planes[i]->vtable->knows_job && planes[i]->vtable->knows_job(planes[i], id))
+                        return planes[i];
+        return m->local;
+}
+
+/* A record that cannot be read (issue 9 item 10): moved aside, its job ends FAILED on its control
+ * plane, and its module, which may be in the middle of an update, is held. */
+static void manager_record_damaged(Manager *m, const char *path, const char *why) {
+        _cleanup_(job_record_freep) JobRecord *rec = NULL;
+        _cleanup_free_ char *text = NULL, *aside = NULL;
         int r;
 
-        r = job_record_load_all(m->jobs_directory, &records, &n);
+        /* What is left of it, for its control plane and its module (bounded like every read). */
+        (void) state_file_read(path, RECORD_FILE_MAX, &text, NULL);
+
+        r = job_record_set_aside(path, &aside);
+        if (r < 0) {
+                log_error_errno(r, "Job record %s cannot be read (%s) nor moved aside: %m", path, why);
+                return;
+        }
+
+        r = job_record_new_damaged(path, text, why, aside, &rec);
+        if (r < 0) {
+                log_error_errno(r, "Job record %s cannot be read (%s); moved aside to %s: %m", path, why, aside);
+                return;
+        }
+        if (!rec->control_plane) {
+                ControlPlane *cp = manager_control_plane_knowing(m, rec->job->id);
+
+                (void) free_and_strdup(&rec->control_plane, cp ? cp->vtable->name : "local");
+        }
+
+        r = job_record_save(rec);
         if (r < 0)
+                log_error_errno(r, "Job %s: cannot save the record that replaces the damaged one, retrying: %m", job_record_name(rec));
+
+        log_ctx_error(&((LogContext) {
+                              .job_id = rec->job->id,
+                              .modem = rec->modem_port,
+                              .imei = rec->modem_imei,
+                              .state = "FAILED",
+                              .message_id = DFOTAD_MESSAGE_JOB_FAILED,
+                      }),
+                      "Job %s: -> FAILED (%s)", job_record_name(rec), rec->reason);
+        manager_report(m, rec);
+        manager_hold_module(m, rec);
+}
+
+typedef struct ResumeSet {
+        Manager *manager;
+        JobRecord **records;        /* unfinished, to resume */
+        size_t n_records;
+} ResumeSet;
+
+static int resume_collect(const char *path, JobRecord **recp, const char *why, void *userdata) {
+        ResumeSet *set = userdata;
+        JobRecord **l;
+
+        if (!*recp) {
+                manager_record_damaged(set->manager, path, why);
+                return 0;
+        }
+
+        if (job_state_is_terminal((*recp)->state)) {
+                if ((*recp)->module_hold)
+                        manager_hold_module(set->manager, *recp);
+                return 0;
+        }
+
+        l = reallocarray(set->records, set->n_records + 1, sizeof(JobRecord *));
+        if (!l)
+                return -ENOMEM;
+        set->records = l;
+        set->records[set->n_records++] = TAKE_PTR(*recp);
+        return 0;
+}
+
+static int manager_resume(Manager *m) {
+        ResumeSet set = { .manager = m };
+        JobRecord **records;
+        size_t n;
+        int r;
+
+        /* One record at a time in memory; only the unfinished ones are kept, in creation order. */
+        r = job_record_foreach(m->jobs_directory, resume_collect, &set);
+        if (r < 0) {
+                for (size_t i = 0; i < set.n_records; i++)
+                        job_record_free(set.records[i]);
+                free(set.records);
                 return log_error_errno(r, "Cannot load job records from %s: %m", m->jobs_directory);
+        }
+        records = set.records;
+        n = set.n_records;
+        job_record_sort(records, n);
 
         for (size_t i = 0; i < n; i++) {
                 JobRecord *rec = TAKE_PTR(records[i]);
@@ -1075,15 +1289,17 @@ static int manager_resume(Manager *m) {
                         continue;
                 }
 
-                if (rec->state == JOB_QUEUED)
+                if (rec->state == JOB_QUEUED && !rec->qfotadl_sent)
                         r = modem_enqueue(modem, rec);
                 else
                         r = modem_resume(modem, rec);
-                if (r < 0)
-                        log_error_errno(r, "Failed to resume a job: %m");
+                if (r < 0) {
+                        log_error_errno(r, "Job %s: failed to resume it: %m", job_record_name(rec));
+                        job_record_free(rec);
+                }
         }
 
-        job_record_free_many(records);
+        free(records);
         return 0;
 }
 
@@ -1161,6 +1377,12 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->n_pending; i++)
                 job_record_free(m->pending[i]);
         free(m->pending);
+        for (size_t i = 0; i < m->n_holds; i++) {
+                free(m->holds[i].port);
+                free(m->holds[i].imei);
+                free(m->holds[i].record_path);
+        }
+        free(m->holds);
 
         /* After every modem: their engines hold inhibitions. */
         m->mm = mm_client_free(m->mm);

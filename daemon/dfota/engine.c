@@ -4,12 +4,14 @@
 #include <stdio.h>
 
 #include "engine.h"
+#include "fault.h"
 #include "fota-urc.h"
 #include "log.h"
 #include "manager.h"
 
 /* A module whose update phase stays silent through this many watchdog resets is given up on:
- * resetting it forever would keep it from ever booting normally again. */
+ * resetting it forever would keep it from ever booting normally again. The same bound holds for
+ * watchdog expiries whose reset could not be delivered at all. */
 #define ENGINE_MAX_WATCHDOG_RESETS 5U
 
 /* Between two attempts to read the revision while verifying. */
@@ -17,10 +19,10 @@
 
 typedef enum EngineTimer {
         ENGINE_TIMER_NONE,
-        ENGINE_TIMER_DOWNLOAD_START,    /* OK of AT+QFOTADL -> *START (90 s, EC25&EC21 guide §3) */
+        ENGINE_TIMER_DOWNLOAD_START,    /* AT+QFOTADL -> *START (90 s, EC25&EC21 guide §3) */
         ENGINE_TIMER_DOWNLOAD,          /* *START -> *END */
         ENGINE_TIMER_PORT_RETURN,       /* port gone -> back */
-        ENGINE_TIMER_FIRST_URC,         /* port back -> first URC (90 s, brief "DFOTA rules") */
+        ENGINE_TIMER_FIRST_URC,         /* port back (or a boot seen) -> first DFOTA URC (90 s, brief "DFOTA rules") */
         ENGINE_TIMER_URC_WATCHDOG,      /* update phase: URC -> next URC (4 min, EP06 guide ch. 5) */
         ENGINE_TIMER_VERIFY,            /* END -> revision read back */
         _ENGINE_TIMER_MAX,
@@ -43,10 +45,19 @@ DEFINE_STRING_TABLE_LOOKUP(engine_timer, EngineTimer);
 /* Why the revision is being read. */
 typedef enum RevisionCheck {
         REVISION_CHECK_VERIFY,          /* after END, or the module booted normally */
-        REVISION_CHECK_NO_FIRST_URC,    /* no URC within first_urc_after_reboot */
+        REVISION_CHECK_NO_FIRST_URC,    /* the first-URC (or download-start) wait ran out */
         _REVISION_CHECK_MAX,
         _REVISION_CHECK_INVALID = -EINVAL,
 } RevisionCheck;
+
+/* What a status update says, in short: a change of the phase alone (a download that started while
+ * the state already said DOWNLOADING) is saved, but is no news for the control plane. */
+typedef struct StatusKey {
+        JobState state;
+        unsigned progress, attempt, watchdog_resets;
+        int module_error;               /* -1: none */
+        size_t n_attempts;
+} StatusKey;
 
 struct Engine {
         Modem *modem;
@@ -54,17 +65,25 @@ struct Engine {
 
         sd_event_source *timer;         /* the phase timer */
         EngineTimer timer_kind;
+        usec_t timer_armed_at;          /* CLOCK_BOOTTIME when the phase timer was armed */
         sd_event_source *retry;         /* re-reads the revision while verifying */
+        sd_event_source *qfotadl_retry; /* AT+QFOTADL waits for its record to reach the disk */
 
         uint64_t command;               /* our command in flight, 0 if none */
         unsigned preflight_step;
         unsigned setup_step;            /* PDP context set-up, before AT+QFOTADL */
-        JobState resume_state;          /* where to go back to when the port returns */
 
-        int last_end;                   /* <err> of the last END, -1 if none this execution */
+        /* Not persisted, and need not be: how a wait or a check went since this process took the
+         * execution over (a restart only makes these waits start afresh). */
+        bool resumed;                   /* taken over from a record at start, the port not open since */
+        bool qfotadl_unconfirmed;       /* resumed after AT+QFOTADL was recorded, no URC since: it may never have gone out */
         bool booted;                    /* port came back or RDY since entering VERIFYING */
         RevisionCheck check;
+        EngineTimer check_timer;        /* the wait that ran out, for the reason */
         unsigned progress_reported;     /* last progress decade saved and reported */
+        StatusKey reported;             /* what the control plane was last told */
+        bool reset_pending;             /* a watchdog reset is on its way (modem_reset()) */
+        unsigned resets_undelivered;    /* watchdog expiries in a row whose reset could not be delivered */
 
         MmInhibition *mm;               /* ModemManager kept off the module; NULL if not asked */
         bool mm_pending;                /* ModemManager has not answered yet: nothing is sent */
@@ -121,12 +140,39 @@ static void engine_log_ctx(const Engine *e, LogContext *ctx, EngineLogFields *f,
 
 #define log_engine(e, level, error, ...) log_engine_id(e, NULL, level, error, __VA_ARGS__)
 
+static StatusKey engine_status_key(const Engine *e) {
+        const JobRecord *r = e->record;
+
+        return (StatusKey) {
+                .state = r->state,
+                .progress = r->progress,
+                .attempt = r->attempt,
+                .watchdog_resets = r->watchdog_resets,
+                .module_error = r->has_module_error ? r->module_error_code : -1,
+                .n_attempts = json_object_array_length(r->attempts) + r->attempts_omitted,
+        };
+}
+
+/* Hands the status to the control plane (and STATUS=) when it says something new. */
+static void engine_report(Engine *e) {
+        StatusKey k = engine_status_key(e);
+
+        if (k.state == e->reported.state && k.progress == e->reported.progress && k.attempt == e->reported.attempt &&
+            k.watchdog_resets == e->reported.watchdog_resets && k.module_error == e->reported.module_error &&
+            k.n_attempts == e->reported.n_attempts && !job_state_is_terminal(k.state))
+                return;
+        e->reported = k;
+        manager_report(e->modem->manager, e->record);
+}
+
 static void engine_save(Engine *e) {
         int r;
 
+        /* A failed write is kept and retried (state-file.h); the log says so once per failure. */
         r = job_record_save(e->record);
         if (r < 0)
-                log_engine(e, LOG_ERR, r, "Job %s: failed to save the record %s: %m", job_record_name(e->record), e->record->path);
+                log_engine(e, LOG_ERR, r, "Job %s: failed to save the record %s, writing it again later: %m",
+                           job_record_name(e->record), e->record->path);
 }
 
 static void engine_disarm(Engine *e) {
@@ -199,14 +245,41 @@ static const char *engine_message_id(JobState s) {
         return DFOTAD_MESSAGE_JOB_STATE;
 }
 
-/* The one funnel for every transition (and every event worth a history entry within a state):
- * history, atomic save, structured log line, control plane, STATUS=. */
-_printf_(3, 4)
-static void engine_set_state(Engine *e, JobState s, const char *detail_format, ...) {
+static int engine_state_level(JobState s) {
+        switch (s) {
+        case JOB_FAILED:
+        case JOB_REJECTED:
+                return LOG_WARNING;
+        case JOB_SUCCEEDED:
+                return LOG_NOTICE;
+        case JOB_QUEUED:
+        case JOB_PREFLIGHT:
+        case JOB_DOWNLOADING:
+        case JOB_DOWNLOADED:
+        case JOB_UPDATING:
+        case JOB_VERIFYING:
+        case JOB_WAITING_FOR_MODEM:
+        case JOB_CANCELED:
+        case _JOB_STATE_MAX:
+        case _JOB_STATE_INVALID:
+                break;
+        }
+        return LOG_INFO;
+}
+
+/* The one funnel for every transition, and every event worth a history entry within a state:
+ * state and phase (phase is kept in WAITING_FOR_MODEM: it is what the return resumes), history,
+ * atomic save, structured log line, control plane, STATUS=. Whatever the caller changed in the
+ * record before (attempt, last_end, module error, watchdog resets) is saved in the same write, so
+ * that no change lives only in memory. The same event again (a babbling module) is counted on the
+ * last history entry and neither saved nor reported again. */
+_printf_(4, 5)
+static void engine_set_state(Engine *e, JobState s, DfotaPhase phase, const char *detail_format, ...) {
         JobRecord *rec = e->record;
         _cleanup_free_ char *detail = NULL;
         JobState old = rec->state;
-        int level;
+        DfotaPhase old_phase = rec->phase;
+        int added;
 
         if (detail_format) {
                 va_list ap;
@@ -217,32 +290,44 @@ static void engine_set_state(Engine *e, JobState s, const char *detail_format, .
                 va_end(ap);
         }
 
-        if (s == JOB_WAITING_FOR_MODEM && old != JOB_WAITING_FOR_MODEM)
-                e->resume_state = old;
-
         rec->state = s;
-        (void) job_record_add_history(rec, detail);
-        engine_save(e);
+        if (s != JOB_WAITING_FOR_MODEM)
+                rec->phase = phase;
+        if (s == JOB_SUCCEEDED) {
+                /* Succeeded: there is no current error; each attempt's is in "attempts". */
+                rec->has_module_error = false;
+                rec->module_error_meaning = mfree(rec->module_error_meaning);
+        }
 
-        level = s == JOB_FAILED || s == JOB_REJECTED ? LOG_WARNING : s == JOB_SUCCEEDED ? LOG_NOTICE : LOG_INFO;
+        added = job_record_add_history(rec, detail);
+        if (added == 0 && old == s && old_phase == rec->phase && !job_state_is_terminal(s)) {
+                log_engine(e, LOG_DEBUG, 0, "Job %s: %s again (%s)", job_record_name(rec), job_state_to_string(s), strna(detail));
+                return;
+        }
+
+        engine_save(e);
+        fault_pointf("saved:%s", job_state_to_string(s));
+
         if (old == s)
-                log_engine_id(e, engine_message_id(s), level, 0, "Job %s: %s%s%s%s", job_record_name(rec), job_state_to_string(s),
-                              detail ? " (" : "", strempty(detail), detail ? ")" : "");
+                log_engine_id(e, engine_message_id(s), engine_state_level(s), 0, "Job %s: %s%s%s%s", job_record_name(rec),
+                              job_state_to_string(s), detail ? " (" : "", strempty(detail), detail ? ")" : "");
         else
-                log_engine_id(e, engine_message_id(s), level, 0, "Job %s: %s -> %s%s%s%s", job_record_name(rec),
+                log_engine_id(e, engine_message_id(s), engine_state_level(s), 0, "Job %s: %s -> %s%s%s%s", job_record_name(rec),
                               job_state_to_string(old), job_state_to_string(s),
                               detail ? " (" : "", strempty(detail), detail ? ")" : "");
 
         e->progress_reported = rec->progress / 10;
-        manager_report(e->modem->manager, rec);
+        engine_report(e);
 
         if (job_state_is_terminal(s)) {
                 engine_disarm(e);
                 e->retry = sd_event_source_disable_unref(e->retry);
+                e->qfotadl_retry = sd_event_source_disable_unref(e->qfotadl_retry);
                 if (e->command != 0) {
                         modem_cancel(e->modem, e->command);
                         e->command = 0;
                 }
+                modem_reset_cancel(e->modem);
                 /* The module is ModemManager's again (and the next job inhibits anew). */
                 e->mm = mm_uninhibit(e->mm);
                 modem_engine_finished(e->modem);
@@ -253,7 +338,7 @@ static bool engine_ended(const Engine *e) {
         return job_state_is_terminal(e->record->state);
 }
 
-/* Ends the execution with a reason (FAILED or REJECTED). */
+/* Ends the execution with a reason (FAILED, REJECTED or CANCELED). */
 _printf_(3, 4)
 static void engine_end(Engine *e, JobState s, const char *reason_format, ...) {
         JobRecord *rec = e->record;
@@ -268,16 +353,12 @@ static void engine_end(Engine *e, JobState s, const char *reason_format, ...) {
         /* Ended before the module ever left normal mode (preflight, a refused AT+QFOTADL, a failed
          * download): its firmware is untouched, so the revision after is the one before. */
         if (!rec->revision_after && rec->revision_before && rec->attempt == 0 &&
+            IN_SET(rec->phase, DFOTA_PHASE_PREFLIGHT, DFOTA_PHASE_QFOTADL_SENT, DFOTA_PHASE_DOWNLOADING) &&
             IN_SET(rec->state, JOB_PREFLIGHT, JOB_DOWNLOADING))
                 (void) free_and_strdup(&rec->revision_after, rec->revision_before);
 
         (void) free_and_strdup(&rec->reason, reason);
-        engine_set_state(e, s, "%s", strna(reason));
-}
-
-void engine_fail(Engine *e, const char *reason) {
-        if (!engine_ended(e))
-                engine_end(e, JOB_FAILED, "%s", reason);
+        engine_set_state(e, s, rec->phase, "%s", strna(reason));
 }
 
 int engine_cancel(Engine *e, const char *reason) {
@@ -323,10 +404,50 @@ static void engine_set_progress(Engine *e, int percent) {
         e->progress_reported = rec->progress / 10;
         engine_save(e);
         log_engine(e, LOG_INFO, 0, "Job %s: %s %u%%", job_record_name(rec), job_state_to_string(rec->state), rec->progress);
-        manager_report(e->modem->manager, rec);
+        engine_report(e);
 }
 
 /* ---- revision checks ---------------------------------------------------------------------- */
+
+/* What the wait that ran out was for, and for how long: the start of a FAILED reason. */
+static char *engine_wait_reason(const Engine *e) {
+        const JobRecord *rec = e->record;
+        char buf[32];
+        char *s = NULL;
+        int r;
+
+        format_seconds(engine_timer_usec(e, e->check_timer), buf);
+
+        switch (rec->phase) {
+        case DFOTA_PHASE_QFOTADL_SENT:
+                r = asprintf(&s, "no %s within %s of AT+QFOTADL%s",
+                             engine_source_is_local(e) ? "START" : "FTPSTART/HTTPSTART", buf,
+                             e->qfotadl_unconfirmed ? " (recorded as sent before a restart: the command may never have reached the module)" : "");
+                break;
+        case DFOTA_PHASE_DOWNLOADING:
+                r = asprintf(&s, "the module rebooted during the download and sent no DFOTA URC within %s of coming back", buf);
+                break;
+        case DFOTA_PHASE_DOWNLOADED:
+                /* RG50xQ FOTA note §3.3: "the first URC ... within 90 seconds, otherwise unknown error". */
+                r = asprintf(&s, "no DFOTA URC within %s after the module came back from the download reboot (unknown error)", buf);
+                break;
+        case DFOTA_PHASE_UPDATE_ENDED:
+                r = asprintf(&s, "attempt %u failed with END,%d (%s), and no DFOTA URC came within %s after the module came back",
+                             rec->attempt, rec->last_end, strna(rec->module_error_meaning), buf);
+                break;
+        case DFOTA_PHASE_UPDATING:
+        case DFOTA_PHASE_VERIFYING:
+                r = asprintf(&s, "no DFOTA URC within %s after the module came back in update attempt %u", buf, rec->attempt);
+                break;
+        case DFOTA_PHASE_PREFLIGHT:
+        case _DFOTA_PHASE_MAX:
+        case _DFOTA_PHASE_INVALID:
+        default:
+                r = asprintf(&s, "no DFOTA URC within %s", buf);
+                break;
+        }
+        return r < 0 ? NULL : s;
+}
 
 static void engine_decide_revision(Engine *e, const char *revision) {
         JobRecord *rec = e->record;
@@ -335,29 +456,33 @@ static void engine_decide_revision(Engine *e, const char *revision) {
         (void) free_and_strdup(&rec->revision_after, revision);
 
         if (streq(revision, target)) {
-                if (e->check == REVISION_CHECK_NO_FIRST_URC || e->last_end != 0)
-                        engine_set_state(e, JOB_VERIFYING, "module runs %s although no END,0 was seen", revision);
-                engine_set_state(e, JOB_SUCCEEDED, "module runs %s", revision);
+                if (e->check == REVISION_CHECK_NO_FIRST_URC || rec->last_end != 0)
+                        engine_set_state(e, JOB_VERIFYING, DFOTA_PHASE_VERIFYING, "module runs %s although no END,0 was seen", revision);
+                engine_set_state(e, JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, "module runs %s", revision);
                 return;
         }
 
-        if (e->last_end > 0 && engine_profile(e)->max_attempts <= 1)
+        if (e->check == REVISION_CHECK_NO_FIRST_URC) {
+                _cleanup_free_ char *why = engine_wait_reason(e);
+
+                engine_end(e, JOB_FAILED, "%s; the module runs revision %s", strna(why), revision);
+        } else if (rec->last_end > 0 && engine_profile(e)->max_attempts <= 1)
                 /* BC26: "otherwise it will return an error and exit from DFOTA" (BC26 DFOTA
                  * User Guide §3): no retries, nothing restored. */
                 engine_end(e, JOB_FAILED, "update failed with END,%d (%s); the module left DFOTA and runs revision %s",
-                           e->last_end, strna(rec->module_error_meaning), revision);
-        else if (e->last_end > 0 && rec->attempt >= engine_profile(e)->max_attempts)
+                           rec->last_end, strna(rec->module_error_meaning), revision);
+        else if (rec->last_end > 0 && rec->attempt >= engine_profile(e)->max_attempts)
                 engine_end(e, JOB_FAILED,
                            "update failed after %u attempts, last END,%d (%s); the module restored revision %s",
-                           rec->attempt, e->last_end, strna(rec->module_error_meaning), revision);
-        else if (e->last_end > 0)
+                           rec->attempt, rec->last_end, strna(rec->module_error_meaning), revision);
+        else if (rec->last_end > 0)
                 engine_end(e, JOB_FAILED, "update failed with END,%d (%s); the module runs revision %s",
-                           e->last_end, strna(rec->module_error_meaning), revision);
-        else if (e->last_end == 0)
+                           rec->last_end, strna(rec->module_error_meaning), revision);
+        else if (rec->last_end == 0)
                 engine_end(e, JOB_FAILED, "the module reported END,0 but runs revision %s, not %s", revision, target);
         else
-                engine_end(e, JOB_FAILED, "no URC within %s after the module came back (unknown error); the module runs revision %s",
-                           format_seconds(e->modem->timeouts->first_urc_after_reboot, (char[32]) {}), revision);
+                engine_end(e, JOB_FAILED, "the module booted normally in update attempt %u without END and runs revision %s",
+                           rec->attempt, revision);
 }
 
 static void engine_read_revision(Engine *e);
@@ -406,15 +531,16 @@ static void on_ati_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
         }
 
         if (e->check == REVISION_CHECK_NO_FIRST_URC) {
-                if (e->record->state == JOB_UPDATING) {
+                _cleanup_free_ char *why = NULL;
+
+                if (e->record->phase == DFOTA_PHASE_UPDATING) {
                         /* In recovery mode a module emits URCs but may not answer AT (reference
                          * modem.md §0): a silent update phase is the watchdog's business. */
                         engine_handle_watchdog(e);
                         return;
                 }
-                engine_end(e, JOB_FAILED, "no URC within %s after the module came back, and it does not answer ATI (%s)",
-                           format_seconds(e->modem->timeouts->first_urc_after_reboot, (char[32]) {}),
-                           at_result_to_string(r->result));
+                why = engine_wait_reason(e);
+                engine_end(e, JOB_FAILED, "%s, and the module does not answer ATI (%s)", strna(why), at_result_to_string(r->result));
                 return;
         }
 
@@ -435,7 +561,58 @@ static void engine_read_revision(Engine *e) {
                 log_engine(e, LOG_DEBUG, r, "Job %s: cannot send ATI yet: %m", job_record_name(e->record));
 }
 
+/* The wait for a first URC (after a reboot, or after AT+QFOTADL) ran out: the revision decides. */
+static void engine_first_urc_missed(Engine *e, EngineTimer t) {
+        char buf[32];
+
+        log_engine(e, LOG_WARNING, 0, "Job %s: no DFOTA URC within %s (%s); reading the module's revision",
+                   job_record_name(e->record), format_seconds(engine_timer_usec(e, t), buf), engine_timer_to_string(t));
+        e->check = REVISION_CHECK_NO_FIRST_URC;
+        e->check_timer = t;
+        engine_read_revision(e);
+}
+
 /* ---- the update phase ---------------------------------------------------------------------- */
+
+static void on_reset_result(Modem *m, ModemResetResult result, const char *detail, void *userdata) {
+        Engine *e = userdata;
+        JobRecord *rec = e->record;
+        char buf[32];
+
+        e->reset_pending = false;
+        if (engine_ended(e))
+                return;
+
+        format_seconds(e->modem->timeouts->urc_watchdog, buf);
+
+        switch (result) {
+        case MODEM_RESET_SENT_AT:
+        case MODEM_RESET_RAN_COMMAND:
+                /* Counted now that it was delivered, and saved with the count. */
+                e->resets_undelivered = 0;
+                rec->watchdog_resets++;
+                log_engine_id(e, DFOTAD_MESSAGE_WATCHDOG_RESET, LOG_WARNING, 0,
+                              "Job %s: watchdog: no URC for %s in the update phase; the module was reset (reset %u of %u): %s",
+                              job_record_name(rec), buf, rec->watchdog_resets, ENGINE_MAX_WATCHDOG_RESETS, detail);
+                engine_set_state(e, rec->state, rec->phase, "watchdog reset %u: %s", rec->watchdog_resets, detail);
+                return;
+
+        case MODEM_RESET_NOT_DELIVERED:
+                e->resets_undelivered++;
+                log_engine_id(e, DFOTAD_MESSAGE_WATCHDOG_RESET, LOG_ERR, 0,
+                              "Job %s: watchdog: no URC for %s in the update phase, and the module could not be reset: %s; "
+                              "not counted (%u of %u tries)",
+                              job_record_name(rec), buf, detail, e->resets_undelivered, ENGINE_MAX_WATCHDOG_RESETS);
+                if (e->resets_undelivered >= ENGINE_MAX_WATCHDOG_RESETS)
+                        engine_end(e, JOB_FAILED, "the module sent no URC for %s in the update phase and could not be reset: %s",
+                                   buf, detail);
+                return;
+
+        case _MODEM_RESET_RESULT_MAX:
+        case _MODEM_RESET_RESULT_INVALID:
+                break;
+        }
+}
 
 static void engine_handle_watchdog(Engine *e) {
         JobRecord *rec = e->record;
@@ -448,21 +625,18 @@ static void engine_handle_watchdog(Engine *e) {
                 return;
         }
 
-        rec->watchdog_resets++;
-        log_engine_id(e, DFOTAD_MESSAGE_WATCHDOG_RESET, LOG_WARNING, 0,
-                      "Job %s: watchdog: no URC for %s in the update phase, resetting the module (reset %u of %u)",
-                      job_record_name(rec), format_seconds(e->modem->timeouts->urc_watchdog, buf),
-                      rec->watchdog_resets, ENGINE_MAX_WATCHDOG_RESETS);
-        engine_set_state(e, rec->state, "watchdog reset %u through %s", rec->watchdog_resets,
-                         reset_method_to_string(e->modem->manager->config->reset_method));
-
-        r = modem_reset(e->modem);
-        if (r < 0)
-                log_engine(e, LOG_ERR, r, "Job %s: failed to reset the module: %m", job_record_name(rec));
-
         /* The module reboots: the port goes and comes back (first-URC rule), or, if it does not,
          * the watchdog fires again. */
         engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
+
+        if (e->reset_pending)
+                return;
+        r = modem_reset(e->modem, on_reset_result, e);
+        if (r < 0) {
+                log_engine(e, LOG_ERR, r, "Job %s: cannot reset the module: %m", job_record_name(rec));
+                return;
+        }
+        e->reset_pending = true;
 }
 
 /* rebooting: the module restarts now (after END on every family but a failed BC26 update, which
@@ -470,10 +644,66 @@ static void engine_handle_watchdog(Engine *e) {
 static void engine_enter_verifying(Engine *e, const char *detail, bool rebooting) {
         e->booted = !rebooting;
         e->check = REVISION_CHECK_VERIFY;
-        engine_set_state(e, JOB_VERIFYING, "%s", detail);
+        engine_set_state(e, JOB_VERIFYING, DFOTA_PHASE_VERIFYING, "%s", detail);
         engine_arm(e, ENGINE_TIMER_VERIFY);
         if (!rebooting || engine_profile(e)->port_survives_reboot)
                 engine_read_revision(e);
+}
+
+/* A START (or a resumed update): the attempt it belongs to. */
+static void engine_update_started(Engine *e, const FotaUrc *u) {
+        JobRecord *rec = e->record;
+
+        /* A new attempt only after a failed one (END,<err>): a START after a watchdog reset or a
+         * power loss is the module resuming the same attempt, which does not count toward the five
+         * (RG50xQ FOTA note: a power failure is not an attempt; QuecOpen guide: the update resumes
+         * from the recorded node). last_end is a record field: a restart in between counts the
+         * same way. */
+        if (rec->attempt == 0 || rec->last_end > 0) {
+                rec->attempt++;
+                log_engine(e, LOG_INFO, 0, "Job %s: module update attempt %u of %u", job_record_name(rec), rec->attempt,
+                           engine_profile(e)->max_attempts);
+        } else
+                log_engine(e, LOG_INFO, 0, "Job %s: module resumes update attempt %u", job_record_name(rec), rec->attempt);
+        rec->progress = 0;
+        rec->last_end = -1;
+        e->retry = sd_event_source_disable_unref(e->retry);
+        engine_set_state(e, JOB_UPDATING, DFOTA_PHASE_UPDATING, "%s, attempt %u", u->status, rec->attempt);
+        engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
+}
+
+static void engine_update_ended(Engine *e, const FotaUrc *u) {
+        JobRecord *rec = e->record;
+        const char *meaning;
+
+        if (rec->attempt == 0)
+                rec->attempt = 1;
+        rec->last_end = u->value;
+
+        if (u->value == 0) {
+                rec->progress = 100;
+                (void) job_record_add_attempt(rec, rec->attempt, 0, NULL);
+                engine_enter_verifying(e, "END,0", true);
+                return;
+        }
+
+        engine_set_module_error(e, MODULE_ERROR_UPDATE, u->value);
+        (void) job_record_add_attempt(rec, rec->attempt, u->value, rec->module_error_meaning);
+        meaning = rec->module_error_meaning ?: "code not in the module's error table";
+        if (rec->attempt < engine_profile(e)->max_attempts) {
+                /* The module reboots and retries by itself (EC25&EC21 guide §3, Table 1/2). */
+                engine_set_state(e, JOB_UPDATING, DFOTA_PHASE_UPDATE_ENDED, "attempt %u failed: END,%d (%s); the module retries",
+                                 rec->attempt, u->value, meaning);
+                engine_arm(e, ENGINE_TIMER_FIRST_URC);
+        } else {
+                char detail[256];
+
+                /* After the last attempt the module restores the original firmware and boots
+                 * normally: the revision it comes back with tells the end. */
+                (void) snprintf(detail, sizeof detail, "attempt %u failed: END,%d (%s); no attempts left",
+                                rec->attempt, u->value, meaning);
+                engine_enter_verifying(e, detail, engine_profile(e)->max_attempts > 1);
+        }
 }
 
 static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
@@ -481,19 +711,22 @@ static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
         JobState s = rec->state;
         const char *meaning;
 
+        e->qfotadl_unconfirmed = false;
+
         switch (u->kind) {
 
         case FOTA_URC_DOWNLOAD_START:
-                if (s != JOB_DOWNLOADING)
-                        engine_set_state(e, JOB_DOWNLOADING, "%s", u->status);
-                else
-                        log_engine(e, LOG_INFO, 0, "Job %s: download started (%s)", job_record_name(rec), u->status);
+                /* Saved as a phase of its own: a restart from here waits for the download's end,
+                 * not for its start. */
+                engine_set_state(e, JOB_DOWNLOADING, DFOTA_PHASE_DOWNLOADING, "%s", u->status);
                 engine_arm(e, ENGINE_TIMER_DOWNLOAD);
                 break;
 
         case FOTA_URC_DOWNLOAD_PROGRESS:
-                if (s != JOB_DOWNLOADING)
-                        engine_set_state(e, JOB_DOWNLOADING, "%s", u->status);
+                if (s != JOB_DOWNLOADING || rec->phase != DFOTA_PHASE_DOWNLOADING) {
+                        engine_set_state(e, JOB_DOWNLOADING, DFOTA_PHASE_DOWNLOADING, "%s", u->status);
+                        engine_arm(e, ENGINE_TIMER_DOWNLOAD);
+                }
                 engine_set_progress(e, u->value);
                 break;
 
@@ -502,7 +735,7 @@ static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
                         rec->progress = 100;
                         /* The module now reboots into recovery mode (EC25&EC21 guide §3); START
                          * must follow within the first-URC window on the returned port. */
-                        engine_set_state(e, JOB_DOWNLOADED, "%s,0", u->status);
+                        engine_set_state(e, JOB_DOWNLOADED, DFOTA_PHASE_DOWNLOADED, "%s,0", u->status);
                         engine_arm(e, ENGINE_TIMER_FIRST_URC);
                         break;
                 }
@@ -515,72 +748,66 @@ static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
 
         case FOTA_URC_UPDATE_START:
         case FOTA_URC_UPDATE_RESUMED:
-                /* A new attempt only after a failed one (END,<err>): a START after a watchdog reset
-                 * or a power loss is the module resuming the same attempt, which does not count
-                 * toward the five (RG50xQ FOTA note: a power failure is not an attempt; QuecOpen
-                 * guide: the update resumes from the recorded node). */
-                if (rec->attempt == 0 || e->last_end > 0) {
-                        rec->attempt++;
-                        log_engine(e, LOG_INFO, 0, "Job %s: module update attempt %u of %u", job_record_name(rec), rec->attempt,
-                                   engine_profile(e)->max_attempts);
-                } else
-                        log_engine(e, LOG_INFO, 0, "Job %s: module resumes update attempt %u", job_record_name(rec), rec->attempt);
-                rec->progress = 0;
-                e->last_end = -1;
-                e->retry = sd_event_source_disable_unref(e->retry);
-                engine_set_state(e, JOB_UPDATING, "%s, attempt %u", u->status, rec->attempt);
-                engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
+                engine_update_started(e, u);
                 break;
 
         case FOTA_URC_UPDATE_PROGRESS:
-                if (s != JOB_UPDATING) {
+                if (s != JOB_UPDATING || rec->phase != DFOTA_PHASE_UPDATING) {
                         /* START was missed (daemon restarted, port reopened late). */
-                        if (rec->attempt == 0)
-                                rec->attempt = 1;
-                        engine_set_state(e, JOB_UPDATING, "%s without START", u->status);
+                        if (rec->attempt == 0 || rec->last_end > 0)
+                                rec->attempt++;
+                        rec->last_end = -1;
+                        engine_set_state(e, JOB_UPDATING, DFOTA_PHASE_UPDATING, "%s without START, attempt %u", u->status, rec->attempt);
                 }
                 engine_set_progress(e, u->value);
                 engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
                 break;
 
         case FOTA_URC_UPDATE_END:
-                e->last_end = u->value;
-                if (rec->attempt == 0)
-                        rec->attempt = 1;
-
-                if (u->value == 0) {
-                        rec->progress = 100;
-                        engine_enter_verifying(e, "END,0", true);
-                        break;
-                }
-
-                engine_set_module_error(e, MODULE_ERROR_UPDATE, u->value);
-                meaning = rec->module_error_meaning ?: "code not in the module's error table";
-                if (rec->attempt < engine_profile(e)->max_attempts) {
-                        /* The module reboots and retries by itself (EC25&EC21 guide §3, Table 1/2). */
-                        engine_set_state(e, JOB_UPDATING, "attempt %u failed: END,%d (%s); the module retries",
-                                         rec->attempt, u->value, meaning);
-                        engine_arm(e, ENGINE_TIMER_FIRST_URC);
-                } else {
-                        char detail[256];
-
-                        /* After the last attempt the module restores the original firmware and
-                         * boots normally: the revision it comes back with tells the end. */
-                        (void) snprintf(detail, sizeof detail, "attempt %u failed: END,%d (%s); no attempts left",
-                                        rec->attempt, u->value, meaning);
-                        engine_enter_verifying(e, detail, engine_profile(e)->max_attempts > 1);
-                }
+                engine_update_ended(e, u);
                 break;
 
         case FOTA_URC_UNKNOWN:
                 log_engine(e, LOG_WARNING, 0, "Job %s: unknown DFOTA status \"%s\" ignored: %s", job_record_name(rec), u->status, line);
-                if (s == JOB_UPDATING)
+                if (rec->phase == DFOTA_PHASE_UPDATING)
                         engine_arm(e, ENGINE_TIMER_URC_WATCHDOG);
                 break;
 
         case _FOTA_URC_KIND_MAX:
         case _FOTA_URC_KIND_INVALID:
                 break;
+        }
+}
+
+/* RDY (and the rest of the boot noise) is the module booting, not a DFOTA URC: it never ends a
+ * phase by itself. What follows a boot within first_urc_after_reboot, or the revision read after
+ * that, does (issue 9 item 5: RDY before START after the download reboot). */
+static void engine_on_boot(Engine *e) {
+        JobRecord *rec = e->record;
+        char buf[32];
+
+        switch (rec->phase) {
+        case DFOTA_PHASE_VERIFYING:
+                e->booted = true;
+                engine_read_revision(e);
+                return;
+
+        case DFOTA_PHASE_QFOTADL_SENT:
+        case DFOTA_PHASE_DOWNLOADING:
+        case DFOTA_PHASE_DOWNLOADED:
+        case DFOTA_PHASE_UPDATING:
+        case DFOTA_PHASE_UPDATE_ENDED:
+                if (rec->state == JOB_WAITING_FOR_MODEM)
+                        return; /* the port's return arms the same wait */
+                log_engine(e, LOG_INFO, 0, "Job %s: the module booted (RDY); its first DFOTA URC must follow within %s",
+                           job_record_name(rec), format_seconds(engine_timer_usec(e, ENGINE_TIMER_FIRST_URC), buf));
+                engine_arm(e, ENGINE_TIMER_FIRST_URC);
+                return;
+
+        case DFOTA_PHASE_PREFLIGHT:
+        case _DFOTA_PHASE_MAX:
+        case _DFOTA_PHASE_INVALID:
+                return;
         }
 }
 
@@ -592,14 +819,7 @@ void engine_on_urc(Engine *e, const char *line) {
                 return;
 
         if (streq(line, "RDY")) {
-                /* A normal boot. During verification that is what we wait for; during the update
-                 * phase it means the module left recovery mode without telling us (restored, or
-                 * finished silently): the revision decides. */
-                if (e->record->state == JOB_VERIFYING) {
-                        e->booted = true;
-                        engine_read_revision(e);
-                } else if (e->record->state == JOB_UPDATING || e->record->state == JOB_DOWNLOADED)
-                        engine_enter_verifying(e, "the module booted normally (RDY)", false);
+                engine_on_boot(e);
                 return;
         }
 
@@ -619,11 +839,27 @@ void engine_on_urc(Engine *e, const char *line) {
 
 /* ---- AT+QFOTADL ------------------------------------------------------------------------- */
 
-static void on_qfotadl_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
-        Engine *e = userdata;
+/* After AT+QFOTADL went out (or may have): what the module does next, and how long it may take.
+ * accepted: the module answered it (else a restart came in between, or the answer was lost). */
+static void engine_await_download(Engine *e, bool accepted, const char *detail) {
         bool local = engine_source_is_local(e);
 
+        /* A local package needs no download: the module reboots into recovery at once (reference
+         * modem.md §5 T4); START must follow the port's return within the first-URC window. An
+         * accepted URL has not started downloading yet: the phase moves with its first URC. */
+        if (local)
+                engine_set_state(e, JOB_DOWNLOADED, accepted ? DFOTA_PHASE_DOWNLOADED : DFOTA_PHASE_QFOTADL_SENT,
+                                 "%s; the package is in the module's file system", detail);
+        else
+                engine_set_state(e, JOB_DOWNLOADING, DFOTA_PHASE_QFOTADL_SENT, "%s", detail);
+        engine_arm(e, local ? ENGINE_TIMER_FIRST_URC : ENGINE_TIMER_DOWNLOAD_START);
+}
+
+static void on_qfotadl_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
+        Engine *e = userdata;
+
         e->command = 0;
+        fault_point("qfotadl-reply");
 
         switch (r->result) {
 
@@ -648,20 +884,14 @@ static void on_qfotadl_reply(AtChannel *ch, const AtResponse *r, void *userdata)
         case AT_RESULT_PORT_LOST:
                 /* The module may put its first URC before the OK (a URC is dispatched as it
                  * arrives): then the URC has moved us on already, and its timer stands. */
-                if (e->record->state != JOB_PREFLIGHT)
+                if (e->record->phase != DFOTA_PHASE_QFOTADL_SENT || e->record->state != JOB_PREFLIGHT)
                         return;
 
                 /* No final result can mean the module rebooted at once (local file: the port
                  * drops right after OK, reference modem.md §5 T4). It was sent: go on as accepted
-                 * and let the URCs and timers tell. */
-                if (local)
-                        engine_set_state(e, JOB_DOWNLOADED, "AT+QFOTADL: %s; the package is in the module's file system",
-                                         at_result_to_string(r->result));
-                else
-                        engine_set_state(e, JOB_DOWNLOADING, "AT+QFOTADL: %s", at_result_to_string(r->result));
-
-                if (r->result != AT_RESULT_PORT_LOST)
-                        engine_arm(e, local ? ENGINE_TIMER_FIRST_URC : ENGINE_TIMER_DOWNLOAD_START);
+                 * and let the URCs and timers tell (on a lost port, engine_port_lost() follows). */
+                engine_await_download(e, true, r->result == AT_RESULT_OK ? "AT+QFOTADL: ok" :
+                                               r->result == AT_RESULT_TIMEOUT ? "AT+QFOTADL: timeout" : "AT+QFOTADL: port-lost");
                 return;
 
         case _AT_RESULT_MAX:
@@ -670,11 +900,37 @@ static void on_qfotadl_reply(AtChannel *ch, const AtResponse *r, void *userdata)
         }
 }
 
+static void engine_send_qfotadl(Engine *e);
+
+static int on_qfotadl_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Engine *e = userdata;
+
+        e->qfotadl_retry = sd_event_source_disable_unref(e->qfotadl_retry);
+        if (!engine_ended(e) && e->record->phase == DFOTA_PHASE_PREFLIGHT && e->command == 0)
+                engine_send_qfotadl(e);
+        return 0;
+}
+
+/* The single place that writes AT+QFOTADL. */
 static void engine_send_qfotadl(Engine *e) {
         JobRecord *rec = e->record;
         _cleanup_free_ char *command = NULL;
         const ModemProfile *p = engine_profile(e);
+        char buf[32];
         int r;
+
+        /* Second line of defence: whatever path led here, a record that says it was sent is never
+         * sent again (a module that gets AT+QFOTADL twice may brick itself). */
+        if (rec->qfotadl_sent || rec->phase != DFOTA_PHASE_PREFLIGHT) {
+                log_engine(e, LOG_CRIT, 0, "Job %s: refusing to send AT+QFOTADL a second time: the record says it was sent (phase %s); "
+                           "following the module instead", job_record_name(rec), dfota_phase_to_string(rec->phase));
+                rec->qfotadl_sent = true;
+                if (rec->phase == DFOTA_PHASE_PREFLIGHT)
+                        rec->phase = DFOTA_PHASE_QFOTADL_SENT;
+                e->qfotadl_unconfirmed = true;
+                engine_await_download(e, false, "AT+QFOTADL not sent again");
+                return;
+        }
 
         if (asprintf(&command, "AT+QFOTADL=\"%s\"", rec->job->url) < 0) {
                 engine_end(e, JOB_FAILED, "out of memory");
@@ -682,16 +938,28 @@ static void engine_send_qfotadl(Engine *e) {
         }
 
         /* At most once per job: persisted as sent *before* it is written, because the module may
-         * reboot at once and so may we (brief "DFOTA rules"; Technicolor mobiled does the same). */
+         * reboot at once and so may we (brief "DFOTA rules"; Technicolor mobiled does the same).
+         * Durable or not sent at all: a record the disk refused would make a restart send it again. */
         rec->qfotadl_sent = true;
         rec->qfotadl_sent_at = now_realtime();
+        rec->phase = DFOTA_PHASE_QFOTADL_SENT;
         (void) job_record_add_history(rec, "AT+QFOTADL recorded as sent");
-        r = job_record_save(rec);
+        r = job_record_save_durable(rec);
         if (r < 0) {
                 rec->qfotadl_sent = false;
-                engine_end(e, JOB_FAILED, "cannot persist the record before AT+QFOTADL (%s); not sent", strerror(-r));
+                rec->qfotadl_sent_at = 0;
+                rec->phase = DFOTA_PHASE_PREFLIGHT;
+                (void) job_record_add_history(rec, "AT+QFOTADL not sent: the record could not be saved");
+                engine_save(e);
+                log_engine(e, LOG_ERR, r, "Job %s: cannot record AT+QFOTADL as sent (%m); it is not sent until the record is on disk, "
+                           "trying again in %s", job_record_name(rec), format_seconds(e->modem->timeouts->state_write_retry, buf));
+                if (!e->qfotadl_retry &&
+                    sd_event_add_time_relative(e->modem->event, &e->qfotadl_retry, CLOCK_BOOTTIME,
+                                               e->modem->timeouts->state_write_retry, 0, on_qfotadl_retry, e) >= 0)
+                        (void) sd_event_source_set_description(e->qfotadl_retry, "engine-qfotadl-retry");
                 return;
         }
+        fault_point("qfotadl-recorded");
 
         log_engine_id(e, DFOTAD_MESSAGE_QFOTADL_SENT, LOG_INFO, 0, "Job %s: sending AT+QFOTADL (%s)",
                       job_record_name(rec), package_source_to_string(package_source_from_url(rec->job->url)));
@@ -957,7 +1225,7 @@ static void engine_preflight_done(Engine *e) {
 
         if (streq(rec->revision_before, job->target_version)) {
                 (void) free_and_strdup(&rec->revision_after, rec->revision_before);
-                engine_set_state(e, JOB_SUCCEEDED, "the module already runs %s; AT+QFOTADL not sent", job->target_version);
+                engine_set_state(e, JOB_SUCCEEDED, DFOTA_PHASE_PREFLIGHT, "the module already runs %s; AT+QFOTADL not sent", job->target_version);
                 return;
         }
 
@@ -1027,63 +1295,81 @@ static void engine_preflight_next(Engine *e) {
 static void engine_start_preflight(Engine *e) {
         e->preflight_step = 0;
         if (e->record->state != JOB_PREFLIGHT)
-                engine_set_state(e, JOB_PREFLIGHT, NULL);
+                engine_set_state(e, JOB_PREFLIGHT, DFOTA_PHASE_PREFLIGHT, NULL);
         engine_preflight_next(e);
 }
 
 /* ---- the port ---------------------------------------------------------------------------- */
 
-/* Where an execution continues when its port is (back) open. */
-static void engine_continue(Engine *e, JobState s, bool returned) {
+/* Where an execution goes on when its port is (back) open, from the record's phase. returned: the
+ * port came back after it was lost (the module rebooted); otherwise it was open all along, or the
+ * daemon has just taken the execution over from its record (e->resumed). */
+static void engine_continue(Engine *e, bool returned) {
         JobRecord *rec = e->record;
+        bool local = engine_source_is_local(e);
+        char buf[32];
 
-        switch (s) {
+        switch (rec->phase) {
 
-        case JOB_QUEUED:
-        case JOB_PREFLIGHT:
+        case DFOTA_PHASE_PREFLIGHT:
                 engine_start_preflight(e);
-                break;
+                return;
 
-        case JOB_DOWNLOADING:
-        case JOB_DOWNLOADED:
-        case JOB_UPDATING:
-                if (rec->state != s)
-                        engine_set_state(e, s, "AT port is back");
-                /* After a reboot the first URC must come within 90 s; after our own restart the
-                 * module did not reboot, so the phase's own timer applies. */
-                if (returned || s == JOB_DOWNLOADED)
-                        engine_arm(e, ENGINE_TIMER_FIRST_URC);
-                else
-                        engine_arm(e, s == JOB_DOWNLOADING ? ENGINE_TIMER_DOWNLOAD : ENGINE_TIMER_URC_WATCHDOG);
-                break;
+        case DFOTA_PHASE_QFOTADL_SENT:
+                /* Sent, or maybe not (a restart between the record and the write): only the module
+                 * can tell, and its first URC must come as if the command had just been written. */
+                e->qfotadl_unconfirmed = e->resumed;
+                if (e->resumed)
+                        log_engine(e, LOG_WARNING, 0,
+                                   "Job %s: AT+QFOTADL was recorded as sent before the restart and may never have reached the module; "
+                                   "waiting %s for its first %s URC (it is not sent again)",
+                                   job_record_name(rec), format_seconds(engine_timer_usec(e, local ? ENGINE_TIMER_FIRST_URC : ENGINE_TIMER_DOWNLOAD_START), buf),
+                                   local ? "update" : "download");
+                engine_await_download(e, false, e->resumed ? "resumed after a restart: AT+QFOTADL is not sent again" : "AT port is back");
+                return;
 
-        case JOB_VERIFYING:
-                if (rec->state != s) {
-                        engine_set_state(e, s, "AT port is back");
-                        engine_arm(e, ENGINE_TIMER_VERIFY);
-                }
+        case DFOTA_PHASE_DOWNLOADING:
+                engine_set_state(e, JOB_DOWNLOADING, rec->phase, returned ? "AT port is back" : "resumed after a restart");
+                /* Back from a reboot mid-download the module says within 90 s whether it goes on;
+                 * after our own restart it did not reboot, and the download's own timer applies. */
+                engine_arm(e, returned ? ENGINE_TIMER_FIRST_URC : ENGINE_TIMER_DOWNLOAD);
+                return;
+
+        case DFOTA_PHASE_DOWNLOADED:
+                engine_set_state(e, JOB_DOWNLOADED, rec->phase, returned ? "AT port is back" : "resumed after a restart");
+                engine_arm(e, ENGINE_TIMER_FIRST_URC);
+                return;
+
+        case DFOTA_PHASE_UPDATING:
+        case DFOTA_PHASE_UPDATE_ENDED:
+                engine_set_state(e, JOB_UPDATING, rec->phase, returned ? "AT port is back" : "resumed after a restart");
+                /* After a reboot (or an END, whose retry reboots the module) the first URC must come
+                 * within 90 s; in the middle of an attempt the watchdog's own period applies. */
+                engine_arm(e, returned || rec->phase == DFOTA_PHASE_UPDATE_ENDED ? ENGINE_TIMER_FIRST_URC : ENGINE_TIMER_URC_WATCHDOG);
+                return;
+
+        case DFOTA_PHASE_VERIFYING:
+                if (rec->state != JOB_VERIFYING || e->resumed)
+                        engine_set_state(e, JOB_VERIFYING, rec->phase, returned ? "AT port is back" : "resumed after a restart");
                 if (e->timer_kind != ENGINE_TIMER_VERIFY)
                         engine_arm(e, ENGINE_TIMER_VERIFY);
+                e->check = REVISION_CHECK_VERIFY;
                 /* A USB port that came back is the reboot. A UART that was reopened (after
                  * timeouts while the module restarted) proves nothing: RDY or the timer will. */
                 if (returned && !engine_profile(e)->port_survives_reboot)
                         e->booted = true;
                 engine_read_revision(e);
-                break;
+                return;
 
-        case JOB_WAITING_FOR_MODEM:
-        case JOB_SUCCEEDED:
-        case JOB_FAILED:
-        case JOB_REJECTED:
-        case JOB_CANCELED:
-        case _JOB_STATE_MAX:
-        case _JOB_STATE_INVALID:
+        case _DFOTA_PHASE_MAX:
+        case _DFOTA_PHASE_INVALID:
                 break;
         }
 }
 
 void engine_port_opened(Engine *e) {
         JobRecord *rec = e->record;
+        bool returned;
 
         if (engine_ended(e))
                 return;
@@ -1098,10 +1384,10 @@ void engine_port_opened(Engine *e) {
                 return;
         }
 
-        if (rec->state == JOB_WAITING_FOR_MODEM)
-                engine_continue(e, e->resume_state, true);
-        else
-                engine_continue(e, rec->state, false);
+        /* Gone when we (or the daemon before us) saw it last: the module rebooted meanwhile. */
+        returned = rec->state == JOB_WAITING_FOR_MODEM;
+        engine_continue(e, returned);
+        e->resumed = false;
 }
 
 /* How the AT channel's port-loss errors read to an operator. */
@@ -1124,22 +1410,13 @@ void engine_port_lost(Engine *e, int error) {
         e->retry = sd_event_source_disable_unref(e->retry);
         e->port_opened_early = false;
 
-        if (rec->state == JOB_QUEUED || (rec->state == JOB_PREFLIGHT && !rec->qfotadl_sent)) {
-                /* Nothing was sent yet: preflight starts over when the port is back. */
-                e->resume_state = JOB_PREFLIGHT;
-        }
-
         log_engine_id(e, DFOTAD_MESSAGE_PORT_LOST, LOG_INFO, error, "Job %s: AT port %s lost in %s: %m",
                       job_record_name(rec), e->modem->port, job_state_to_string(rec->state));
-        if (rec->state != JOB_WAITING_FOR_MODEM) {
-                JobState was = rec->state;
-
-                engine_set_state(e, JOB_WAITING_FOR_MODEM, "AT port gone (%s)%s", port_loss_to_string(error),
-                                 was == JOB_DOWNLOADED || was == JOB_VERIFYING || was == JOB_UPDATING
-                                 ? ": the module reboots" : "");
-                if (was == JOB_QUEUED || was == JOB_PREFLIGHT)
-                        e->resume_state = JOB_PREFLIGHT;
-        }
+        if (rec->state != JOB_WAITING_FOR_MODEM)
+                /* The phase stays: it is what the port's return resumes (nothing sent yet:
+                 * preflight starts over). */
+                engine_set_state(e, JOB_WAITING_FOR_MODEM, rec->phase, "AT port gone (%s)%s", port_loss_to_string(error),
+                                 rec->phase >= DFOTA_PHASE_DOWNLOADED ? ": the module reboots" : "");
         engine_arm(e, ENGINE_TIMER_PORT_RETURN);
 }
 
@@ -1159,11 +1436,12 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         switch (t) {
 
         case ENGINE_TIMER_DOWNLOAD_START:
-                engine_end(e, JOB_FAILED, "no FTPSTART/HTTPSTART within %s of AT+QFOTADL", buf);
+                /* Nothing of a download: the module runs what it ran, which ATI says. */
+                engine_first_urc_missed(e, t);
                 break;
 
         case ENGINE_TIMER_DOWNLOAD:
-                engine_end(e, JOB_FAILED, "the download did not end within %s", buf);
+                engine_end(e, JOB_FAILED, "the download started but no FTPEND/HTTPEND came within %s", buf);
                 break;
 
         case ENGINE_TIMER_PORT_RETURN:
@@ -1171,10 +1449,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 break;
 
         case ENGINE_TIMER_FIRST_URC:
-                log_engine(e, LOG_WARNING, 0, "Job %s: no URC within %s after the module came back; reading its revision",
-                           job_record_name(e->record), buf);
-                e->check = REVISION_CHECK_NO_FIRST_URC;
-                engine_read_revision(e);
+                engine_first_urc_missed(e, t);
                 break;
 
         case ENGINE_TIMER_URC_WATCHDOG:
@@ -1192,7 +1467,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                         engine_read_revision(e);
                         break;
                 }
-                engine_end(e, JOB_FAILED, "could not read the module's revision within %s after END", buf);
+                engine_end(e, JOB_FAILED, "could not read the module's revision with ATI within %s after the update phase ended", buf);
                 break;
 
         case ENGINE_TIMER_NONE:
@@ -1242,49 +1517,8 @@ static void engine_inhibit(Engine *e) {
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
-/* The state to return to for a record that was left in WAITING_FOR_MODEM. */
-static JobState record_last_active_state(const JobRecord *rec) {
-        size_t n = rec->history ? json_object_array_length(rec->history) : 0;
-
-        for (size_t i = n; i > 0; i--) {
-                json_object *h = json_object_array_get_idx(rec->history, i - 1), *v;
-                JobState s;
-
-                if (!json_object_object_get_ex(h, "state", &v))
-                        continue;
-                s = job_state_from_string(json_object_get_string(v));
-                if (s >= 0 && s != JOB_WAITING_FOR_MODEM)
-                        return s;
-        }
-        return JOB_QUEUED;
-}
-
-/* The <err> of the END that closed the latest attempt, from the history the engine wrote ("END,0",
- * "attempt N failed: END,<err> ..."), or -1 when the latest attempt has not ended. Lets a restarted
- * daemon count the module's attempts exactly as an uninterrupted one. */
-static int record_last_end(const JobRecord *rec) {
-        size_t n = rec->history ? json_object_array_length(rec->history) : 0;
-
-        for (size_t i = n; i > 0; i--) {
-                json_object *h = json_object_array_get_idx(rec->history, i - 1), *v;
-                const char *d, *p;
-                int err;
-
-                if (!json_object_object_get_ex(h, "detail", &v) || !json_object_is_type(v, json_type_string))
-                        continue;
-                d = json_object_get_string(v);
-
-                if (startswith(d, "START") || startswith(d, "Last upgrade"))
-                        return -1;
-                p = strstr(d, "END,");
-                if (p && sscanf(p, "END,%d", &err) == 1)
-                        return err;
-        }
-        return -1;
-}
-
 int engine_start(Modem *m, JobRecord *record, Engine **ret) {
-        _cleanup_(job_record_freep) JobRecord *rec = record;
+        JobRecord *rec = record;
         Engine *e;
 
         e = calloc(1, sizeof(Engine));
@@ -1293,67 +1527,38 @@ int engine_start(Modem *m, JobRecord *record, Engine **ret) {
 
         *e = (Engine) {
                 .modem = m,
-                .record = TAKE_PTR(rec),
-                .last_end = -1,
-                .resume_state = JOB_PREFLIGHT,
+                .record = rec,
         };
+
+        (void) free_and_strdup(&rec->modem_port, m->port);
+        if (m->profile)
+                (void) free_and_strdup(&rec->modem_family, m->profile->name);
+        if (m->imei && !rec->modem_imei)
+                (void) free_and_strdup(&rec->modem_imei, m->imei);
+        e->progress_reported = rec->progress / 10;
+        e->reported = engine_status_key(e);
         *ret = e;
 
-        record = e->record;
-        (void) free_and_strdup(&record->modem_port, m->port);
-        if (m->profile)
-                (void) free_and_strdup(&record->modem_family, m->profile->name);
-        if (m->imei && !record->modem_imei)
-                (void) free_and_strdup(&record->modem_imei, m->imei);
-        e->progress_reported = record->progress / 10;
+        if (job_state_is_terminal(rec->state))
+                return 0;
 
-        if (!job_state_is_terminal(record->state))
-                engine_inhibit(e);
+        engine_inhibit(e);
 
-        switch (record->state) {
-
-        case JOB_QUEUED:
+        /* Everything a resume needs is in typed record fields (record.h): the phase, whether
+         * AT+QFOTADL was sent (job_record_load() settled a contradiction on the safe side),
+         * attempt, last_end, the family. A QUEUED record with nothing sent is a fresh start. */
+        if (rec->state == JOB_QUEUED && rec->phase == DFOTA_PHASE_PREFLIGHT) {
                 /* The port is open (a modem starts queued jobs only on a ready port); preflight
                  * waits for ModemManager's answer there. */
                 engine_port_opened(e);
                 return 0;
-
-        case JOB_PREFLIGHT:
-                if (!record->qfotadl_sent) {
-                        e->resume_state = JOB_PREFLIGHT;
-                        break;
-                }
-                /* Stopped between persisting AT+QFOTADL and its reply: it may have been written.
-                 * Never again: continue as if it was accepted. */
-                e->resume_state = engine_source_is_local(e) ? JOB_DOWNLOADED : JOB_DOWNLOADING;
-                record->state = e->resume_state;
-                break;
-
-        case JOB_WAITING_FOR_MODEM:
-                e->resume_state = record_last_active_state(record);
-                if (e->resume_state == JOB_QUEUED)
-                        e->resume_state = JOB_PREFLIGHT;
-                break;
-
-        case JOB_DOWNLOADING:
-        case JOB_DOWNLOADED:
-        case JOB_UPDATING:
-        case JOB_VERIFYING:
-                e->resume_state = record->state;
-                e->last_end = record_last_end(record);
-                break;
-
-        case JOB_SUCCEEDED:
-        case JOB_FAILED:
-        case JOB_REJECTED:
-        case JOB_CANCELED:
-        case _JOB_STATE_MAX:
-        case _JOB_STATE_INVALID:
-                return 0;
         }
 
-        log_engine(e, LOG_INFO, 0, "Job %s: resuming in %s%s", job_record_name(record), job_state_to_string(record->state),
-                   record->qfotadl_sent ? "; AT+QFOTADL was sent before and is not sent again" : "");
+        e->resumed = true;
+        log_engine(e, LOG_INFO, 0, "Job %s: resuming in %s (phase %s, attempt %u%s)%s", job_record_name(rec),
+                   job_state_to_string(rec->state), dfota_phase_to_string(rec->phase), rec->attempt,
+                   rec->last_end >= 0 ? ", its last END known" : "",
+                   rec->qfotadl_sent ? "; AT+QFOTADL was sent before and is not sent again" : "");
 
         /* Resumed after a restart: the port opens (engine_port_opened) or must come back in time. */
         engine_arm(e, ENGINE_TIMER_PORT_RETURN);
@@ -1366,8 +1571,11 @@ Engine *engine_free(Engine *e) {
 
         if (e->command != 0)
                 modem_cancel(e->modem, e->command);
+        if (e->reset_pending)
+                modem_reset_cancel(e->modem);
         e->timer = sd_event_source_disable_unref(e->timer);
         e->retry = sd_event_source_disable_unref(e->retry);
+        e->qfotadl_retry = sd_event_source_disable_unref(e->qfotadl_retry);
         /* Not released: an execution still running here is being shut down and resumes at the
          * next start, which inhibits again before it touches the port. Until then the module
          * stays ModemManager-free for as long as our bus connection lives, moments more; a

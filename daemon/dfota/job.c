@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "escape.h"
 #include "job.h"
 #include "json-util.h"
 #include "reason.h"
@@ -451,11 +452,18 @@ static int job_parse_fields(
                         if (streq(table[i].key, key))
                                 f = &table[i];
 
+                if (!f) {
+                        /* The key is the sender's text: it reaches the reason escaped and cut. */
+                        _cleanup_free_ char *k = escape_foreign_str(key, ESCAPE_KEY_MAX);
+
+                        if (!k)
+                                return -ENOMEM;
+                        return prefix ? reason_set(reterr, -EINVAL, NULL, "%s.%s: unknown field", prefix, k) :
+                                        job_reason(reterr, k, "unknown field");
+                }
+
                 if (prefix ? asprintf(&field, "%s.%s", prefix, key) < 0 : !(field = strdup(key)))
                         return -ENOMEM;
-
-                if (!f)
-                        return job_reason(reterr, field, "unknown field");
 
                 /* Control planes generate documents from templates: an explicit null is the same as
                  * leaving an optional field out. Required fields are checked for below. */
@@ -502,12 +510,28 @@ int job_from_json(json_object *o, Job **ret, char **reterr) {
         return 0;
 }
 
-int job_parse(const char *text, Job **ret, char **reterr) {
+int job_document_check(const char *text, size_t size, char **reterr) {
+        const char *nul;
+
+        if (size > JOB_DOCUMENT_MAX)
+                return reason_set(reterr, -EFBIG, "(document)", "is %zu bytes, more than the %u a job document may have",
+                                  size, JOB_DOCUMENT_MAX);
+
+        nul = memchr(text, '\0', size);
+        if (nul)
+                return job_reason(reterr, "(document)", "contains a NUL byte at offset %zu", (size_t) (nul - text));
+
+        return 0;
+}
+
+int job_parse(const char *text, size_t size, Job **ret, char **reterr) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         _cleanup_free_ char *reason = NULL;
         int r;
 
-        r = json_parse_strict(text, strlen(text), "(document)", &o, &reason);
+        r = job_document_check(text, size, &reason);
+        if (r >= 0)
+                r = json_parse_strict(text, size, "(document)", &o, &reason);
         if (r >= 0)
                 r = job_from_json(o, ret, &reason);
         if (r < 0 && reterr)

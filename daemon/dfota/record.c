@@ -8,11 +8,25 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "escape.h"
 #include "fileio.h"
 #include "json-util.h"
 #include "log.h"
 #include "reason.h"
 #include "record.h"
+#include "state-file.h"
+
+static const char *const dfota_phase_table[_DFOTA_PHASE_MAX] = {
+        [DFOTA_PHASE_PREFLIGHT]    = "preflight",
+        [DFOTA_PHASE_QFOTADL_SENT] = "qfotadl-sent",
+        [DFOTA_PHASE_DOWNLOADING]  = "downloading",
+        [DFOTA_PHASE_DOWNLOADED]   = "downloaded",
+        [DFOTA_PHASE_UPDATING]     = "updating",
+        [DFOTA_PHASE_UPDATE_ENDED] = "update-ended",
+        [DFOTA_PHASE_VERIFYING]    = "verifying",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(dfota_phase, DfotaPhase);
 
 usec_t now_realtime(void) {
         struct timespec ts;
@@ -140,6 +154,8 @@ int job_record_new(const char *dir, Job *job, JobRecord **ret) {
 
         *rec = (JobRecord) {
                 .state = JOB_QUEUED,
+                .phase = DFOTA_PHASE_PREFLIGHT,
+                .last_end = -1,
                 .module_error_kind = _MODULE_ERROR_KIND_INVALID,
                 .created_at = now_realtime_msec(),
         };
@@ -152,7 +168,8 @@ int job_record_new(const char *dir, Job *job, JobRecord **ret) {
         rec->job = TAKE_PTR(j);
 
         rec->history = json_object_new_array();
-        if (!rec->history)
+        rec->attempts = json_object_new_array();
+        if (!rec->history || !rec->attempts)
                 return -ENOMEM;
 
         r = job_record_add_history(rec, "created");
@@ -161,6 +178,22 @@ int job_record_new(const char *dir, Job *job, JobRecord **ret) {
 
         *ret = TAKE_PTR(rec);
         return 0;
+}
+
+/* Turns a new record into the execution on the module with this IMEI: "<dir>/<id>@<imei>.json". */
+static int record_make_execution(JobRecord *rec, const char *dir, const char *imei) {
+        free(rec->path);
+        rec->path = NULL;
+        if (asprintf(&rec->path, "%s/%s@%s.json", dir, rec->job->id, imei) < 0) {
+                rec->path = NULL;
+                return -ENOMEM;
+        }
+        free(rec->name);
+        if (asprintf(&rec->name, "%s@%s", rec->job->id, imei) < 0) {
+                rec->name = NULL;
+                return -ENOMEM;
+        }
+        return free_and_strdup(&rec->execution, imei);
 }
 
 int job_record_new_execution(const char *dir, const Job *job, const char *imei, JobRecord **ret) {
@@ -185,17 +218,7 @@ int job_record_new_execution(const char *dir, const Job *job, const char *imei, 
         if (r < 0)
                 return r;
 
-        free(rec->path);
-        rec->path = NULL;
-        if (asprintf(&rec->path, "%s/%s@%s.json", dir, rec->job->id, imei) < 0) {
-                rec->path = NULL;
-                return -ENOMEM;
-        }
-        if (asprintf(&rec->name, "%s@%s", rec->job->id, imei) < 0) {
-                rec->name = NULL;
-                return -ENOMEM;
-        }
-        r = free_and_strdup(&rec->execution, imei);
+        r = record_make_execution(rec, dir, imei);
         if (r < 0)
                 return r;
 
@@ -219,6 +242,7 @@ JobRecord *job_record_free(JobRecord *rec) {
         free(rec->modem_family);
         free(rec->control_plane);
         json_object_put(rec->history);
+        json_object_put(rec->attempts);
         free(rec->execution);
         json_object_put(rec->executions);
         free(rec->name);
@@ -262,6 +286,15 @@ static int json_add_timestamp_or_null(json_object *o, const char *key, usec_t t)
 
         if (t == 0)
                 return json_add_null(o, key);
+        if (!format_timestamp_iso(t, buf))
+                return -ERANGE;
+        return json_add(o, key, json_object_new_string(buf));
+}
+
+/* A time that must be there: the epoch too is a time ("1970-01-01T00:00:00.000Z"), not null. */
+static int json_add_timestamp(json_object *o, const char *key, usec_t t) {
+        char buf[32];
+
         if (!format_timestamp_iso(t, buf))
                 return -ERANGE;
         return json_add(o, key, json_object_new_string(buf));
@@ -313,9 +346,15 @@ json_object *job_record_to_json(const JobRecord *rec) {
             json_add_string_or_null(o, "control_plane", rec->control_plane) < 0 ||
             json_add(o, "qfotadl_sent", json_object_new_boolean(rec->qfotadl_sent)) < 0 ||
             json_add_timestamp_or_null(o, "qfotadl_sent_at", rec->qfotadl_sent_at) < 0 ||
-            json_add_timestamp_or_null(o, "created_at", rec->created_at) < 0 ||
-            json_add_timestamp_or_null(o, "updated_at", rec->updated_at) < 0 ||
+            json_add_string_or_null(o, "phase", dfota_phase_to_string(rec->phase)) < 0 ||
+            (rec->last_end >= 0 ? json_add(o, "last_end", json_object_new_int(rec->last_end)) : json_add_null(o, "last_end")) < 0 ||
+            json_add(o, "module_hold", json_object_new_boolean(rec->module_hold)) < 0 ||
+            json_add(o, "attempts", rec->attempts ? json_object_get(rec->attempts) : json_object_new_array()) < 0 ||
+            json_add(o, "attempts_omitted", json_object_new_int64(rec->attempts_omitted)) < 0 ||
+            json_add_timestamp(o, "created_at", rec->created_at) < 0 ||
+            json_add_timestamp(o, "updated_at", rec->updated_at) < 0 ||
             json_add(o, "history", rec->history ? json_object_get(rec->history) : json_object_new_array()) < 0 ||
+            json_add(o, "history_omitted", json_object_new_int64(rec->history_omitted)) < 0 ||
             json_add_string_or_null(o, "execution", rec->execution) < 0 ||
             (rec->executions ? json_add(o, "executions", json_object_get(rec->executions)) : json_add_null(o, "executions")) < 0)
                 return NULL;
@@ -324,7 +363,10 @@ json_object *job_record_to_json(const JobRecord *rec) {
 }
 
 json_object *job_record_status_to_json(const JobRecord *rec) {
-        static const char *const internal[] = { "id", "job", "history", "control_plane", "qfotadl_sent_at", "created_at", "execution" };
+        static const char *const internal[] = {
+                "id", "job", "history", "history_omitted", "control_plane", "qfotadl_sent_at", "created_at", "execution",
+                "phase", "last_end", "module_hold",
+        };
         _cleanup_(json_object_putp) json_object *o = NULL;
 
         /* The record's own serialisation, less what only the daemon needs: one place decides how a
@@ -342,8 +384,27 @@ json_object *job_record_status_to_json(const JobRecord *rec) {
         return TAKE_PTR(o);
 }
 
+/* Drops entries of a over max, the oldest after the first keep_first: the start of a story and its
+ * end are what a reader needs. Returns how many were dropped. */
+static unsigned json_array_cap(json_object *a, size_t max, size_t keep_first) {
+        size_t n = json_object_array_length(a);
+
+        if (n <= max)
+                return 0;
+        (void) json_object_array_del_idx(a, keep_first, n - max);
+        return (unsigned) (n - max);
+}
+
+static const char *entry_string(json_object *e, const char *key) {
+        json_object *v;
+
+        return json_object_object_get_ex(e, key, &v) && json_object_is_type(v, json_type_string) ?
+                json_object_get_string(v) : NULL;
+}
+
 int job_record_add_history(JobRecord *rec, const char *detail) {
         _cleanup_(json_object_putp) json_object *e = NULL;
+        size_t n;
 
         if (!rec->history) {
                 rec->history = json_object_new_array();
@@ -351,9 +412,26 @@ int job_record_add_history(JobRecord *rec, const char *detail) {
                         return -ENOMEM;
         }
 
+        /* A module that repeats itself (a babbling START, the same URC again and again) makes one
+         * entry that counts, not a record that grows with every line. */
+        n = json_object_array_length(rec->history);
+        if (n > 0) {
+                json_object *last = json_object_array_get_idx(rec->history, n - 1), *v;
+
+                if (streq_ptr(entry_string(last, "state"), job_state_to_string(rec->state)) &&
+                    streq_ptr(entry_string(last, "detail"), detail)) {
+                        int64_t repeated = json_object_object_get_ex(last, "repeated", &v) ? json_object_get_int64(v) : 1;
+
+                        if (json_add(last, "repeated", json_object_new_int64(repeated + 1)) < 0 ||
+                            json_add_timestamp(last, "last", now_realtime_msec()) < 0)
+                                return -ENOMEM;
+                        return 0;
+                }
+        }
+
         e = json_object_new_object();
         if (!e ||
-            json_add_timestamp_or_null(e, "time", now_realtime_msec()) < 0 ||
+            json_add_timestamp(e, "time", now_realtime_msec()) < 0 ||
             json_add_string_or_null(e, "state", job_state_to_string(rec->state)) < 0 ||
             json_add_string_or_null(e, "detail", detail) < 0)
                 return -ENOMEM;
@@ -362,12 +440,38 @@ int job_record_add_history(JobRecord *rec, const char *detail) {
                 return -ENOMEM;
         TAKE_PTR(e);
 
+        rec->history_omitted += json_array_cap(rec->history, RECORD_HISTORY_MAX, RECORD_HISTORY_KEEP_FIRST);
+        return 1;
+}
+
+int job_record_add_attempt(JobRecord *rec, unsigned attempt, int code, const char *meaning) {
+        _cleanup_(json_object_putp) json_object *e = NULL;
+
+        if (!rec->attempts) {
+                rec->attempts = json_object_new_array();
+                if (!rec->attempts)
+                        return -ENOMEM;
+        }
+
+        e = json_object_new_object();
+        if (!e ||
+            json_add(e, "attempt", json_object_new_int64(attempt)) < 0 ||
+            json_add(e, "code", json_object_new_int(code)) < 0 ||
+            json_add_string_or_null(e, "meaning", meaning) < 0 ||
+            json_add_timestamp(e, "time", now_realtime_msec()) < 0)
+                return -ENOMEM;
+
+        if (json_object_array_add(rec->attempts, e) < 0)
+                return -ENOMEM;
+        TAKE_PTR(e);
+
+        rec->attempts_omitted += json_array_cap(rec->attempts, RECORD_ATTEMPTS_MAX, RECORD_ATTEMPTS_KEEP_FIRST);
         return 0;
 }
 
 /* ---- save ---- */
 
-int job_record_save(JobRecord *rec) {
+static int record_save(JobRecord *rec, StateWriteFlags flags) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         const char *text;
 
@@ -381,8 +485,16 @@ int job_record_save(JobRecord *rec) {
         if (!text)
                 return -ENOMEM;
 
-        /* Mode 0600: a package URL may carry FTP credentials. */
-        return write_file_atomic(rec->path, text);
+        /* Mode 0600 (write_file_atomic()): a package URL may carry FTP credentials. */
+        return state_file_write(rec->path, text, flags);
+}
+
+int job_record_save(JobRecord *rec) {
+        return record_save(rec, STATE_WRITE_RETRY);
+}
+
+int job_record_save_durable(JobRecord *rec) {
+        return record_save(rec, 0);
 }
 
 /* ---- load ---- */
@@ -521,7 +633,8 @@ static int record_parse_state(json_object *v, const char *field, void *data, cha
 }
 
 /* A REJECTED record may hold a document that failed validation: the manager records it with
- * only the id, so that the rejection is reported and the id stays taken. Only the id is kept then. */
+ * only the id, so that the rejection is reported and the id stays taken. A FAILED record that
+ * stands in for a damaged one knows only the id too. Only the id is kept then. */
 static int record_parse_rejected_job(json_object *v, Job **ret) {
         _cleanup_(job_freep) Job *j = NULL;
         json_object *id;
@@ -550,13 +663,67 @@ static int record_parse_job(json_object *v, const char *field, void *data, char 
         int r;
 
         r = job_from_json(v, &j, &why);
-        if (r == -EINVAL && rec->state == JOB_REJECTED)
+        if (r == -EINVAL && IN_SET(rec->state, JOB_REJECTED, JOB_FAILED))
                 r = record_parse_rejected_job(v, &j);
         if (r < 0)
                 return why ? record_reason(reterr, field, "%s", why) : r;
 
         job_free(rec->job);
         rec->job = j;
+        return 0;
+}
+
+static int record_parse_phase(json_object *v, const char *field, void *data, char **reterr) {
+        DfotaPhase p = dfota_phase_from_string(json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL);
+
+        if (p < 0)
+                return record_reason(reterr, field, "must be a DFOTA phase such as \"preflight\"");
+
+        *(DfotaPhase *) data = p;
+        return 0;
+}
+
+static int record_parse_last_end(json_object *v, const char *field, void *data, char **reterr) {
+        int r;
+
+        if (json_object_is_type(v, json_type_null)) {
+                *(int *) data = -1;
+                return 0;
+        }
+
+        r = record_parse_int(v, field, data, reterr);
+        if (r < 0)
+                return r;
+        if (*(int *) data < 0)
+                return record_reason(reterr, field, "must be an END code (>= 0) or null");
+        return 0;
+}
+
+static int record_parse_attempts(json_object *v, const char *field, void *data, char **reterr) {
+        json_object **attempts = data;
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array))
+                return record_reason(reterr, field, "must be an array");
+
+        /* Kept as JSON like history, but checked: it goes into every status update. */
+        n = json_object_array_length(v);
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(v, i), *a, *c, *t, *m;
+                usec_t ignored;
+
+                if (!json_object_is_type(e, json_type_object) ||
+                    !json_object_object_get_ex(e, "attempt", &a) || !json_object_is_type(a, json_type_int) ||
+                    !json_object_object_get_ex(e, "code", &c) || !json_object_is_type(c, json_type_int) ||
+                    !json_object_object_get_ex(e, "time", &t) || !json_object_is_type(t, json_type_string) ||
+                    parse_timestamp_iso(json_object_get_string(t), &ignored) < 0 ||
+                    (json_object_object_get_ex(e, "meaning", &m) &&
+                     !json_object_is_type(m, json_type_string) && !json_object_is_type(m, json_type_null)))
+                        return record_reason(reterr, field, "entry %zu is not {\"attempt\": ..., \"code\": ..., \"time\": ...}", i);
+        }
+
+        json_object_put(*attempts);
+        *attempts = json_object_get(v);
         return 0;
 }
 
@@ -702,6 +869,12 @@ static const RecordField record_fields[] = {
         { "control_plane",   record_parse_string_or_null,     offsetof(JobRecord, control_plane),   false },
         { "qfotadl_sent",    record_parse_bool,               offsetof(JobRecord, qfotadl_sent),    false },
         { "qfotadl_sent_at", record_parse_timestamp_or_null,  offsetof(JobRecord, qfotadl_sent_at), false },
+        { "phase",           record_parse_phase,              offsetof(JobRecord, phase),           false },
+        { "last_end",        record_parse_last_end,           offsetof(JobRecord, last_end),        false },
+        { "module_hold",     record_parse_bool,               offsetof(JobRecord, module_hold),     false },
+        { "attempts",        record_parse_attempts,           offsetof(JobRecord, attempts),        false },
+        { "attempts_omitted", record_parse_unsigned,          offsetof(JobRecord, attempts_omitted), false },
+        { "history_omitted", record_parse_unsigned,           offsetof(JobRecord, history_omitted), false },
         { "created_at",      record_parse_timestamp,          offsetof(JobRecord, created_at),      true  },
         { "updated_at",      record_parse_timestamp,          offsetof(JobRecord, updated_at),      false },
         { "history",         record_parse_history,            offsetof(JobRecord, history),         false },
@@ -726,8 +899,11 @@ static int record_parse_text(const char *path, const char *text, JobRecord *rec,
         if (!json_object_object_get_ex(o, "id", &v) || !json_object_is_type(v, json_type_string))
                 return record_reason(reterr, "id", "missing");
         id = json_object_get_string(v);
-        if (!streq(id, rec->job->id))
-                return record_reason(reterr, "id", "\"%s\" is not the job's id \"%s\"", id, rec->job->id);
+        if (!streq(id, rec->job->id)) {
+                _cleanup_free_ char *shown = escape_foreign_str(id, ESCAPE_KEY_MAX);
+
+                return record_reason(reterr, "id", "\"%s\" is not the job's id \"%s\"", strna(shown), rec->job->id);
+        }
 
         if (rec->execution && rec->executions)
                 return record_reason(reterr, "executions", "an execution record cannot have executions");
@@ -764,46 +940,104 @@ static int record_parse_text(const char *path, const char *text, JobRecord *rec,
         return 0;
 }
 
-int job_record_load(const char *path, JobRecord **ret) {
+/* The phase a record written before "phase" existed is in: from its typed fields only. */
+static DfotaPhase record_phase_from_state(const JobRecord *rec) {
+        switch (rec->state) {
+        case JOB_QUEUED:
+        case JOB_PREFLIGHT:
+                return rec->qfotadl_sent ? DFOTA_PHASE_QFOTADL_SENT : DFOTA_PHASE_PREFLIGHT;
+        case JOB_DOWNLOADING:
+                return DFOTA_PHASE_DOWNLOADING;
+        case JOB_DOWNLOADED:
+        case JOB_WAITING_FOR_MODEM:
+                /* Rebooting somewhere after the download: the first URC after the port's return,
+                 * or the revision, tells where. */
+                return rec->qfotadl_sent ? DFOTA_PHASE_DOWNLOADED : DFOTA_PHASE_PREFLIGHT;
+        case JOB_UPDATING:
+                return DFOTA_PHASE_UPDATING;
+        case JOB_VERIFYING:
+        case JOB_SUCCEEDED:
+        case JOB_FAILED:
+        case JOB_REJECTED:
+        case JOB_CANCELED:
+                return rec->qfotadl_sent ? DFOTA_PHASE_VERIFYING : DFOTA_PHASE_PREFLIGHT;
+        case _JOB_STATE_MAX:
+        case _JOB_STATE_INVALID:
+                break;
+        }
+        return DFOTA_PHASE_PREFLIGHT;
+}
+
+static int record_load(const char *path, JobRecord **ret, char **ret_text, char **reterr) {
         _cleanup_(job_record_freep) JobRecord *rec = NULL;
-        _cleanup_free_ char *text = NULL, *reason = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+        bool has_phase;
         int r;
 
-        r = read_text_file(path, &text);
-        if (r == -EBADMSG) {
-                log_warning("%s: contains a NUL byte, not a job record.", path);
-                return -EINVAL;
-        }
-        if (r < 0)
+        r = state_file_read(path, RECORD_FILE_MAX, &text, &size);
+        if (r == -ENOENT || r == -ENOMEM)
                 return r;
+        if (r < 0) {
+                char buf[64];
+
+                return reason_set(reterr, -EINVAL, NULL, "the file %s", read_error_to_string(r, RECORD_FILE_MAX, buf));
+        }
+        if (memchr(text, '\0', size)) {
+                if (ret_text)
+                        *ret_text = TAKE_PTR(text);
+                return reason_set(reterr, -EINVAL, NULL, "the file contains a NUL byte, it is not a job record");
+        }
 
         rec = calloc(1, sizeof(JobRecord));
         if (!rec)
                 return -ENOMEM;
         rec->module_error_kind = _MODULE_ERROR_KIND_INVALID;
+        rec->last_end = -1;
+        rec->phase = _DFOTA_PHASE_INVALID;
 
         rec->path = strdup(path);
         if (!rec->path)
                 return -ENOMEM;
 
-        r = record_parse_text(path, text, rec, &reason);
-        if (r == -ENOMEM)
-                return r;
+        r = record_parse_text(path, text, rec, reterr);
         if (r < 0) {
-                log_warning("%s: malformed job record: %s", path, strna(reason));
-                return -EINVAL;
+                if (ret_text)
+                        *ret_text = TAKE_PTR(text);
+                return r == -ENOMEM ? r : -EINVAL;
         }
 
-        if (!rec->history) {
+        if (!rec->history)
                 rec->history = json_object_new_array();
-                if (!rec->history)
-                        return -ENOMEM;
-        }
+        if (!rec->attempts)
+                rec->attempts = json_object_new_array();
+        if (!rec->history || !rec->attempts)
+                return -ENOMEM;
         if (rec->updated_at == 0)
                 rec->updated_at = rec->created_at;
 
+        has_phase = rec->phase >= 0;
+        if (!has_phase)
+                rec->phase = record_phase_from_state(rec);
+        /* A record that contradicts itself resumes on the safe side: whatever says AT+QFOTADL
+         * went out, it went out (it is never sent twice). */
+        if (rec->phase > DFOTA_PHASE_PREFLIGHT)
+                rec->qfotadl_sent = true;
+        else if (rec->qfotadl_sent)
+                rec->phase = DFOTA_PHASE_QFOTADL_SENT;
+
         *ret = TAKE_PTR(rec);
         return 0;
+}
+
+int job_record_load(const char *path, JobRecord **ret) {
+        _cleanup_free_ char *reason = NULL;
+        int r;
+
+        r = record_load(path, ret, NULL, &reason);
+        if (r == -EINVAL)
+                log_warning("%s: malformed job record: %s", path, strna(reason));
+        return r;
 }
 
 static int job_record_compare(const void *a, const void *b) {
@@ -817,84 +1051,170 @@ static int job_record_compare(const void *a, const void *b) {
         return strcmp(x->job->id, y->job->id) ?: strcmp(x->path, y->path);
 }
 
+void job_record_sort(JobRecord **l, size_t n) {
+        if (n > 1)
+                qsort(l, n, sizeof(JobRecord *), job_record_compare);
+}
+
 static void closedirp(DIR **d) {
         if (*d)
                 (void) closedir(*d);
 }
 
-int job_record_load_all(const char *dir, JobRecord ***ret, size_t *ret_n) {
+int job_record_foreach(const char *dir, JobRecordVisitor cb, void *userdata) {
         _cleanup_(closedirp) DIR *d = NULL;
-        JobRecord **l = NULL;
-        size_t n = 0;
-        int r = 0;
 
         d = opendir(dir);
-        if (!d && errno != ENOENT)
-                return -errno;
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
 
-        while (d) {
+        for (;;) {
                 _cleanup_(job_record_freep) JobRecord *rec = NULL;
-                _cleanup_free_ char *path = NULL;
+                _cleanup_free_ char *path = NULL, *why = NULL;
                 struct dirent *de;
                 const char *suffix;
-                JobRecord **nl;
+                int r;
 
                 errno = 0;
                 de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                r = -errno;
-                        break;
-                }
+                if (!de)
+                        return errno != 0 ? -errno : 0;
 
-                /* Hidden files are our temporary files (see job_record_save()). */
+                /* Hidden files are our temporary files (see write_file_atomic()). */
                 suffix = strrchr(de->d_name, '.');
                 if (de->d_name[0] == '.' || !suffix || !streq(suffix, ".json"))
                         continue;
 
-                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
-                        path = NULL;
-                        r = -ENOMEM;
-                        break;
-                }
+                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+                        return -ENOMEM;
 
-                r = job_record_load(path, &rec);
+                r = record_load(path, &rec, NULL, &why);
+                if (r == -ENOENT)
+                        continue; /* gone meanwhile */
                 if (r == -ENOMEM)
-                        break;
-                if (r < 0) {
-                        /* A malformed record was logged already; one unreadable file must not keep
-                         * the others from resuming. */
-                        if (r != -EINVAL)
-                                log_warning_errno(r, "Failed to read %s, ignoring: %m", path);
-                        r = 0;
-                        continue;
+                        return r;
+                if (r < 0 && !why) {
+                        why = strdup("cannot be read");
+                        if (!why)
+                                return -ENOMEM;
                 }
 
-                nl = reallocarray(l, n + 2, sizeof(JobRecord *));
-                if (!nl) {
-                        r = -ENOMEM;
-                        break;
+                r = cb(path, &rec, r < 0 ? why : NULL, userdata);
+                if (r < 0)
+                        return r;
+        }
+}
+
+int job_record_set_aside(const char *path, char **ret_path) {
+        _cleanup_free_ char *aside = NULL;
+
+        for (unsigned i = 1; i < 100; i++) {
+                free(aside);
+                if ((i == 1 ? asprintf(&aside, "%s.damaged", path) : asprintf(&aside, "%s.damaged-%u", path, i)) < 0) {
+                        aside = NULL;
+                        return -ENOMEM;
                 }
-                l = nl;
-                l[n++] = TAKE_PTR(rec);
-                l[n] = NULL;
+                if (access(aside, F_OK) < 0 && errno == ENOENT)
+                        break;
         }
 
-        if (r >= 0 && !l) {
-                l = calloc(1, sizeof(JobRecord *));
-                if (!l)
-                        r = -ENOMEM;
+        if (rename(path, aside) < 0)
+                return -errno;
+
+        if (ret_path)
+                *ret_path = TAKE_PTR(aside);
+        return 0;
+}
+
+/* What can still be read of a damaged record's JSON; every value checked as if it came from outside. */
+static void record_salvage(JobRecord *rec, const char *text) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        json_object *modem = NULL;
+        const char *v;
+
+        if (!text)
+                return;
+        o = json_tokener_parse(text);
+        if (!o || !json_object_is_type(o, json_type_object))
+                return;
+
+        v = entry_string(o, "control_plane");
+        if (v && strlen(v) <= 32 && strspn(v, "abcdefghijklmnopqrstuvwxyz-") == strlen(v))
+                (void) free_and_strdup(&rec->control_plane, v);
+
+        if (json_object_object_get_ex(o, "modem", &modem) && json_object_is_type(modem, json_type_object)) {
+                v = entry_string(modem, "port");
+                if (v && v[0] == '/' && strlen(v) < 256 && text_is_safe(v, strlen(v), 255))
+                        (void) free_and_strdup(&rec->modem_port, v);
+                v = entry_string(modem, "imei");
+                if (v && imei_is_file_name(v))
+                        (void) free_and_strdup(&rec->modem_imei, v);
         }
-        if (r < 0) {
-                job_record_free_many(l);
+}
+
+int job_record_new_damaged(const char *path, const char *text, const char *why, const char *aside, JobRecord **ret) {
+        _cleanup_(job_record_freep) JobRecord *rec = NULL;
+        _cleanup_free_ char *dir = NULL, *stem = NULL, *reason = NULL;
+        Job *job;
+        const char *base, *at;
+        int r;
+
+        base = strrchr(path, '/');
+        dir = base ? strndup(path, (size_t) (base - path)) : strdup(".");
+        base = base ? base + 1 : path;
+        stem = strndup(base, strlen(base) - (strlen(base) > 5 && streq(base + strlen(base) - 5, ".json") ? 5 : 0));
+        if (!dir || !stem)
+                return -ENOMEM;
+
+        /* "<id>@<imei>": an execution of a job on several modules. */
+        at = strchr(stem, '@');
+
+        job = calloc(1, sizeof(Job));
+        if (!job)
+                return -ENOMEM;
+        job->delivery = JOB_DELIVERY_MODEM;
+        job->id = strndup(stem, at ? (size_t) (at - stem) : strlen(stem));
+        if (!job->id) {
+                job_free(job);
+                return -ENOMEM;
+        }
+        if (!job_id_is_file_name(job->id)) {
+                /* Not a name we would have written: made one, so that it can be saved. */
+                for (char *c = job->id; *c; c++)
+                        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", *c))
+                                *c = '_';
+                if (isempty(job->id) || strlen(job->id) > JOB_ID_MAX) {
+                        free(job->id);
+                        job->id = strdup("damaged");
+                        if (!job->id) {
+                                job_free(job);
+                                return -ENOMEM;
+                        }
+                }
+        }
+
+        r = job_record_new(dir, job, &rec);
+        if (r >= 0 && at && imei_is_file_name(at + 1))
+                r = record_make_execution(rec, dir, at + 1);
+        if (r < 0)
                 return r;
-        }
 
-        qsort(l, n, sizeof(JobRecord *), job_record_compare);
+        record_salvage(rec, text);
+        if (at && imei_is_file_name(at + 1))
+                (void) free_and_strdup(&rec->modem_imei, at + 1);
 
-        *ret = l;
-        if (ret_n)
-                *ret_n = n;
+        if (asprintf(&reason, "record damaged (%s); moved aside to %s", why, aside) < 0)
+                return -ENOMEM;
+
+        rec->state = JOB_FAILED;
+        rec->phase = DFOTA_PHASE_VERIFYING;
+        rec->module_hold = true;
+        rec->reason = TAKE_PTR(reason);
+        r = job_record_add_history(rec, rec->reason);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(rec);
         return 0;
 }
 
@@ -907,5 +1227,5 @@ bool job_record_exists(const char *dir, const char *id) {
         if (asprintf(&path, "%s/%s.json", dir, id) < 0)
                 return false;
 
-        return access(path, F_OK) >= 0;
+        return state_file_exists(path);
 }

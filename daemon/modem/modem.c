@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
@@ -94,6 +95,7 @@ static int modem_watch_path(Modem *m);
 static int modem_try_open(Modem *m);
 static void modem_probe_start(Modem *m);
 static void modem_start_next(Modem *m);
+static void modem_hold_arm(Modem *m);
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Modem *m = userdata;
@@ -181,6 +183,8 @@ static void modem_port_gone(Modem *m, int error) {
 
         m->channel = at_channel_free(m->channel);
         m->probe_command = 0;
+        if (m->hold_timer)
+                (void) sd_event_source_set_enabled(m->hold_timer, SD_EVENT_OFF);
         modem_set_port_state(m, MODEM_PORT_ABSENT);
 
         if (m->engine)
@@ -205,6 +209,10 @@ static void on_urc(AtChannel *ch, const char *line, void *userdata) {
         }
 
         if (startswith(line, "+QIND:") && strstr(line, "FOTA")) {
+                if (m->hold && m->hold_timer) {
+                        log_modem(m, LOG_NOTICE, 0, "On hold and still sending DFOTA URCs (%s): the hold goes on", line);
+                        modem_hold_arm(m);
+                }
                 /* A module in the middle of its update sends URCs but may not answer AT, so it may
                  * never be identified: if one job alone waits for a module that went away (the
                  * daemon restarted, or the module came back on another USB path), this is it. */
@@ -360,6 +368,7 @@ static void modem_identified(Modem *m) {
         m->identified = true;
         modem_set_port_state(m, MODEM_PORT_READY);
         manager_modem_identified(m->manager, m);
+        modem_hold_arm(m);
         modem_start_next(m);
 }
 
@@ -399,6 +408,14 @@ void modem_cancel(Modem *m, uint64_t id) {
                 (void) at_channel_cancel(m->channel, id);
 }
 
+static const char *const modem_reset_result_table[_MODEM_RESET_RESULT_MAX] = {
+        [MODEM_RESET_SENT_AT]       = "sent-at",
+        [MODEM_RESET_RAN_COMMAND]   = "ran-command",
+        [MODEM_RESET_NOT_DELIVERED] = "not-delivered",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(modem_reset_result, ModemResetResult);
+
 static int on_reset_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         Modem *m = userdata;
 
@@ -412,79 +429,200 @@ static int on_reset_child(sd_event_source *s, const siginfo_t *si, void *userdat
         return 0;
 }
 
-static void on_reset_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
+static int on_reset_defer(sd_event_source *s, void *userdata) {
         Modem *m = userdata;
+        ModemResetCallback cb = m->reset_callback;
+        void *ud = m->reset_userdata;
+        _cleanup_free_ char *detail = TAKE_PTR(m->reset_detail);
 
-        /* A module that reboots at once may never answer: only log. */
-        log_modem(m, LOG_DEBUG, 0, "AT+CFUN=1,1: %s", at_result_to_string(r->result));
+        m->reset_defer = sd_event_source_disable_unref(m->reset_defer);
+        m->reset_callback = NULL;
+        m->reset_userdata = NULL;
+        if (cb)
+                cb(m, m->reset_result, strna(detail), ud);
+        return 0;
 }
 
-int modem_reset(Modem *m) {
+/* Reports the reset's outcome from the event loop: never from inside modem_reset() or the AT
+ * channel's own callback. */
+static void modem_reset_done(Modem *m, ModemResetResult result, const char *format, ...) _printf_(3, 4);
+static void modem_reset_done(Modem *m, ModemResetResult result, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        m->reset_result = result;
+        free(m->reset_detail);
+        va_start(ap, format);
+        if (vasprintf(&m->reset_detail, format, ap) < 0)
+                m->reset_detail = NULL;
+        va_end(ap);
+
+        r = sd_event_add_defer(m->event, &m->reset_defer, on_reset_defer, m);
+        if (r < 0) {
+                log_modem(m, LOG_ERR, r, "Failed to report a reset: %m");
+                m->reset_callback = NULL;
+                return;
+        }
+        (void) sd_event_source_set_description(m->reset_defer, "modem-reset");
+}
+
+static int modem_run_reset_command(Modem *m) {
         const Config *c = m->manager->config;
         posix_spawnattr_t attr;
         sigset_t none;
         pid_t pid;
         int r;
 
-        switch (c->reset_method) {
+        r = posix_spawnattr_init(&attr);
+        if (r != 0)
+                return -r;
+        /* The child must not inherit our blocked SIGCHLD/SIGTERM/SIGINT mask. */
+        sigemptyset(&none);
+        (void) posix_spawnattr_setsigmask(&attr, &none);
+        (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        r = posix_spawn(&pid, c->reset_command[0], NULL, &attr, c->reset_command, environ);
+        (void) posix_spawnattr_destroy(&attr);
+        if (r != 0)
+                return log_modem(m, LOG_ERR, r, "Failed to run reset command %s: %m", c->reset_command[0]);
 
-        case RESET_METHOD_AT:
-                /* AT+CFUN=1,1: full functionality with a reset of the module (TS 27.007 §8.2). */
-                return modem_send(m, "AT+CFUN=1,1", NULL, on_reset_reply, m, NULL);
+        r = sd_event_add_child(m->event, NULL, pid, WEXITED, on_reset_child, m);
+        if (r < 0)
+                log_modem(m, LOG_WARNING, r, "Cannot watch the reset command, ignoring: %m");
+        return 0;
+}
 
-        case RESET_METHOD_COMMAND:
-                r = posix_spawnattr_init(&attr);
-                if (r != 0)
-                        return -r;
-                /* The child must not inherit our blocked SIGCHLD/SIGTERM/SIGINT mask. */
-                sigemptyset(&none);
-                (void) posix_spawnattr_setsigmask(&attr, &none);
-                (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-                r = posix_spawn(&pid, c->reset_command[0], NULL, &attr, c->reset_command, environ);
-                (void) posix_spawnattr_destroy(&attr);
-                if (r != 0)
-                        return log_modem(m, LOG_ERR, r, "Failed to run reset command %s: %m", c->reset_command[0]);
+/* AT could not reach the module (why): the program, if there is one, is the fallback. */
+static void modem_reset_fallback(Modem *m, const char *why) {
+        const Config *c = m->manager->config;
 
-                r = sd_event_add_child(m->event, NULL, pid, WEXITED, on_reset_child, m);
+        if (!c->reset_command) {
+                modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "AT+CFUN=1,1 could not be written (%s) and no reset.command is configured", why);
+                return;
+        }
+        if (modem_run_reset_command(m) < 0) {
+                modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "AT+CFUN=1,1 could not be written (%s) and %s could not be started",
+                                 why, c->reset_command[0]);
+                return;
+        }
+        modem_reset_done(m, MODEM_RESET_RAN_COMMAND, "AT+CFUN=1,1 could not be written (%s); %s started instead", why, c->reset_command[0]);
+}
+
+static void on_reset_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
+        Modem *m = userdata;
+
+        /* A module that reboots at once may never answer: what counts is that the command left
+         * in full. */
+        log_modem(m, LOG_DEBUG, 0, "AT+CFUN=1,1: %s", at_result_to_string(r->result));
+        if (r->written)
+                modem_reset_done(m, MODEM_RESET_SENT_AT, "AT+CFUN=1,1 written to the AT port (%s)", at_result_to_string(r->result));
+        else
+                modem_reset_fallback(m, r->result == AT_RESULT_PORT_LOST ? "the AT port was lost before it went out" :
+                                        "the AT port did not take it");
+}
+
+int modem_reset(Modem *m, ModemResetCallback callback, void *userdata) {
+        const Config *c = m->manager->config;
+        int r;
+
+        if (m->reset_callback || m->reset_defer)
+                return -EBUSY;
+
+        m->reset_callback = callback;
+        m->reset_userdata = userdata;
+
+        if (c->reset_method == RESET_METHOD_COMMAND && !c->reset_try_at_first) {
+                r = modem_run_reset_command(m);
                 if (r < 0)
-                        log_modem(m, LOG_WARNING, r, "Cannot watch the reset command, ignoring: %m");
+                        modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "%s could not be started (%s)", c->reset_command[0], strerror(-r));
+                else
+                        modem_reset_done(m, MODEM_RESET_RAN_COMMAND, "%s started", c->reset_command[0]);
                 return 0;
-
-        case _RESET_METHOD_MAX:
-        case _RESET_METHOD_INVALID:
-                break;
         }
 
-        return -EINVAL;
+        /* AT+CFUN=1,1: full functionality with a reset of the module (TS 27.007 §8.2). */
+        r = modem_send(m, "AT+CFUN=1,1", NULL, on_reset_reply, m, NULL);
+        if (r < 0)
+                modem_reset_fallback(m, r == -ENOTCONN ? "the AT port is gone" : strerror(-r));
+        return 0;
+}
+
+void modem_reset_cancel(Modem *m) {
+        m->reset_callback = NULL;
+        m->reset_userdata = NULL;
+}
+
+/* ---- hold ---- */
+
+static int on_hold_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Modem *m = userdata;
+        char buf[32];
+
+        (void) snprintf(buf, sizeof buf, "%g s", (double) m->timeouts->first_urc_after_reboot / USEC_PER_SEC);
+        log_modem(m, LOG_NOTICE, 0, "The module answers normally and sent no DFOTA URC for %s: it takes jobs again", buf);
+        m->hold = false;
+        m->hold_timer = sd_event_source_disable_unref(m->hold_timer);
+        manager_modem_released(m->manager, m);
+        modem_start_next(m);
+        manager_update_status(m->manager);
+        return 0;
+}
+
+/* Identified and on hold: the hold ends after first_urc_after_reboot without a DFOTA URC (a module
+ * that was in the middle of an update says so in that time once it reboots). */
+static void modem_hold_arm(Modem *m) {
+        int r;
+
+        if (!m->hold || !m->identified || !m->channel)
+                return;
+
+        if (m->hold_timer) {
+                r = sd_event_source_set_time_relative(m->hold_timer, m->timeouts->first_urc_after_reboot);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->hold_timer, SD_EVENT_ONESHOT);
+        } else {
+                r = sd_event_add_time_relative(m->event, &m->hold_timer, CLOCK_BOOTTIME, m->timeouts->first_urc_after_reboot, 0,
+                                               on_hold_timer, m);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(m->hold_timer, "modem-hold");
+        }
+        if (r < 0)
+                log_modem(m, LOG_ERR, r, "Failed to arm the hold timer: %m");
+}
+
+void modem_hold(Modem *m) {
+        if (!m->hold)
+                log_modem(m, LOG_NOTICE, 0, "On hold: a job record of this module could not be read, and the module may be "
+                          "in the middle of an update; it takes no new job until it answers normally outside one");
+        m->hold = true;
+        modem_hold_arm(m);
 }
 
 static void modem_start_next(Modem *m) {
         JobRecord *rec;
         int r;
 
-        if (m->engine || !m->identified || m->port_state != MODEM_PORT_READY || m->n_queue == 0)
+        if (m->engine || m->hold || !m->identified || m->port_state != MODEM_PORT_READY || m->n_queue == 0)
                 return;
 
+        /* Out of the queue only once the engine has it (it takes the record on success only). */
         rec = m->queue[0];
-        memmove(m->queue, m->queue + 1, (m->n_queue - 1) * sizeof(JobRecord *));
-        m->n_queue--;
-
         modem_set_port_state(m, MODEM_PORT_ENGINE);
         r = engine_start(m, rec, &m->engine);
         if (r < 0) {
                 log_modem(m, LOG_ERR, r, "Failed to start job execution: %m");
                 modem_set_port_state(m, MODEM_PORT_READY);
+                return;
         }
+        memmove(m->queue, m->queue + 1, (m->n_queue - 1) * sizeof(JobRecord *));
+        m->n_queue--;
 }
 
 static int modem_queue_push(Modem *m, JobRecord *record, bool front) {
         JobRecord **q;
 
         q = reallocarray(m->queue, m->n_queue + 1, sizeof(JobRecord *));
-        if (!q) {
-                job_record_free(record);
+        if (!q)
                 return -ENOMEM;
-        }
         m->queue = q;
 
         if (front) {
@@ -510,6 +648,18 @@ int modem_enqueue(Modem *m, JobRecord *record) {
 
 int modem_resume(Modem *m, JobRecord *record) {
         int r;
+
+        /* The family ATI showed before the restart: without it a resumed job would run with the
+         * generic profile, its error tables and its retry rules (a BC26 would wait for reboots
+         * and retries it never does). */
+        if (!m->profile && record->modem_family) {
+                ModemFamily f = modem_family_from_string(record->modem_family);
+
+                if (f >= 0) {
+                        m->profile = modem_profile_get(f);
+                        log_modem(m, LOG_INFO, 0, "family %s, as detected before the restart", m->profile->name);
+                }
+        }
 
         if (m->engine)
                 /* Two unfinished executions on one modem can only come from a damaged state
@@ -936,6 +1086,9 @@ Modem *modem_free(Modem *m) {
 
         m->engine = engine_free(m->engine);
         m->finish_defer = sd_event_source_disable_unref(m->finish_defer);
+        m->reset_defer = sd_event_source_disable_unref(m->reset_defer);
+        free(m->reset_detail);
+        m->hold_timer = sd_event_source_disable_unref(m->hold_timer);
         m->channel = at_channel_free(m->channel);
         m->path_watch = sd_event_source_disable_unref(m->path_watch);
         m->retry_timer = sd_event_source_disable_unref(m->retry_timer);

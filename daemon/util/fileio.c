@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "fileio.h"
 
@@ -67,30 +68,99 @@ int write_file_atomic(const char *path, const char *text) {
         return 0;
 }
 
-static void fclosep(FILE **f) {
-        if (*f)
-                (void) fclose(*f);
+int read_file_bounded(int dir_fd, const char *path, size_t max, ReadFlags flags, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t n = 0;
+
+        /* O_NONBLOCK: a FIFO in place of the file must not hang us in open() or read(). */
+        fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                    (flags & READ_NOFOLLOW ? O_NOFOLLOW : 0));
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+
+        /* The size can change under us: read up to one byte more than allowed to notice. */
+        buf = malloc((size_t) st.st_size + 2);
+        if (!buf)
+                return -ENOMEM;
+
+        for (size_t allocated = (size_t) st.st_size + 1;;) {
+                ssize_t k;
+
+                if (n == allocated) {
+                        char *b;
+
+                        if (allocated > max)
+                                return -EFBIG;
+                        allocated = MIN(allocated * 2, max + 1);
+                        b = realloc(buf, allocated + 1);
+                        if (!b)
+                                return -ENOMEM;
+                        buf = b;
+                }
+
+                k = read(fd, buf + n, allocated - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        if (n > max)
+                return -EFBIG;
+
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
 }
 
-int read_text_file(const char *path, char **ret) {
-        _cleanup_(fclosep) FILE *f = NULL;
+const char *read_error_to_string(int error, size_t max, char buf[static 64]) {
+        switch (-error) {
+        case EFBIG:
+                (void) snprintf(buf, 64, "is larger than %zu bytes", max);
+                break;
+        case EISDIR:
+                (void) snprintf(buf, 64, "is a directory, not a file");
+                break;
+        case EBADFD:
+                (void) snprintf(buf, 64, "is not a regular file (a FIFO, socket or device)");
+                break;
+        case ELOOP:
+                (void) snprintf(buf, 64, "is a symbolic link");
+                break;
+        case EBADMSG:
+                (void) snprintf(buf, 64, "contains a NUL byte");
+                break;
+        default:
+                (void) snprintf(buf, 64, "cannot be read: %s", strerror(abs(error)));
+                break;
+        }
+        return buf;
+}
+
+int read_text_file(const char *path, size_t max, char **ret) {
         _cleanup_free_ char *buf = NULL;
-        size_t allocated = 0;
-        ssize_t n;
+        size_t n;
+        int r;
 
-        f = fopen(path, "re");
-        if (!f)
-                return -errno;
-
-        n = getdelim(&buf, &allocated, '\0', f);
-        if (n < 0) {
-                if (ferror(f))
-                        return negative_errno();
-                free(buf);
-                buf = strdup(""); /* empty file */
-                if (!buf)
-                        return -ENOMEM;
-        } else if (buf[n - 1] == '\0' || getc(f) != EOF)
+        r = read_file_bounded(AT_FDCWD, path, max, 0, &buf, &n);
+        if (r < 0)
+                return r;
+        if (memchr(buf, '\0', n))
                 return -EBADMSG;
 
         *ret = TAKE_PTR(buf);

@@ -18,7 +18,9 @@ int json_parse_strict(const char *text, size_t size, const char *field, json_obj
         if (!tok)
                 return -ENOMEM;
 
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        /* UTF-8 validation: whatever we parse is written back into records and status updates,
+         * which must stay valid JSON (RFC 8259 §8.1). */
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 
         /* Including the terminating NUL tells the tokener that the input ends there: without it,
          * a truncated document is "continue", not an error. */

@@ -22,7 +22,7 @@ static char *doc(const char *s) {
 static int parse_doc(const char *s, Job **ret, char **reterr) {
         _cleanup_free_ char *text = doc(s);
 
-        return job_parse(text, ret, reterr);
+        return job_parse(text, strlen(text), ret, reterr);
 }
 
 /* The example of ../shared/product.md "The job document", without its comments. */
@@ -306,7 +306,7 @@ static void test_round_trip(void **state) {
                 assert_non_null(text);
                 json_object_put(o);
 
-                if (job_parse(text, &b, &err) < 0)
+                if (job_parse(text, strlen(text), &b, &err) < 0)
                         fail_msg("doc %zu: job_to_json() output rejected: %s: %s", i, text, err);
                 assert_job_equal(a, b);
         }
