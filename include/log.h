@@ -24,6 +24,8 @@
 #define DFOTAD_MESSAGE_CP_CONNECTED      "f7152f8692684b0bb52f71140dae5967"
 #define DFOTAD_MESSAGE_CP_UNREACHABLE    "0be49d68b6e8451a9192c5c14a47a9ee"
 #define DFOTAD_MESSAGE_CP_JOB_ENDED      "f8947c9a89304dec9554ffa8858fd48a"
+#define DFOTAD_MESSAGE_STATE_UNWRITABLE  "9b08a7c782864b5583c99225b6a2128d"
+#define DFOTAD_MESSAGE_STATE_WRITABLE    "a381b5db5c88475f8e43531ac8960cb8"
 
 /* Structured context of an entry. Every field may be NULL and is then omitted. Borrowed: the
  * strings only need to live for the duration of the call. */

@@ -575,6 +575,7 @@ static const ConfigKey timeout_keys[] = {
         { "first_urc_after_reboot", config_parse_sec, offsetof(Timeouts, first_urc_after_reboot) },
         { "urc_watchdog",           config_parse_sec, offsetof(Timeouts, urc_watchdog)           },
         { "verify",                 config_parse_sec, offsetof(Timeouts, verify)                 },
+        { "state_write_retry",      config_parse_sec, offsetof(Timeouts, state_write_retry)      },
 };
 
 static int config_parse_timeouts(json_object *v, const char *key_path, void *data, char **reterr) {
@@ -1376,6 +1377,7 @@ static int config_fill_defaults(Config *c) {
                         .first_urc_after_reboot =   90 * USEC_PER_SEC,
                         .urc_watchdog           =  240 * USEC_PER_SEC,
                         .verify                 =  300 * USEC_PER_SEC,
+                        .state_write_retry      =   10 * USEC_PER_SEC,
                 },
                 .reset_method = RESET_METHOD_AT,
                 .hotplug = true,

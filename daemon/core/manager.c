@@ -31,6 +31,20 @@ static int mkdir_p(const char *path, mode_t mode) {
         return 0;
 }
 
+static void on_state_health(int error, const char *path, void *userdata) {
+        Manager *m = userdata;
+
+        if (error < 0)
+                log_ctx_full_errno(&((LogContext) { .message_id = DFOTAD_MESSAGE_STATE_UNWRITABLE }), LOG_ERR, error,
+                                   "State directory %s cannot be written (%s: %m); keeping what cannot be written in memory "
+                                   "and trying again every %g s; AT+QFOTADL is not sent meanwhile",
+                                   m->config->state_directory, path, (double) m->config->timeouts.state_write_retry / USEC_PER_SEC);
+        else
+                log_ctx_full_errno(&((LogContext) { .message_id = DFOTAD_MESSAGE_STATE_WRITABLE }), LOG_NOTICE, 0,
+                                   "State directory %s can be written again; every change is on disk", m->config->state_directory);
+        manager_update_status(m);
+}
+
 int manager_new(Config *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
@@ -54,6 +68,12 @@ int manager_new(Config *config, Manager **ret) {
         r = sd_event_set_watchdog(m->event, true);
         if (r < 0)
                 log_warning_errno(r, "Failed to enable the service watchdog, ignoring: %m");
+
+        /* Every state file goes through state-file.c: what the disk refuses is retried, and the
+         * operator hears of it (STATUS=, the journal). */
+        r = state_file_setup(m->event, config->timeouts.state_write_retry, on_state_health, m);
+        if (r < 0)
+                return r;
 
         /* ModemManager is asked to keep off a module while it is being upgraded. */
         r = mm_client_new(m->event, &m->mm);
@@ -332,6 +352,8 @@ void manager_update_status(Manager *m) {
         if (!f)
                 return;
 
+        if (state_file_health() < 0)
+                fprintf(f, "State directory not writable (%s); ", strerror(-state_file_health()));
         if (m->n_modems == 0)
                 fputs(m->hotplug ? "No modems found; watching udev" : "No modems configured", f);
         for (size_t i = 0; i < m->n_modems; i++) {
@@ -1389,6 +1411,8 @@ Manager *manager_free(Manager *m) {
 
         control_plane_free(m->local);
         control_plane_free(m->mqtt);
+        /* Last: what the disk refused so far gets one more try, and the log names what is lost. */
+        (void) state_file_flush();
         sd_event_unref(m->event);
         config_free(m->config);
         free(m->jobs_directory);
