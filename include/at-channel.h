@@ -19,6 +19,8 @@
  *    response: a stray final result between two commands is dropped. (What is still unread when
  *    the command is due is read first, up to 64 KiB, so a port that never stops sending cannot
  *    hold the queue up.)
+ *  - Every line from the module is foreign text and is handed on escaped (escape.h): valid UTF-8,
+ *    no control character, backslashes doubled. What callers and the log see is that text.
  *  - URCs are dispatched by line prefix to registered handlers, also while a command is in
  *    flight. A line that starts with the running command's response_prefix belongs to the command
  *    even if a URC handler matches too ("+CPIN: READY" is both).

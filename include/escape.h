@@ -5,9 +5,9 @@
  * control plane's error codes, file names in the inbox, lines from the module. What comes out may
  * go into a log line (stderr or journal), a record and a status update as it is:
  *  - valid UTF-8, so that a record and a status stay valid JSON;
- *  - no control character (C0, DEL, C1): CR, LF and TAB as \r \n \t, other bytes and invalid UTF-8
- *    as \xNN, so that a journal line cannot be forged ("...\r\nJob x: VERIFYING -> SUCCEEDED") and
- *    a terminal cannot be driven by ESC sequences;
+ *  - no control character (C0 but TAB, DEL, C1): CR and LF as \r \n, other bytes and invalid
+ *    UTF-8 as \xNN, so that a journal line cannot be forged ("...\r\nJob x: VERIFYING ->
+ *    SUCCEEDED") and a terminal cannot be driven by ESC sequences;
  *  - a backslash as \\, so that the escapes stay unambiguous;
  *  - at most max bytes (a character is never cut); what does not fit is replaced by
  *    "...(<n> bytes)" with n the length of the whole input. */

@@ -9,6 +9,7 @@
 
 #include "at-channel.h"
 #include "at-tokenizer.h"
+#include "escape.h"
 #include "fault.h"
 #include "log.h"
 
@@ -838,10 +839,25 @@ static void channel_on_text(AtChannel *ch, const AtLine *line) {
 
 static void channel_on_line(const AtLine *line, void *userdata) {
         AtChannel *ch = userdata;
+        _cleanup_free_ char *escaped = NULL;
+        AtLine safe;
 
         /* An earlier line of this read lost the port, or a callback freed the channel. */
         if (ch->fd < 0)
                 return;
+
+        /* A module line is foreign text: escaped here, once, before anything logs it, records it
+         * or hands it on (escape.h). The tokenizer took out C0 controls; what is left to do is
+         * invalid UTF-8, C1 controls and backslashes, which a module line rarely has. */
+        if (line->kind != AT_LINE_OVERLONG && !text_is_safe(line->text, line->length, SIZE_MAX)) {
+                escaped = escape_foreign(line->text, line->length, 4 * AT_LINE_MAX + 64);
+                if (!escaped)
+                        return; /* out of memory: the line is lost, as if garbled */
+                safe = *line;
+                safe.text = escaped;
+                safe.length = strlen(escaped);
+                line = &safe;
+        }
 
         switch (line->kind) {
         case AT_LINE_OVERLONG:

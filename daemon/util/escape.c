@@ -39,9 +39,10 @@ size_t utf8_sequence_length(const unsigned char *s, size_t n, uint32_t *ret_cp) 
         return len;
 }
 
-/* C0, DEL and the C1 controls (U+0080..U+009F, which some terminals obey as ESC sequences). */
+/* C0 but TAB, DEL and the C1 controls (U+0080..U+009F, which some terminals obey as ESC
+ * sequences). A TAB breaks no line and drives no terminal: modules put it between fields. */
 static bool codepoint_is_control(uint32_t cp) {
-        return cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+        return (cp < 0x20 && cp != '\t') || (cp >= 0x7f && cp < 0xa0);
 }
 
 /* The escaped form of the character at s: writes it to out (at least 17 bytes) and returns its
@@ -62,8 +63,6 @@ static size_t escape_one(const unsigned char *s, size_t n, char out[static 17], 
                 return (size_t) snprintf(out, 17, "\\r");
         if (cp == '\n')
                 return (size_t) snprintf(out, 17, "\\n");
-        if (cp == '\t')
-                return (size_t) snprintf(out, 17, "\\t");
         if (codepoint_is_control(cp)) {
                 /* Each byte of the sequence, as the bytes came. */
                 size_t k = 0;
