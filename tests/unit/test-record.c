@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -667,6 +668,190 @@ static void test_set_string(void **state) {
         assert_null(s);
 }
 
+
+/* Issue 9 item 12: a babbling module makes one counted entry, and the history stays bounded with
+ * its beginning and its end. */
+static void test_history_coalesced_and_capped(void **state) {
+        Dir *d = *state;
+        _cleanup_(job_record_freep) JobRecord *rec = NULL, *loaded = NULL;
+        json_object *last, *v;
+        char detail[32];
+
+        rec = make_record(d->jobs, "babble");
+        rec->state = JOB_UPDATING;
+        assert_int_equal(job_record_add_history(rec, "START, attempt 1"), 1);
+        for (int i = 0; i < 1999; i++)
+                assert_int_equal(job_record_add_history(rec, "START, attempt 1"), 0);
+        assert_int_equal(json_object_array_length(rec->history), 2);
+        last = json_object_array_get_idx(rec->history, 1);
+        assert_true(json_object_object_get_ex(last, "repeated", &v));
+        assert_int_equal(json_object_get_int64(v), 2000);
+        assert_true(json_object_object_get_ex(last, "last", &v));
+
+        /* Different entries: capped, the first ones and the newest kept, the rest counted. */
+        for (int i = 0; i < 1000; i++) {
+                snprintf(detail, sizeof detail, "event %d", i);
+                assert_int_equal(job_record_add_history(rec, detail), 1);
+        }
+        assert_int_equal(json_object_array_length(rec->history), RECORD_HISTORY_MAX);
+        assert_int_equal(rec->history_omitted, 2 + 1000 - RECORD_HISTORY_MAX);
+        assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(rec->history, 0), "detail")),
+                            "created");
+        assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(rec->history,
+                                                                                                   RECORD_HISTORY_MAX - 1), "detail")),
+                            "event 999");
+
+        /* Bounded on disk too, and it loads back the same. */
+        assert_int_equal(job_record_save(rec), 0);
+        assert_int_equal(job_record_load(rec->path, &loaded), 0);
+        assert_int_equal(loaded->history_omitted, rec->history_omitted);
+        assert_true(json_object_equal(loaded->history, rec->history));
+}
+
+static void test_attempts(void **state) {
+        Dir *d = *state;
+        _cleanup_(job_record_freep) JobRecord *rec = NULL, *loaded = NULL;
+        json_object *status, *a;
+
+        rec = make_record(d->jobs, "attempts");
+        assert_int_equal(job_record_add_attempt(rec, 1, 505, "Package check failed"), 0);
+        assert_int_equal(job_record_add_attempt(rec, 2, 0, NULL), 0);
+        assert_int_equal(job_record_save(rec), 0);
+        assert_int_equal(job_record_load(rec->path, &loaded), 0);
+        assert_true(json_object_equal(loaded->attempts, rec->attempts));
+
+        /* Every control plane's status carries them. */
+        status = job_record_status_to_json(rec);
+        assert_non_null(status);
+        assert_true(json_object_object_get_ex(status, "attempts", &a));
+        assert_int_equal(json_object_array_length(a), 2);
+        assert_int_equal(json_object_get_int(json_object_object_get(json_object_array_get_idx(a, 0), "code")), 505);
+        assert_false(json_object_object_get_ex(status, "phase", NULL));
+        json_object_put(status);
+
+        for (unsigned i = 3; i < 100; i++)
+                assert_int_equal(job_record_add_attempt(rec, i, 520, NULL), 0);
+        assert_int_equal(json_object_array_length(rec->attempts), RECORD_ATTEMPTS_MAX);
+        assert_int_equal(rec->attempts_omitted, 99 - RECORD_ATTEMPTS_MAX);
+}
+
+/* Issue 9 item 1: whatever says AT+QFOTADL went out, it went out. */
+static void test_contradictions_resume_on_the_safe_side(void **state) {
+        static const char *const records[] = {
+                /* QUEUED, but sent */
+                "{\"id\":\"c1\",\"job\":{\"id\":\"c1\",\"target_version\":\"V\",\"package\":{\"url\":\"/x\"}},"
+                "\"state\":\"QUEUED\",\"qfotadl_sent\":true,\"created_at\":\"2026-11-21T10:00:03.512Z\"}",
+                /* past PREFLIGHT in its phase, but "not sent" */
+                "{\"id\":\"c2\",\"job\":{\"id\":\"c2\",\"target_version\":\"V\",\"package\":{\"url\":\"/x\"}},"
+                "\"state\":\"WAITING_FOR_MODEM\",\"phase\":\"update-ended\",\"last_end\":505,\"qfotadl_sent\":false,"
+                "\"created_at\":\"2026-11-21T10:00:03.512Z\"}",
+                /* written before "phase" existed: from the state, never from the history's text */
+                "{\"id\":\"c3\",\"job\":{\"id\":\"c3\",\"target_version\":\"V\",\"package\":{\"url\":\"/x\"}},"
+                "\"state\":\"PREFLIGHT\",\"qfotadl_sent\":true,\"created_at\":\"2026-11-21T10:00:03.512Z\","
+                "\"history\":[{\"time\":\"2026-11-21T10:00:03.512Z\",\"state\":\"UPDATING\",\"detail\":\"HTTPEND,0\"}]}",
+        };
+        static const struct {
+                DfotaPhase phase;
+                int last_end;
+        } want[] = {
+                { DFOTA_PHASE_QFOTADL_SENT, -1  },
+                { DFOTA_PHASE_UPDATE_ENDED, 505 },
+                { DFOTA_PHASE_QFOTADL_SENT, -1  },
+        };
+        Dir *d = *state;
+
+        (void) job_record_free(make_record(d->jobs, "mkdir")); /* creates the directory */
+        for (size_t i = 0; i < ELEMENTSOF(records); i++) {
+                _cleanup_(job_record_freep) JobRecord *rec = NULL;
+                char name[32], path[256];
+
+                snprintf(name, sizeof name, "c%zu.json", i + 1);
+                write_text(d->jobs, name, records[i]);
+                snprintf(path, sizeof path, "%s/%s", d->jobs, name);
+                assert_int_equal(job_record_load(path, &rec), 0);
+                assert_true(rec->qfotadl_sent);
+                assert_int_equal(rec->phase, want[i].phase);
+                assert_int_equal(rec->last_end, want[i].last_end);
+        }
+}
+
+/* Issue 9 item 13: the epoch is a time, not null, and loads back. */
+static void test_epoch(void **state) {
+        Dir *d = *state;
+        _cleanup_(job_record_freep) JobRecord *rec = NULL, *loaded = NULL;
+
+        rec = make_record(d->jobs, "epoch");
+        rec->created_at = 0;
+        assert_int_equal(job_record_save(rec), 0);
+        assert_int_equal(job_record_load(rec->path, &loaded), 0);
+        assert_int_equal(loaded->created_at, 0);
+}
+
+/* Issue 9 items 10 and 12: a file that cannot be a record is reported, never read whole, and what
+ * stands in for it keeps what can still be read. */
+static void test_damaged(void **state) {
+        Dir *d = *state;
+        _cleanup_(job_record_freep) JobRecord *rec = NULL, *stand_in = NULL, *loaded = NULL;
+        _cleanup_free_ char *aside = NULL, *why = NULL;
+        char path[256], fifo[256];
+        int fd;
+
+        rec = make_record(d->jobs, "hurt");
+        assert_int_equal(free_and_strdup(&rec->control_plane, "mqtt"), 0);
+        assert_int_equal(free_and_strdup(&rec->modem_port, "/dev/ttyUSB2"), 0);
+        assert_int_equal(free_and_strdup(&rec->modem_imei, "861234567890123"), 0);
+        rec->state = JOB_UPDATING;
+        assert_int_equal(job_record_save(rec), 0);
+
+        /* Damaged: a field it must have is gone, the rest still JSON. */
+        {
+                json_object *o = job_record_to_json(rec);
+
+                json_object_object_del(o, "created_at");
+                write_text(d->jobs, "hurt.json", json_object_to_json_string(o));
+                json_object_put(o);
+        }
+        assert_int_equal(job_record_load(rec->path, &loaded), -EINVAL);
+        assert_int_equal(job_record_set_aside(rec->path, &aside), 0);
+        assert_int_equal(access(rec->path, F_OK), -1);
+        snprintf(path, sizeof path, "%s.damaged", rec->path);
+        assert_string_equal(aside, path);
+
+        assert_int_equal(job_record_new_damaged(rec->path, "{\"control_plane\":\"mqtt\",\"modem\":{\"port\":\"/dev/ttyUSB2\",\"imei\":\"861234567890123\"}}",
+                                                "created_at: missing", aside, &stand_in), 0);
+        assert_int_equal(stand_in->state, JOB_FAILED);
+        assert_true(stand_in->module_hold);
+        assert_string_equal(stand_in->job->id, "hurt");
+        assert_string_equal(stand_in->control_plane, "mqtt");
+        assert_string_equal(stand_in->modem_port, "/dev/ttyUSB2");
+        assert_string_equal(stand_in->modem_imei, "861234567890123");
+        assert_non_null(strstr(stand_in->reason, "record damaged (created_at: missing)"));
+        assert_int_equal(job_record_save(stand_in), 0);
+        assert_int_equal(job_record_load(stand_in->path, &loaded), 0);
+        assert_true(loaded->module_hold);
+
+        /* An execution's file names its IMEI; garbage keeps nothing else. */
+        job_record_free(stand_in);
+        stand_in = NULL;
+        snprintf(path, sizeof path, "%s/multi@861234567890124.json", d->jobs);
+        assert_int_equal(job_record_new_damaged(path, "\x01\x02 not json", "not valid JSON", "x.damaged", &stand_in), 0);
+        assert_string_equal(stand_in->job->id, "multi");
+        assert_string_equal(stand_in->execution, "861234567890124");
+        assert_string_equal(stand_in->modem_imei, "861234567890124");
+        assert_null(stand_in->control_plane);
+
+        /* A huge file and a FIFO: refused without being read (and without blocking). */
+        snprintf(path, sizeof path, "%s/huge.json", d->jobs);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, 200 * 1024 * 1024), 0);
+        assert_int_equal(close(fd), 0);
+        assert_int_equal(job_record_load(path, &loaded), -EINVAL);
+        snprintf(fifo, sizeof fifo, "%s/fifo.json", d->jobs);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        assert_int_equal(job_record_load(fifo, &loaded), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_timestamps),
@@ -683,6 +868,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_module_error_kinds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exists, setup, teardown),
                 cmocka_unit_test(test_set_string),
+                cmocka_unit_test_setup_teardown(test_history_coalesced_and_capped, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_attempts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_contradictions_resume_on_the_safe_side, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_epoch, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
         };
 
         /* The skipped files are reported at warning level; that is part of what is tested, but
