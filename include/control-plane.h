@@ -35,6 +35,10 @@ typedef struct ControlPlaneVTable {
          * whose job a record that cannot be read was. */
         bool (*knows_job)(ControlPlane *cp, const char *id);
 
+        /* Optional. The ended job id's record was pruned (config "records"): the backend drops
+         * what it kept for it. */
+        void (*job_pruned)(ControlPlane *cp, const char *id);
+
         /* Optional. The daemon stops (outside the event loop): say goodbye, bounded in time. */
         void (*stop)(ControlPlane *cp);
 

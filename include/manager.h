@@ -46,6 +46,7 @@ struct Manager {
         size_t n_holds;
 
         char *last_status;          /* last STATUS= sent */
+        sd_event_source *prune_timer; /* ended records are pruned daily (config "records") */
 };
 
 /* Takes ownership of config. Returns 0 or a negative errno. */

@@ -188,8 +188,14 @@ int job_record_save(JobRecord *r);
  * written). Returns 0 or a negative errno. */
 int job_record_save_durable(JobRecord *r);
 
-/* Whether a record with this id exists in dir. */
+/* Whether a record with this id exists in dir, or existed and was pruned. */
 bool job_record_exists(const char *dir, const char *id);
+
+/* Removes an ended job's files from dir: <id>.json, its executions' <id>@<imei>.json and the
+ * records of earlier runs kept as <id>.json.execution-<n>, and leaves <id>.pruned (empty) so that
+ * the id stays taken: an order for it that comes again (a retained MQTT message) is not run again.
+ * Returns 0 or a negative errno. */
+int job_record_prune(const char *dir, const char *id);
 
 
 json_object *job_record_to_json(const JobRecord *r);

@@ -17,7 +17,39 @@ typedef struct LocalControlPlane {
         ControlPlane cp;
         char *inbox;
         sd_event_source *watch;
+        sd_event_source *rescan;    /* a document could not be recorded: taken again later */
 } LocalControlPlane;
+
+static int local_scan(LocalControlPlane *l);
+
+static int on_rescan(sd_event_source *s, uint64_t usec, void *userdata) {
+        LocalControlPlane *l = userdata;
+
+        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        (void) local_scan(l);
+        return 0;
+}
+
+/* A document kept in the inbox (its record could not be written: a full disk) is taken again after
+ * the state-file retry interval, not only at the next start. */
+static void local_rescan_later(LocalControlPlane *l) {
+        usec_t when = l->cp.manager->config->timeouts.state_write_retry;
+        int r;
+
+        if (l->rescan && sd_event_source_get_enabled(l->rescan, NULL) > 0)
+                return;
+        if (l->rescan) {
+                r = sd_event_source_set_time_relative(l->rescan, when);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(l->rescan, SD_EVENT_ONESHOT);
+        } else {
+                r = sd_event_add_time_relative(l->cp.manager->event, &l->rescan, CLOCK_BOOTTIME, when, 0, on_rescan, l);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(l->rescan, "local-rescan");
+        }
+        if (r < 0)
+                log_error_errno(r, "Cannot schedule taking the inbox again; kept documents are taken at the next start: %m");
+}
 
 /* Documents are written elsewhere and renamed in (the rename is atomic; a half-written file is
  * never seen). Dot files are someone's temporary files; other suffixes are not ours. */
@@ -67,8 +99,9 @@ static void local_take(LocalControlPlane *l, const char *name) {
                 r = manager_submit_job(l->cp.manager, &l->cp, text, size, stem);
 
         if (r < 0 && r != -EEXIST) {
-                /* Nothing recorded: keep the document, it is taken again at the next start. */
-                log_error_errno(r, "Inbox %s/%s could not be recorded, keeping it: %m", l->inbox, shown);
+                /* Nothing recorded: keep the document, it is taken again a little later. */
+                log_error_errno(r, "Inbox %s/%s could not be recorded, keeping it and trying again: %m", l->inbox, shown);
+                local_rescan_later(l);
                 return;
         }
 
@@ -142,6 +175,7 @@ static ControlPlane *local_free(ControlPlane *cp) {
         if (!l)
                 return NULL;
         l->watch = sd_event_source_disable_unref(l->watch);
+        l->rescan = sd_event_source_disable_unref(l->rescan);
         free(l->inbox);
         free(l);
         return NULL;

@@ -1381,6 +1381,8 @@ static int config_fill_defaults(Config *c) {
                 },
                 .reset_method = RESET_METHOD_AT,
                 .hotplug = true,
+                .records_max_age = 90 * 24 * 3600 * USEC_PER_SEC,
+                .records_max_count = 1000,
         };
 
         /* systemd joins several StateDirectory= entries with ':'; the first is ours. */

@@ -12,6 +12,9 @@
 #include "manager.h"
 #include "state-file.h"
 
+/* Ended records are pruned at start and then once a day. */
+#define MANAGER_PRUNE_INTERVAL_USEC (24 * 3600 * USEC_PER_SEC)
+
 static int mkdir_p(const char *path, mode_t mode) {
         _cleanup_free_ char *p = strdup(path);
 
@@ -389,6 +392,10 @@ static bool hold_matches(const struct ModuleHold *h, const Modem *modem) {
  * whichever it turns out to be once identified. */
 static void manager_hold_module(Manager *m, const JobRecord *rec) {
         struct ModuleHold *l, h = {};
+
+        for (size_t i = 0; i < m->n_holds; i++)
+                if (streq(m->holds[i].record_path, rec->path))
+                        return; /* seen twice in one walk: the stand-in was written into the directory being read */
 
         l = reallocarray(m->holds, m->n_holds + 1, sizeof(struct ModuleHold));
         if (!l) {
@@ -1206,26 +1213,102 @@ static void manager_record_damaged(Manager *m, const char *path, const char *why
         manager_hold_module(m, rec);
 }
 
+/* ---- pruning ended records (config "records") ---- */
+
+typedef struct PruneCandidate {
+        char *id;
+        usec_t updated_at;
+} PruneCandidate;
+
+static int prune_candidate_compare(const void *a, const void *b) {
+        const PruneCandidate *x = a, *y = b;
+
+        /* Newest first: what is kept is a prefix. */
+        return x->updated_at > y->updated_at ? -1 : x->updated_at < y->updated_at;
+}
+
+/* Ended jobs beyond records.max_count (newest kept) or older than records.max_age go, with their
+ * executions; the id stays taken (job_record_prune()). Takes the candidates. */
+static void manager_prune(Manager *m, PruneCandidate *l, size_t n) {
+        usec_t now = now_realtime();
+        size_t n_pruned = 0;
+
+        if (n > 0)
+                qsort(l, n, sizeof(PruneCandidate), prune_candidate_compare);
+
+        for (size_t i = 0; i < n; i++) {
+                bool too_many = m->config->records_max_count > 0 && i >= m->config->records_max_count;
+                bool too_old = m->config->records_max_age > 0 && l[i].updated_at + m->config->records_max_age < now;
+                ControlPlane *planes[] = { m->local, m->mqtt };
+                int r;
+
+                if (too_many || too_old) {
+                        r = job_record_prune(m->jobs_directory, l[i].id);
+                        if (r < 0)
+                                log_warning_errno(r, "Job %s: cannot prune its ended record: %m", l[i].id);
+                        else {
+                                n_pruned++;
+                                for (size_t k = 0; k < ELEMENTSOF(planes); k++)
+                                        if (planes[k] && planes[k]->vtable->job_pruned)
+                                                planes[k]->vtable->job_pruned(planes[k], l[i].id);
+                        }
+                }
+                free(l[i].id);
+        }
+        free(l);
+
+        if (n_pruned > 0)
+                log_info("Pruned %zu ended job record(s) (records.max_count %u, records.max_age_days %g); their ids stay taken",
+                         n_pruned, m->config->records_max_count, (double) m->config->records_max_age / (24.0 * 3600 * USEC_PER_SEC));
+}
+
 typedef struct ResumeSet {
         Manager *manager;
         JobRecord **records;        /* unfinished, to resume */
         size_t n_records;
+        PruneCandidate *prune;      /* ended jobs (not executions) */
+        size_t n_prune;
+        bool resume;                /* false: only collect prune candidates */
 } ResumeSet;
+
+static int resume_add_prune_candidate(ResumeSet *set, const JobRecord *rec) {
+        PruneCandidate *l;
+
+        if (rec->execution)
+                return 0; /* pruned with its job */
+
+        l = reallocarray(set->prune, set->n_prune + 1, sizeof(PruneCandidate));
+        if (!l)
+                return -ENOMEM;
+        set->prune = l;
+        set->prune[set->n_prune] = (PruneCandidate) { .id = strdup(rec->job->id), .updated_at = rec->updated_at };
+        if (!set->prune[set->n_prune].id)
+                return -ENOMEM;
+        set->n_prune++;
+        return 0;
+}
 
 static int resume_collect(const char *path, JobRecord **recp, const char *why, void *userdata) {
         ResumeSet *set = userdata;
         JobRecord **l;
 
         if (!*recp) {
-                manager_record_damaged(set->manager, path, why);
+                if (set->resume)
+                        manager_record_damaged(set->manager, path, why);
                 return 0;
         }
 
         if (job_state_is_terminal((*recp)->state)) {
-                if ((*recp)->module_hold)
-                        manager_hold_module(set->manager, *recp);
-                return 0;
+                if ((*recp)->module_hold) {
+                        if (set->resume)
+                                manager_hold_module(set->manager, *recp);
+                        return 0; /* its module is held: not pruned */
+                }
+                return resume_add_prune_candidate(set, *recp);
         }
+
+        if (!set->resume)
+                return 0;
 
         l = reallocarray(set->records, set->n_records + 1, sizeof(JobRecord *));
         if (!l)
@@ -1235,8 +1318,35 @@ static int resume_collect(const char *path, JobRecord **recp, const char *why, v
         return 0;
 }
 
-static int manager_resume(Manager *m) {
+static void resume_set_done(ResumeSet *set) {
+        for (size_t i = 0; i < set->n_records; i++)
+                job_record_free(set->records[i]);
+        free(set->records);
+        for (size_t i = 0; i < set->n_prune; i++)
+                free(set->prune[i].id);
+        free(set->prune);
+}
+
+static int on_prune_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
         ResumeSet set = { .manager = m };
+        int r;
+
+        /* One walk a day, one record at a time in memory. */
+        r = job_record_foreach(m->jobs_directory, resume_collect, &set);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot walk the job records to prune them, trying again tomorrow: %m");
+                resume_set_done(&set);
+        } else
+                manager_prune(m, TAKE_PTR(set.prune), set.n_prune);
+
+        (void) sd_event_source_set_time_relative(s, MANAGER_PRUNE_INTERVAL_USEC);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static int manager_resume(Manager *m) {
+        ResumeSet set = { .manager = m, .resume = true };
         JobRecord **records;
         size_t n;
         int r;
@@ -1244,11 +1354,10 @@ static int manager_resume(Manager *m) {
         /* One record at a time in memory; only the unfinished ones are kept, in creation order. */
         r = job_record_foreach(m->jobs_directory, resume_collect, &set);
         if (r < 0) {
-                for (size_t i = 0; i < set.n_records; i++)
-                        job_record_free(set.records[i]);
-                free(set.records);
+                resume_set_done(&set);
                 return log_error_errno(r, "Cannot load job records from %s: %m", m->jobs_directory);
         }
+        manager_prune(m, TAKE_PTR(set.prune), set.n_prune);
         records = set.records;
         n = set.n_records;
         job_record_sort(records, n);
@@ -1340,6 +1449,11 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
 
+        r = sd_event_add_time_relative(m->event, &m->prune_timer, CLOCK_BOOTTIME, MANAGER_PRUNE_INTERVAL_USEC, 0, on_prune_timer, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot arm the timer that prunes ended job records: %m");
+        (void) sd_event_source_set_description(m->prune_timer, "manager-prune");
+
         for (size_t i = 0; i < m->n_modems; i++) {
                 r = modem_start(m->modems[i]);
                 if (r < 0)
@@ -1396,6 +1510,7 @@ Manager *manager_free(Manager *m) {
                 modem_free(m->forgotten[i]);
         free(m->forgotten);
         m->forget_defer = sd_event_source_disable_unref(m->forget_defer);
+        m->prune_timer = sd_event_source_disable_unref(m->prune_timer);
         for (size_t i = 0; i < m->n_pending; i++)
                 job_record_free(m->pending[i]);
         free(m->pending);

@@ -1326,6 +1326,10 @@ static void engine_continue(Engine *e, bool returned) {
                                    job_record_name(rec), format_seconds(engine_timer_usec(e, local ? ENGINE_TIMER_FIRST_URC : ENGINE_TIMER_DOWNLOAD_START), buf),
                                    local ? "update" : "download");
                 engine_await_download(e, false, e->resumed ? "resumed after a restart: AT+QFOTADL is not sent again" : "AT port is back");
+                /* Back from a reboot, a download that had not shown itself is abandoned (the module
+                 * reboots into normal mode): what it says within 90 s, or its revision, decides. */
+                if (returned)
+                        engine_arm(e, ENGINE_TIMER_FIRST_URC);
                 return;
 
         case DFOTA_PHASE_DOWNLOADING:

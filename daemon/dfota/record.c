@@ -1219,13 +1219,55 @@ int job_record_new_damaged(const char *path, const char *text, const char *why, 
 }
 
 bool job_record_exists(const char *dir, const char *id) {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *pruned = NULL;
 
         if (!job_id_is_file_name(id))
                 return false;
 
-        if (asprintf(&path, "%s/%s.json", dir, id) < 0)
+        if (asprintf(&path, "%s/%s.json", dir, id) < 0 || asprintf(&pruned, "%s/%s.pruned", dir, id) < 0)
                 return false;
 
-        return state_file_exists(path);
+        return state_file_exists(path) || access(pruned, F_OK) >= 0;
+}
+
+int job_record_prune(const char *dir, const char *id) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        _cleanup_free_ char *tombstone = NULL;
+        size_t n = strlen(id);
+        int r = 0, k, fd;
+
+        if (!job_id_is_file_name(id))
+                return -EINVAL;
+
+        /* The tombstone first: a crash in between must not free the id. */
+        if (asprintf(&tombstone, "%s/%s.pruned", dir, id) < 0)
+                return -ENOMEM;
+        fd = open(tombstone, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+        if (fd < 0)
+                return -errno;
+        (void) close(fd);
+
+        d = opendir(dir);
+        if (!d)
+                return -errno;
+        for (struct dirent *de; (de = readdir(d)); ) {
+                _cleanup_free_ char *path = NULL;
+                const char *rest;
+
+                if (strncmp(de->d_name, id, n) != 0)
+                        continue;
+                rest = de->d_name + n;
+                /* <id>.json, <id>@<digits>.json, <id>.json.execution-<n>; nothing of another id
+                 * that merely starts with this one ("job-1" vs "job-10"). */
+                if (!streq(rest, ".json") && !startswith(rest, ".json.execution-") &&
+                    !(rest[0] == '@' && strspn(rest + 1, "0123456789") > 0 && streq(rest + 1 + strspn(rest + 1, "0123456789"), ".json")))
+                        continue;
+
+                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+                        return -ENOMEM;
+                k = state_file_remove(path);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        return r;
 }
