@@ -491,33 +491,64 @@ static int modem_run_reset_command(Modem *m) {
         return 0;
 }
 
-/* AT could not reach the module (why): the program, if there is one, is the fallback. */
+/* AT did not reset the module (why): the program, if there is one, is the fallback. */
 static void modem_reset_fallback(Modem *m, const char *why) {
         const Config *c = m->manager->config;
 
         if (!c->reset_command) {
-                modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "AT+CFUN=1,1 could not be written (%s) and no reset.command is configured", why);
+                modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "AT+CFUN=1,1 did not reach the module (%s) and no reset.command is configured", why);
                 return;
         }
         if (modem_run_reset_command(m) < 0) {
-                modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "AT+CFUN=1,1 could not be written (%s) and %s could not be started",
+                modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "AT+CFUN=1,1 did not reach the module (%s) and %s could not be started",
                                  why, c->reset_command[0]);
                 return;
         }
-        modem_reset_done(m, MODEM_RESET_RAN_COMMAND, "AT+CFUN=1,1 could not be written (%s); %s started instead", why, c->reset_command[0]);
+        modem_reset_done(m, MODEM_RESET_RAN_COMMAND, "AT+CFUN=1,1 did not reach the module (%s); %s started instead", why, c->reset_command[0]);
 }
 
 static void on_reset_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
         Modem *m = userdata;
+        const Config *c = m->manager->config;
 
-        /* A module that reboots at once may never answer: what counts is that the command left
-         * in full. */
-        log_modem(m, LOG_DEBUG, 0, "AT+CFUN=1,1: %s", at_result_to_string(r->result));
-        if (r->written)
-                modem_reset_done(m, MODEM_RESET_SENT_AT, "AT+CFUN=1,1 written to the AT port (%s)", at_result_to_string(r->result));
-        else
-                modem_reset_fallback(m, r->result == AT_RESULT_PORT_LOST ? "the AT port was lost before it went out" :
-                                        "the AT port did not take it");
+        log_modem(m, LOG_DEBUG, 0, "AT+CFUN=1,1: %s%s", at_result_to_string(r->result), r->written ? "" : " (not written)");
+
+        if (!r->written) {
+                /* Queued behind the channel's resynchronisation with a module that does not answer,
+                 * and the port given up on: it never left. */
+                modem_reset_fallback(m, r->result == AT_RESULT_PORT_LOST ? "the AT port was lost before it could be written" :
+                                        "it could not be written");
+                return;
+        }
+
+        switch (r->result) {
+        case AT_RESULT_OK:
+                modem_reset_done(m, MODEM_RESET_SENT_AT, "AT+CFUN=1,1 answered OK");
+                return;
+        case AT_RESULT_PORT_LOST:
+                /* A module that reboots at once drops its port before it answers. */
+                modem_reset_done(m, MODEM_RESET_SENT_AT, "AT+CFUN=1,1 written; the AT port went away (the module restarts)");
+                return;
+        case AT_RESULT_TIMEOUT:
+                /* Written, not answered: a module in recovery mode may take no AT command at all
+                 * (reference modem.md §0). With a program to fall back on, that decides; without,
+                 * the command did reach the port, and that is all AT can do. */
+                if (c->reset_command) {
+                        modem_reset_fallback(m, "written, but not answered");
+                        return;
+                }
+                modem_reset_done(m, MODEM_RESET_SENT_AT, "AT+CFUN=1,1 written but not answered (the module may not take AT in recovery mode)");
+                return;
+        case AT_RESULT_ERROR:
+        case AT_RESULT_CME_ERROR:
+        case AT_RESULT_CMS_ERROR:
+                modem_reset_fallback(m, "the module answered it with an error");
+                return;
+        case _AT_RESULT_MAX:
+        case _AT_RESULT_INVALID:
+                break;
+        }
+        modem_reset_fallback(m, "no result");
 }
 
 int modem_reset(Modem *m, ModemResetCallback callback, void *userdata) {
