@@ -191,11 +191,12 @@ int job_record_save_durable(JobRecord *r);
 /* Whether a record with this id exists in dir, or existed and was pruned. */
 bool job_record_exists(const char *dir, const char *id);
 
-/* Removes an ended job's files from dir: <id>.json, its executions' <id>@<imei>.json and the
- * records of earlier runs kept as <id>.json.execution-<n>, and leaves <id>.pruned (empty) so that
- * the id stays taken: an order for it that comes again (a retained MQTT message) is not run again.
- * Returns 0 or a negative errno. */
-int job_record_prune(const char *dir, const char *id);
+/* Removes ended jobs' files from dir: <id>.json, the executions' <id>@<imei>.json and the records
+ * of earlier runs kept as <id>.json.execution-<n>, and leaves <id>.pruned (empty) for each, so
+ * that the id stays taken: an order for it that comes again (a retained MQTT message) is not run
+ * again. ids (n_ids of them) is sorted in place. One pass over the directory. Returns 0 or a
+ * negative errno (the first failure; the rest is still done). */
+int job_record_prune(const char *dir, char **ids, size_t n_ids);
 
 
 json_object *job_record_to_json(const JobRecord *r);

@@ -1231,35 +1231,45 @@ static int prune_candidate_compare(const void *a, const void *b) {
  * executions; the id stays taken (job_record_prune()). Takes the candidates. */
 static void manager_prune(Manager *m, PruneCandidate *l, size_t n) {
         usec_t now = now_realtime();
-        size_t n_pruned = 0;
+        _cleanup_free_ char **ids = NULL;
+        size_t n_ids = 0;
+        int r;
 
         if (n > 0)
                 qsort(l, n, sizeof(PruneCandidate), prune_candidate_compare);
 
+        ids = calloc(MAX(n, 1U), sizeof(char *));
+        if (!ids) {
+                (void) log_error_errno(-ENOMEM, "Cannot prune ended job records: %m");
+                goto finish;
+        }
         for (size_t i = 0; i < n; i++) {
                 bool too_many = m->config->records_max_count > 0 && i >= m->config->records_max_count;
                 bool too_old = m->config->records_max_age > 0 && l[i].updated_at + m->config->records_max_age < now;
-                ControlPlane *planes[] = { m->local, m->mqtt };
-                int r;
 
-                if (too_many || too_old) {
-                        r = job_record_prune(m->jobs_directory, l[i].id);
-                        if (r < 0)
-                                log_warning_errno(r, "Job %s: cannot prune its ended record: %m", l[i].id);
-                        else {
-                                n_pruned++;
-                                for (size_t k = 0; k < ELEMENTSOF(planes); k++)
-                                        if (planes[k] && planes[k]->vtable->job_pruned)
-                                                planes[k]->vtable->job_pruned(planes[k], l[i].id);
-                        }
-                }
-                free(l[i].id);
+                if (too_many || too_old)
+                        ids[n_ids++] = l[i].id;
         }
-        free(l);
+        if (n_ids == 0)
+                goto finish;
 
-        if (n_pruned > 0)
-                log_info("Pruned %zu ended job record(s) (records.max_count %u, records.max_age_days %g); their ids stay taken",
-                         n_pruned, m->config->records_max_count, (double) m->config->records_max_age / (24.0 * 3600 * USEC_PER_SEC));
+        r = job_record_prune(m->jobs_directory, ids, n_ids);
+        if (r < 0)
+                log_warning_errno(r, "Cannot prune every ended job record: %m");
+        for (size_t i = 0; i < n_ids; i++) {
+                ControlPlane *planes[] = { m->local, m->mqtt };
+
+                for (size_t k = 0; k < ELEMENTSOF(planes); k++)
+                        if (planes[k] && planes[k]->vtable->job_pruned)
+                                planes[k]->vtable->job_pruned(planes[k], ids[i]);
+        }
+        log_info("Pruned %zu ended job record(s) (records.max_count %u, records.max_age_days %g); their ids stay taken",
+                 n_ids, m->config->records_max_count, (double) m->config->records_max_age / (24.0 * 3600 * USEC_PER_SEC));
+
+finish:
+        for (size_t i = 0; i < n; i++)
+                free(l[i].id);
+        free(l);
 }
 
 typedef struct ResumeSet {

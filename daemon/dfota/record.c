@@ -1126,30 +1126,58 @@ int job_record_set_aside(const char *path, char **ret_path) {
         return 0;
 }
 
-/* What can still be read of a damaged record's JSON; every value checked as if it came from outside. */
+/* "<key>": "<value>" found by its text in what is left of a record that is no JSON any more (cut
+ * short by a crash of the file system, say): the value if it is a plain string of at most max
+ * bytes, else NULL. */
+static char *lexical_string_value(const char *text, const char *key, size_t max) {
+        _cleanup_free_ char *needle = NULL;
+        const char *p, *end;
+
+        if (asprintf(&needle, "\"%s\"", key) < 0)
+                return NULL;
+        p = strstr(text, needle);
+        if (!p)
+                return NULL;
+        p += strlen(needle);
+        p += strspn(p, " \t\r\n");
+        if (*p++ != ':')
+                return NULL;
+        p += strspn(p, " \t\r\n");
+        if (*p++ != '"')
+                return NULL;
+        end = strchr(p, '"');
+        if (!end || (size_t) (end - p) > max || memchr(p, '\\', (size_t) (end - p)))
+                return NULL;
+        return strndup(p, (size_t) (end - p));
+}
+
+/* What can still be read of a damaged record; every value checked as if it came from outside. */
 static void record_salvage(JobRecord *rec, const char *text) {
         _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_free_ char *plane = NULL, *port = NULL, *imei = NULL;
         json_object *modem = NULL;
-        const char *v;
 
         if (!text)
                 return;
         o = json_tokener_parse(text);
-        if (!o || !json_object_is_type(o, json_type_object))
-                return;
-
-        v = entry_string(o, "control_plane");
-        if (v && strlen(v) <= 32 && strspn(v, "abcdefghijklmnopqrstuvwxyz-") == strlen(v))
-                (void) free_and_strdup(&rec->control_plane, v);
-
-        if (json_object_object_get_ex(o, "modem", &modem) && json_object_is_type(modem, json_type_object)) {
-                v = entry_string(modem, "port");
-                if (v && v[0] == '/' && strlen(v) < 256 && text_is_safe(v, strlen(v), 255))
-                        (void) free_and_strdup(&rec->modem_port, v);
-                v = entry_string(modem, "imei");
-                if (v && imei_is_file_name(v))
-                        (void) free_and_strdup(&rec->modem_imei, v);
+        if (o && json_object_is_type(o, json_type_object)) {
+                plane = strdup(strempty(entry_string(o, "control_plane")));
+                if (json_object_object_get_ex(o, "modem", &modem) && json_object_is_type(modem, json_type_object)) {
+                        port = strdup(strempty(entry_string(modem, "port")));
+                        imei = strdup(strempty(entry_string(modem, "imei")));
+                }
+        } else {
+                plane = lexical_string_value(text, "control_plane", 32);
+                port = lexical_string_value(text, "port", 255);
+                imei = lexical_string_value(text, "imei", 32);
         }
+
+        if (plane && !isempty(plane) && strspn(plane, "abcdefghijklmnopqrstuvwxyz-") == strlen(plane) && strlen(plane) <= 32)
+                (void) free_and_strdup(&rec->control_plane, plane);
+        if (port && port[0] == '/' && text_is_safe(port, strlen(port), 255))
+                (void) free_and_strdup(&rec->modem_port, port);
+        if (imei && imei_is_file_name(imei))
+                (void) free_and_strdup(&rec->modem_imei, imei);
 }
 
 int job_record_new_damaged(const char *path, const char *text, const char *why, const char *aside, JobRecord **ret) {
@@ -1230,37 +1258,64 @@ bool job_record_exists(const char *dir, const char *id) {
         return state_file_exists(path) || access(pruned, F_OK) >= 0;
 }
 
-int job_record_prune(const char *dir, const char *id) {
+static int strcmp_ptr(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The job id a file in the records directory belongs to: "<id>.json", "<id>@<digits>.json",
+ * "<id>.json.execution-<n>". Returns the id's length, or 0 for anything else. */
+static size_t record_file_id_length(const char *name) {
+        const char *at = strchr(name, '@'), *dot = strstr(name, ".json");
+
+        if (at && (!dot || at < dot)) {
+                size_t digits = strspn(at + 1, "0123456789");
+
+                return digits > 0 && streq(at + 1 + digits, ".json") ? (size_t) (at - name) : 0;
+        }
+        if (!dot)
+                return 0;
+        if (streq(dot, ".json") || startswith(dot, ".json.execution-"))
+                return (size_t) (dot - name);
+        return 0;
+}
+
+int job_record_prune(const char *dir, char **ids, size_t n_ids) {
         _cleanup_(closedirp) DIR *d = NULL;
-        _cleanup_free_ char *tombstone = NULL;
-        size_t n = strlen(id);
-        int r = 0, k, fd;
+        int r = 0;
 
-        if (!job_id_is_file_name(id))
-                return -EINVAL;
+        /* The tombstones first: a crash in between must not free an id. */
+        for (size_t i = 0; i < n_ids; i++) {
+                _cleanup_free_ char *tombstone = NULL;
+                int fd;
 
-        /* The tombstone first: a crash in between must not free the id. */
-        if (asprintf(&tombstone, "%s/%s.pruned", dir, id) < 0)
-                return -ENOMEM;
-        fd = open(tombstone, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-        if (fd < 0)
-                return -errno;
-        (void) close(fd);
+                if (!job_id_is_file_name(ids[i]))
+                        return -EINVAL;
+                if (asprintf(&tombstone, "%s/%s.pruned", dir, ids[i]) < 0)
+                        return -ENOMEM;
+                fd = open(tombstone, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+                if (fd < 0)
+                        return -errno;
+                (void) close(fd);
+        }
 
+        /* One pass over the directory for all of them: the files of an id are found by name. */
+        qsort(ids, n_ids, sizeof(char *), strcmp_ptr);
         d = opendir(dir);
         if (!d)
                 return -errno;
         for (struct dirent *de; (de = readdir(d)); ) {
-                _cleanup_free_ char *path = NULL;
-                const char *rest;
+                _cleanup_free_ char *id = NULL, *path = NULL;
+                size_t len = record_file_id_length(de->d_name);
+                const char *key;
+                int k;
 
-                if (strncmp(de->d_name, id, n) != 0)
+                if (len == 0 || de->d_name[0] == '.')
                         continue;
-                rest = de->d_name + n;
-                /* <id>.json, <id>@<digits>.json, <id>.json.execution-<n>; nothing of another id
-                 * that merely starts with this one ("job-1" vs "job-10"). */
-                if (!streq(rest, ".json") && !startswith(rest, ".json.execution-") &&
-                    !(rest[0] == '@' && strspn(rest + 1, "0123456789") > 0 && streq(rest + 1 + strspn(rest + 1, "0123456789"), ".json")))
+                id = strndup(de->d_name, len);
+                if (!id)
+                        return -ENOMEM;
+                key = id;
+                if (!bsearch(&key, ids, n_ids, sizeof(char *), strcmp_ptr))
                         continue;
 
                 if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
