@@ -8,6 +8,9 @@
  *
  *     DFOTAD_TEST_KILL_AT=<point>[@<n>]      n-th time the point is passed (default 1)
  *
+ * and DFOTAD_TEST_STOP_AT=<point>[@<n>] stops it there (SIGSTOP) for a test that must change the
+ * world at that instant (fill the disk, say) before it lets the daemon go on with SIGCONT.
+ *
  * Points: "qfotadl-recorded" (the record says sent, nothing written yet), "qfotadl-reply" (the
  * module answered it), "saved:<STATE>" (a transition to STATE is on disk, nothing else done yet),
  * "at-written:<command>" (a command line, up to its '=', is out on the AT port). Unset, a point

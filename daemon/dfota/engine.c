@@ -83,6 +83,7 @@ struct Engine {
         unsigned progress_reported;     /* last progress decade saved and reported */
         StatusKey reported;             /* what the control plane was last told */
         bool reset_pending;             /* a watchdog reset is on its way (modem_reset()) */
+        bool qfotadl_unsaved;           /* AT+QFOTADL waits for its record to reach the disk (logged once) */
         unsigned resets_undelivered;    /* watchdog expiries in a row whose reset could not be delivered */
 
         MmInhibition *mm;               /* ModemManager kept off the module; NULL if not asked */
@@ -168,10 +169,11 @@ static void engine_report(Engine *e) {
 static void engine_save(Engine *e) {
         int r;
 
-        /* A failed write is kept and retried (state-file.h); the log says so once per failure. */
+        /* A failed write is kept and retried (state-file.h), and the state directory's trouble is
+         * logged there, once, with its MESSAGE_ID: here only the detail. */
         r = job_record_save(e->record);
         if (r < 0)
-                log_engine(e, LOG_ERR, r, "Job %s: failed to save the record %s, writing it again later: %m",
+                log_engine(e, LOG_DEBUG, r, "Job %s: failed to save the record %s, writing it again later: %m",
                            job_record_name(e->record), e->record->path);
 }
 
@@ -951,8 +953,11 @@ static void engine_send_qfotadl(Engine *e) {
                 rec->phase = DFOTA_PHASE_PREFLIGHT;
                 (void) job_record_add_history(rec, "AT+QFOTADL not sent: the record could not be saved");
                 engine_save(e);
-                log_engine(e, LOG_ERR, r, "Job %s: cannot record AT+QFOTADL as sent (%m); it is not sent until the record is on disk, "
-                           "trying again in %s", job_record_name(rec), format_seconds(e->modem->timeouts->state_write_retry, buf));
+                /* Once at error level; the retries, every state_write_retry, at debug level. */
+                log_engine(e, e->qfotadl_unsaved ? LOG_DEBUG : LOG_ERR, r,
+                           "Job %s: cannot record AT+QFOTADL as sent (%m); it is not sent until the record is on disk, "
+                           "trying again every %s", job_record_name(rec), format_seconds(e->modem->timeouts->state_write_retry, buf));
+                e->qfotadl_unsaved = true;
                 if (!e->qfotadl_retry &&
                     sd_event_add_time_relative(e->modem->event, &e->qfotadl_retry, CLOCK_BOOTTIME,
                                                e->modem->timeouts->state_write_retry, 0, on_qfotadl_retry, e) >= 0)
@@ -960,6 +965,11 @@ static void engine_send_qfotadl(Engine *e) {
                 return;
         }
         fault_point("qfotadl-recorded");
+        if (e->qfotadl_unsaved) {
+                log_engine(e, LOG_NOTICE, 0, "Job %s: AT+QFOTADL is recorded as sent now that the state directory can be written",
+                           job_record_name(rec));
+                e->qfotadl_unsaved = false;
+        }
 
         log_engine_id(e, DFOTAD_MESSAGE_QFOTADL_SENT, LOG_INFO, 0, "Job %s: sending AT+QFOTADL (%s)",
                       job_record_name(rec), package_source_to_string(package_source_from_url(rec->job->url)));

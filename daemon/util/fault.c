@@ -6,37 +6,59 @@
 
 #include "fault.h"
 
+typedef struct FaultSpec {
+        const char *env;
+        int signal;
+        char *point;                /* NULL: none */
+        unsigned long at, seen;
+} FaultSpec;
+
 static struct {
         bool parsed;
-        char *point;                /* NULL: no kill point */
-        unsigned long at, seen;
-} fault;
+        FaultSpec specs[2];
+} fault = {
+        .specs = {
+                { .env = "DFOTAD_TEST_KILL_AT", .signal = SIGKILL },
+                { .env = "DFOTAD_TEST_STOP_AT", .signal = SIGSTOP },
+        },
+};
 
 static void fault_parse(void) {
-        const char *e = getenv("DFOTAD_TEST_KILL_AT"), *n;
-
         fault.parsed = true;
-        if (isempty(e))
-                return;
 
-        n = strrchr(e, '@');
-        fault.at = n ? strtoul(n + 1, NULL, 10) : 1;
-        if (fault.at == 0)
-                fault.at = 1;
-        fault.point = n ? strndup(e, (size_t) (n - e)) : strdup(e);
+        for (size_t i = 0; i < ELEMENTSOF(fault.specs); i++) {
+                FaultSpec *f = &fault.specs[i];
+                const char *e = getenv(f->env), *n;
+
+                if (isempty(e))
+                        continue;
+                n = strrchr(e, '@');
+                f->at = n ? strtoul(n + 1, NULL, 10) : 1;
+                if (f->at == 0)
+                        f->at = 1;
+                f->point = n ? strndup(e, (size_t) (n - e)) : strdup(e);
+        }
+}
+
+static bool fault_enabled(void) {
+        if (!fault.parsed)
+                fault_parse();
+        return fault.specs[0].point || fault.specs[1].point;
 }
 
 void fault_point(const char *point) {
-        if (!fault.parsed)
-                fault_parse();
-        if (!fault.point || !streq(fault.point, point))
+        if (!fault_enabled())
                 return;
 
-        if (++fault.seen < fault.at)
-                return;
+        for (size_t i = 0; i < ELEMENTSOF(fault.specs); i++) {
+                FaultSpec *f = &fault.specs[i];
 
-        (void) fprintf(stderr, "dfotad: test kill point %s reached (pass %lu): SIGKILL\n", point, fault.seen);
-        (void) raise(SIGKILL);
+                if (!f->point || !streq(f->point, point) || ++f->seen != f->at)
+                        continue;
+                (void) fprintf(stderr, "dfotad: test point %s reached (pass %lu): %s\n", point, f->seen,
+                               f->signal == SIGKILL ? "SIGKILL" : "SIGSTOP");
+                (void) raise(f->signal);
+        }
 }
 
 void fault_pointf(const char *format, ...) {
@@ -44,9 +66,7 @@ void fault_pointf(const char *format, ...) {
         va_list ap;
         int r;
 
-        if (!fault.parsed)
-                fault_parse();
-        if (!fault.point)
+        if (!fault_enabled())
                 return;
 
         va_start(ap, format);
