@@ -808,7 +808,7 @@ char *modem_describe(const Modem *m) {
                 const JobRecord *rec = engine_get_record(m->engine);
                 r = asprintf(&s, "%s: %s %s %u%%", name, job_record_name(rec), job_state_to_string(rec->state), rec->progress);
         } else if (m->identified)
-                r = asprintf(&s, "%s: idle %s %s%s", name, strna(m->model), strna(m->revision),
+                r = asprintf(&s, "%s: %s %s %s%s", name, m->hold ? "on hold" : "idle", strna(m->model), strna(m->revision),
                              m->n_queue > 0 ? " (jobs queued)" : "");
         else
                 r = asprintf(&s, "%s: %s", name, modem_port_state_to_string(m->port_state));
