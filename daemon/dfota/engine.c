@@ -1422,6 +1422,8 @@ void engine_port_lost(Engine *e, int error) {
 
         e->command = 0;
         e->retry = sd_event_source_disable_unref(e->retry);
+        /* Nothing was sent: preflight starts over when the port is back, AT+QFOTADL after it. */
+        e->qfotadl_retry = sd_event_source_disable_unref(e->qfotadl_retry);
         e->port_opened_early = false;
 
         log_engine_id(e, DFOTAD_MESSAGE_PORT_LOST, LOG_INFO, error, "Job %s: AT port %s lost in %s: %m",
