@@ -3,7 +3,8 @@
 
 /* The daemon's configuration: one JSON file (default /etc/dfotad/dfotad.json) plus drop-ins, the
  * "*.json" files in "<path>.d/", merged in name order (a drop-in's top-level keys replace the
- * file's; objects such as "timeouts" are merged key by key). Documented key by key in README.md. */
+ * file's; objects such as "timeouts" are merged key by key). Every file is read without blocking
+ * and only when it is a regular file of at most 1 MiB. Documented key by key in README.md. */
 
 #include "macro.h"
 #include "profile.h"

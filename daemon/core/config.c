@@ -12,6 +12,7 @@
 #include <mosquitto.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "json-util.h"
 #include "log.h"
 #include "reason.h"
@@ -28,8 +29,9 @@ DEFINE_STRING_TABLE_LOOKUP(reset_method, ResetMethod);
  * where seconds are meant (240000 for four minutes). */
 #define TIMEOUT_MAX_SEC 86400
 
-/* A config file is a few hundred bytes; the cap only stops us reading a device or a huge file
- * given by mistake. */
+/* A config file is a few hundred bytes; the cap only stops us reading a huge file given by
+ * mistake. Password files are read with the same cap, so that one a little too long gets its own
+ * message. */
 #define CONFIG_FILE_MAX (1024 * 1024)
 
 /* Each key is handled by a parser that gets the value, the address to store it at (the table's
@@ -75,8 +77,6 @@ static int config_parse_table(
                 size_t n_table,
                 void *base,
                 char **reterr);
-
-static int read_full_file(const char *path, char **ret, size_t *ret_size);
 
 static int config_parse_path(json_object *v, const char *key_path, void *data, char **reterr) {
         const char *s;
@@ -285,9 +285,13 @@ static int config_parse_password_file(
         if (r < 0)
                 return r;
 
-        r = read_full_file(path, &text, &size);
-        if (r == -EFBIG)
-                return reason_set(reterr, r, key_path, "cannot read %s: larger than %i bytes", path, CONFIG_FILE_MAX);
+        /* Never blocks: a FIFO in place of the file would otherwise hang start-up. */
+        r = read_file_bounded(AT_FDCWD, path, CONFIG_FILE_MAX, 0, &text, &size);
+        if (IN_SET(r, -EFBIG, -EBADFD)) {
+                char buf[64];
+
+                return reason_set(reterr, r, key_path, "%s %s", path, read_error_to_string(r, CONFIG_FILE_MAX, buf));
+        }
         if (r < 0)
                 return reason_set(reterr, r, key_path, "cannot read %s: %s", path, strerror(-r));
 
@@ -841,6 +845,12 @@ static int config_check_readable(const char *path, const char *key_path, char **
         }
         if (S_ISDIR(st.st_mode))
                 return reason_set(reterr, -EISDIR, key_path, "cannot read %s: %s", path, strerror(EISDIR));
+        /* A FIFO would block OpenSSL's fopen() at connect time, with the event loop. */
+        if (!S_ISREG(st.st_mode)) {
+                char buf[64];
+
+                return reason_set(reterr, -EBADFD, key_path, "%s %s", path, read_error_to_string(-EBADFD, 0, buf));
+        }
 
         return 0;
 }
@@ -1240,49 +1250,6 @@ static int config_parse_table(
         return 0;
 }
 
-static int read_full_file(const char *path, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        size_t size = 0, allocated = 0;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-
-        for (;;) {
-                ssize_t k;
-
-                if (allocated - size < 2) {
-                        size_t a = allocated ? allocated * 2 : 4096;
-                        char *b;
-
-                        if (a > CONFIG_FILE_MAX + 1)
-                                return -EFBIG;
-
-                        b = realloc(buf, a);
-                        if (!b)
-                                return -ENOMEM;
-                        buf = b;
-                        allocated = a;
-                }
-
-                k = read(fd, buf + size, allocated - size - 1);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
-
-        buf[size] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_size = size;
-        return 0;
-}
-
 static int config_parse_json(const char *text, size_t size, json_object **ret, char **reterr) {
         return json_parse_strict(text, size, NULL, ret, reterr);
 }
@@ -1294,13 +1261,16 @@ static int config_apply_file(Config *c, const char *path, bool missing_ok, char 
         size_t size = 0;
         int r;
 
-        r = read_full_file(path, &text, &size);
+        /* Never blocks, and says what the path is when it is no file to read: a FIFO given as the
+         * config file (or left among the drop-ins) must not hang start-up. */
+        r = read_file_bounded(AT_FDCWD, path, CONFIG_FILE_MAX, 0, &text, &size);
         if (r == -ENOENT && missing_ok)
                 return 0;
-        if (r == -EFBIG)
-                return reason_set(reterr, r, path, "larger than %i bytes", CONFIG_FILE_MAX);
-        if (r < 0)
-                return reason_set(reterr, r, path, "%s", strerror(-r));
+        if (r < 0) {
+                char buf[64];
+
+                return reason_set(reterr, r, path, "%s", read_error_to_string(r, CONFIG_FILE_MAX, buf));
+        }
 
         r = config_parse_json(text, size, &o, &err);
         if (r >= 0) {

@@ -92,6 +92,63 @@ static Config *load_ok(const char *path, bool path_explicit) {
         return c;
 }
 
+/* n bytes of content (NULs allowed) into <dir>/<name>; returns the path. */
+static char *write_secret_bytes(const char *dir, const char *name, const char *content, size_t n) {
+        char *path = NULL;
+        FILE *f;
+
+        assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_int_equal(fwrite(content, 1, n, f), n);
+        assert_int_equal(fclose(f), 0);
+        return path;
+}
+
+static char *write_secret(const char *dir, const char *name, const char *content) {
+        return write_secret_bytes(dir, name, content, strlen(content));
+}
+
+/* The config text with ' for ", and %s replaced by arg. */
+static void write_conf(const Dir *d, const char *format, const char *arg) {
+        _cleanup_free_ char *text = NULL;
+
+        assert_true(asprintf(&text, format, arg) > 0);
+        write_file(d->conf, text);
+}
+
+typedef struct ErrorCase {
+        const char *json;           /* %s: arg */
+        const char *arg;
+        int error;
+        const char *reason;         /* after "<file>: "; %s: arg */
+} ErrorCase;
+
+/* Each case must fail to load with its error and a message starting with "<file>: <reason>", and
+ * no message may contain any of the NULL-terminated secrets. */
+static void check_error_cases(const Dir *d, const ErrorCase *cases, size_t n, const char *const *secrets) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *err = NULL, *want = NULL, *reason = NULL;
+                const char *arg = cases[i].arg;
+                Config *c = NULL;
+                int r;
+
+                write_conf(d, cases[i].json, arg ?: "");
+                assert_true(asprintf(&reason, cases[i].reason, arg ?: "") > 0);
+                assert_true(asprintf(&want, "%s: %s", d->conf, reason) > 0);
+
+                r = config_load(d->conf, true, &c, &err);
+                if (r != cases[i].error || !err || !startswith(err, want))
+                        fail_msg("case %zu %s: r=%i err=\"%s\", want %i \"%s...\"", i, cases[i].json, r, strna(err),
+                                 cases[i].error, want);
+                assert_null(c);
+
+                for (const char *const *x = secrets; *x; x++)
+                        if (strstr(err, *x))
+                                fail_msg("case %zu: a secret is in \"%s\"", i, err);
+        }
+}
+
 static void assert_default_timeouts(const Timeouts *t) {
         assert_int_equal(t->at_command, 5 * USEC_PER_SEC);
         assert_int_equal(t->download_start, 90 * USEC_PER_SEC);
@@ -262,6 +319,112 @@ static void test_reset_at(void **state) {
         assert_int_equal(reset_method_from_string("gpio"), -EINVAL);
 }
 
+/* Not a file to read: a FIFO (open() and read() would block start-up for good), a directory, or a
+ * file too large for a configuration. Each says what the path is. alarm(): the old reader hung
+ * here, and a hung test must fail rather than wait for meson's timeout. */
+static void test_not_a_file(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *fifo = NULL, *big = NULL, *text = NULL;
+        const char *enough = "{'log_level': 'info'}";
+
+        alarm(20);
+
+        /* The config file itself, given explicitly or at the default path. */
+        assert_int_equal(mkfifo(d->conf, 0600), 0);
+        for (int explicit = 0; explicit <= 1; explicit++) {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+
+                assert_int_equal(config_load(d->conf, explicit, &c, &err), -EBADFD);
+                assert_null(c);
+                assert_true(asprintf(&want, "%s: is not a regular file (a FIFO, socket or device)", d->conf) > 0);
+                assert_string_equal(err, want);
+        }
+        assert_int_equal(unlink(d->conf), 0);
+
+        assert_int_equal(mkdir(d->conf, 0700), 0);
+        {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EISDIR);
+                assert_true(asprintf(&want, "%s: is a directory, not a file", d->conf) > 0);
+                assert_string_equal(err, want);
+        }
+        assert_int_equal(rmdir(d->conf), 0);
+
+        /* One byte over the cap; the cap itself is fine. */
+        big = malloc(1024 * 1024 + 2);
+        assert_non_null(big);
+        memset(big, ' ', 1024 * 1024 + 1);
+        big[1024 * 1024 + 1] = '\0';
+        memcpy(big, "{}", 2);
+        write_file(d->conf, big);
+        {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EFBIG);
+                assert_true(asprintf(&want, "%s: is larger than 1048576 bytes", d->conf) > 0);
+                assert_string_equal(err, want);
+        }
+        big[1024 * 1024] = '\0';
+        write_file(d->conf, big);
+        config_free(load_ok(d->conf, true));
+
+        /* A drop-in: named, like a drop-in's bad key. */
+        write_file(d->conf, enough);
+        (void) mkdir(d->dropins, 0755);
+        assert_true(asprintf(&fifo, "%s/20-fifo.json", d->dropins) > 0);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EBADFD);
+                assert_true(asprintf(&want, "%s: is not a regular file (a FIFO, socket or device)", fifo) > 0);
+                assert_string_equal(err, want);
+        }
+        assert_int_equal(unlink(fifo), 0);
+        assert_int_equal(mkdir(fifo, 0700), 0);
+        {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EISDIR);
+                assert_true(asprintf(&want, "%s: is a directory, not a file", fifo) > 0);
+                assert_string_equal(err, want);
+        }
+        assert_int_equal(rmdir(fifo), 0);
+        /* A dangling symbolic link among the drop-ins is a drop-in that is gone: skipped, as before. */
+        assert_int_equal(symlink("/nonexistent/x.json", fifo), 0);
+        config_free(load_ok(d->conf, true));
+        assert_int_equal(unlink(fifo), 0);
+
+        /* Files named by keys: a password file is read at load time, a TLS file later by
+         * OpenSSL, which would block on a FIFO just the same. */
+        assert_true(asprintf(&text, "%s/fifo", d->path) > 0);
+        assert_int_equal(mkfifo(text, 0600), 0);
+        {
+                const ErrorCase cases[] = {
+                        { "{'mqtt': {'dialect': 'plain', 'host': 'b', 'device_id': 'gw1', 'username': 'u', 'password_file': '%s'}}",
+                          text, -EBADFD, "mqtt.password_file: %s is not a regular file (a FIFO, socket or device)" },
+                        { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': '%s'}}]}",
+                          text, -EBADFD, "modems[0].pdp.password_file: %s is not a regular file (a FIFO, socket or device)" },
+                        { "{'mqtt': {'dialect': 'plain', 'host': 'b', 'device_id': 'gw1', 'tls': {'ca_file': '%s'}}}",
+                          text, -EBADFD, "mqtt.tls.ca_file: %s is not a regular file (a FIFO, socket or device)" },
+                        { "{'mqtt': {'dialect': 'plain', 'host': 'b', 'device_id': 'gw1', 'tls': {'key_file': '%s'}}}",
+                          text, -EBADFD, "mqtt.tls.key_file: %s is not a regular file (a FIFO, socket or device)" },
+                        { "{'mqtt': {'dialect': 'plain', 'host': 'b', 'device_id': 'gw1', 'username': 'u', 'password_file': '%s'}}",
+                          "/dev/null", -EBADFD, "mqtt.password_file: /dev/null is not a regular file (a FIFO, socket or device)" },
+                };
+
+                check_error_cases(d, cases, ELEMENTSOF(cases), (const char *const[]) { NULL });
+        }
+
+        alarm(0);
+}
+
 static void test_errors(void **state) {
         static const struct {
                 const char *json;
@@ -427,64 +590,6 @@ static void test_dropin_error_names_dropin(void **state) {
 }
 
 /* ---- modems[].pdp (UC20/UC15: UMTS/HSPA DFOTA User Guide ch. 3) ---------------------------- */
-
-/* Writes content byte for byte (no quote translation) to <dir>/<name>; returns the path. */
-/* n bytes of content (NULs allowed) into <dir>/<name>; returns the path. */
-static char *write_secret_bytes(const char *dir, const char *name, const char *content, size_t n) {
-        char *path = NULL;
-        FILE *f;
-
-        assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
-        f = fopen(path, "we");
-        assert_non_null(f);
-        assert_int_equal(fwrite(content, 1, n, f), n);
-        assert_int_equal(fclose(f), 0);
-        return path;
-}
-
-static char *write_secret(const char *dir, const char *name, const char *content) {
-        return write_secret_bytes(dir, name, content, strlen(content));
-}
-
-/* The config text with ' for ", and %s replaced by arg. */
-static void write_conf(const Dir *d, const char *format, const char *arg) {
-        _cleanup_free_ char *text = NULL;
-
-        assert_true(asprintf(&text, format, arg) > 0);
-        write_file(d->conf, text);
-}
-
-typedef struct ErrorCase {
-        const char *json;           /* %s: arg */
-        const char *arg;
-        int error;
-        const char *reason;         /* after "<file>: "; %s: arg */
-} ErrorCase;
-
-/* Each case must fail to load with its error and a message starting with "<file>: <reason>", and
- * no message may contain any of the NULL-terminated secrets. */
-static void check_error_cases(const Dir *d, const ErrorCase *cases, size_t n, const char *const *secrets) {
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *err = NULL, *want = NULL, *reason = NULL;
-                const char *arg = cases[i].arg;
-                Config *c = NULL;
-                int r;
-
-                write_conf(d, cases[i].json, arg ?: "");
-                assert_true(asprintf(&reason, cases[i].reason, arg ?: "") > 0);
-                assert_true(asprintf(&want, "%s: %s", d->conf, reason) > 0);
-
-                r = config_load(d->conf, true, &c, &err);
-                if (r != cases[i].error || !err || !startswith(err, want))
-                        fail_msg("case %zu %s: r=%i err=\"%s\", want %i \"%s...\"", i, cases[i].json, r, strna(err),
-                                 cases[i].error, want);
-                assert_null(c);
-
-                for (const char *const *x = secrets; *x; x++)
-                        if (strstr(err, *x))
-                                fail_msg("case %zu: a secret is in \"%s\"", i, err);
-        }
-}
 
 static void test_pdp(void **state) {
         Dir *d = *state;
@@ -1362,6 +1467,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_values, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reset_at, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_not_a_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_family_lists_choices, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dropins, setup, teardown),
