@@ -87,7 +87,8 @@ typedef enum MqttDialect {
 typedef struct MqttConfig {
         MqttDialect dialect;            /* "dialect": required */
         char *host;                     /* "host": required; an absolute path is a unix socket */
-        unsigned port;                  /* "port": default 8883 with TLS, 1883 without, 0 for a unix socket */
+        unsigned port;                  /* "port": 1..65535; when left out 8883 with TLS, 1883 without, and 0
+                                         * (none) for a unix socket, which takes no "port" */
         char *device_id;                /* "device_id": [A-Za-z0-9._:-]{1,128}; default the host name */
         char *client_id;                /* "client_id": printable ASCII without spaces, 1..128; default device_id */
         char *thing_name;               /* "thing_name": [A-Za-z0-9:_-]{1,128}; default device_id (AWS dialect) */

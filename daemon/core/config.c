@@ -915,13 +915,10 @@ static int config_parse_mqtt_host(json_object *v, const char *key_path, void *da
         return free_and_strdup(data, s);
 }
 
-/* 0 is taken as "left out" (the spec allows it with a unix socket). */
+/* 0 is no port (IANA lists it as reserved) and was once silently taken as "the default": the
+ * default is what leaving the key out gives, so 0 only ever means "absent", until
+ * mqtt_config_finish(). */
 static int config_parse_mqtt_port(json_object *v, const char *key_path, void *data, char **reterr) {
-        if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) == 0) {
-                *(unsigned *) data = 0;
-                return 0;
-        }
-
         return config_parse_uint(v, key_path, 1, 65535, data, reterr);
 }
 
@@ -1131,6 +1128,7 @@ static int mqtt_config_finish(MqttConfig *c, char **reterr) {
         if (!c->host)
                 return config_error(reterr, "mqtt", "\"host\" is required");
 
+        /* port 0: the key was left out (config_parse_mqtt_port() takes 1..65535 only). */
         if (c->host[0] == '/') {
                 if (c->port != 0)
                         return config_error(reterr, "mqtt.port", "must be left out when \"host\" is a unix socket path (%s)",

@@ -1017,9 +1017,9 @@ static void test_mqtt_defaults(void **state) {
         assert_string_equal(c->mqtt->thing_name, "gw.1");
         c = config_free(c);
 
-        /* A unix socket: port 0, with or without TLS, and "port": 0 is "left out". */
+        /* A unix socket: no port (0), with or without TLS. */
         write_file(d->conf, "{'mqtt': {'dialect': 'plain', 'host': '/run/mosquitto/mqtt.sock', 'device_id': 'gw1',"
-                            " 'port': 0, 'tls': {}}}");
+                            " 'tls': {}}}");
         c = load_ok(d->conf, true);
         assert_string_equal(c->mqtt->host, "/run/mosquitto/mqtt.sock");
         assert_int_equal(c->mqtt->port, 0);
@@ -1106,6 +1106,12 @@ static void test_mqtt_errors(void **state) {
                   "mqtt.host: a unix socket path must be shorter than 108 bytes" },
                 /* port */
                 { MQ "'port': 65536}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
+                /* 0 is no port; the default is what leaving the key out gives */
+                { MQ "'port': 0}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
+                { MQ "'port': 0, 'tls': {}}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
+                { "{'mqtt': {'dialect': 'plain', 'host': '/run/mqtt.sock', 'port': 0}}", NULL, -EINVAL,
+                  "mqtt.port: must be an integer 1..65535" },
+                { MQ "'port': 0.0}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
                 { MQ "'port': -1}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
                 { MQ "'port': '1883'}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
                 { MQ "'port': 1883.0}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
