@@ -157,6 +157,7 @@ static void assert_default_timeouts(const Timeouts *t) {
         assert_int_equal(t->first_urc_after_reboot, 90 * USEC_PER_SEC);
         assert_int_equal(t->urc_watchdog, 240 * USEC_PER_SEC);
         assert_int_equal(t->verify, 300 * USEC_PER_SEC);
+        assert_int_equal(t->state_write_retry, 10 * USEC_PER_SEC);
 }
 
 static void test_defaults_missing_default_file(void **state) {
@@ -237,7 +238,8 @@ static void test_every_key(void **state) {
                    "  'log_level': 'debug',\n"
                    "  'modems': [ { 'port': '/dev/ttyUSB2', 'family': 'ec2x' }, { 'port': '/dev/ttyS1' } ],\n"
                    "  'timeouts': { 'at_command': 1, 'download_start': 2, 'download': 3, 'port_return': 4,\n"
-                   "                'first_urc_after_reboot': 5, 'urc_watchdog': 6, 'verify': 7.25 },\n"
+                   "                'first_urc_after_reboot': 5, 'urc_watchdog': 6, 'verify': 7.25,\n"
+                   "                'state_write_retry': 8 },\n"
                    "  'reset': { 'command': [ '/usr/local/bin/power-cycle', '--gpio', '17' ] },\n"
                    "  'local': { 'inbox': '/srv/inbox' }\n"
                    "}\n");
@@ -257,6 +259,7 @@ static void test_every_key(void **state) {
         assert_int_equal(c->timeouts.first_urc_after_reboot, 5 * USEC_PER_SEC);
         assert_int_equal(c->timeouts.urc_watchdog, 6 * USEC_PER_SEC);
         assert_int_equal(c->timeouts.verify, 7250 * USEC_PER_MSEC);
+        assert_int_equal(c->timeouts.state_write_retry, 8 * USEC_PER_SEC);
         assert_int_equal(c->reset_method, RESET_METHOD_COMMAND);
         assert_string_equal(c->reset_command[0], "/usr/local/bin/power-cycle");
         assert_string_equal(c->reset_command[1], "--gpio");
@@ -280,6 +283,9 @@ static void test_values(void **state) {
                 { "{'timeouts': {'urc_watchdog': 86400}}",  offsetof(Config, timeouts.urc_watchdog), false, 86400 * USEC_PER_SEC },
                 { "{'timeouts': {'port_return': 86400.0}}", offsetof(Config, timeouts.port_return), false, 86400 * USEC_PER_SEC },
                 { "{'timeouts': {'download_start': 2e-2}}", offsetof(Config, timeouts.download_start), false, 20000 },
+                { "{'timeouts': {'state_write_retry': 0.25}}", offsetof(Config, timeouts.state_write_retry), false, 250000 },
+                { "{'timeouts': {'state_write_retry': 1e-6}}", offsetof(Config, timeouts.state_write_retry), false, 1 },
+                { "{'timeouts': {'state_write_retry': 86400}}", offsetof(Config, timeouts.state_write_retry), false, 86400 * USEC_PER_SEC },
                 { "{'log_level': 'warning'}",               offsetof(Config, log_level), true, LOG_WARNING },
                 { "{'log_level': 'err'}",                   offsetof(Config, log_level), true, LOG_ERR },
                 { "{'log_level': 'error'}",                 offsetof(Config, log_level), true, LOG_ERR },
@@ -460,6 +466,11 @@ static void test_errors(void **state) {
                 { "{'timeouts': {'port_return': 86400.5}}",            "timeouts.port_return: must be at most 86400 seconds" },
                 { "{'timeouts': {'verify': 99999999999999999999}}",    "timeouts.verify: must be at most 86400 seconds" },
                 { "{'timeouts': {'first_urc_after_reboot': 1e-9}}",    "timeouts.first_urc_after_reboot: must be at least one microsecond" },
+                { "{'timeouts': {'state_write_retry': 0}}",            "timeouts.state_write_retry: must be a number of seconds > 0" },
+                { "{'timeouts': {'state_write_retry': -0.5}}",         "timeouts.state_write_retry: must be a number of seconds > 0" },
+                { "{'timeouts': {'state_write_retry': '10'}}",         "timeouts.state_write_retry: must be a number of seconds > 0" },
+                { "{'timeouts': {'state_write_retry': 86400.5}}",      "timeouts.state_write_retry: must be at most 86400 seconds" },
+                { "{'timeouts': {'state_write_retry': 1e-7}}",         "timeouts.state_write_retry: must be at least one microsecond" },
                 /* values */
                 { "{'log_level': 'loud'}",                             "log_level: unknown log level \"loud\"" },
                 { "{'log_level': '8'}",                                "log_level: unknown log level \"8\"" },
@@ -531,7 +542,7 @@ static void test_dropins(void **state) {
         write_file(d->conf,
                    "{'state_directory': '/srv/a', 'log_level': 'info',"
                    " 'modems': [{'port': '/dev/ttyUSB2'}, {'port': '/dev/ttyUSB6'}],"
-                   " 'timeouts': {'download': 100, 'verify': 10},"
+                   " 'timeouts': {'download': 100, 'verify': 10, 'state_write_retry': 3},"
                    " 'local': {'inbox': '/srv/in'}}");
         /* strcmp order: "10-..." before "9-...", so 9-last.json has the last word. */
         write_dropin(d, "10-first.json",
@@ -550,6 +561,7 @@ static void test_dropins(void **state) {
         assert_int_equal(c->timeouts.verify, 20 * USEC_PER_SEC);
         assert_int_equal(c->timeouts.at_command, 2 * USEC_PER_SEC);
         assert_int_equal(c->timeouts.urc_watchdog, 240 * USEC_PER_SEC);
+        assert_int_equal(c->timeouts.state_write_retry, 3 * USEC_PER_SEC);
         /* arrays are replaced */
         assert_int_equal(c->n_modems, 1);
         assert_string_equal(c->modems[0].port, "/dev/ttyS1");
