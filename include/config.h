@@ -125,7 +125,8 @@ typedef struct Config {
         ModemConfig *modems;            /* "modems" */
         size_t n_modems;
         Timeouts timeouts;              /* "timeouts" */
-        ResetMethod reset_method;       /* "reset": "at" (default) or {"command": [argv...]} */
+        ResetMethod reset_method;       /* "reset": "at" (default) or {"command": [argv...]}; the program is
+                                         * checked at load time (exists, regular file, executable) */
         char **reset_command;           /* NULL-terminated argv for RESET_METHOD_COMMAND, else NULL */
         bool reset_try_at_first;        /* "reset": {"command": [...], "try_at_first": true}: AT+CFUN=1,1 first,
                                          * the program when the AT port cannot take it */

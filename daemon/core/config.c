@@ -587,6 +587,30 @@ static int config_parse_timeouts(json_object *v, const char *key_path, void *dat
         return config_parse_table(v, key_path, timeout_keys, ELEMENTSOF(timeout_keys), data, reterr);
 }
 
+/* The program of an argv, checked at load time: the watchdog needs it when a module has stopped
+ * answering, which is the worst moment to find out that it was mistyped. access() is asked about
+ * our own identity, which is what posix_spawn() will run with. */
+static int config_check_executable(const char *path, const char *key_path, char **reterr) {
+        struct stat st;
+        int r;
+
+        if (stat(path, &st) < 0) {
+                r = -errno;
+                if (IN_SET(r, -ENOENT, -ENOTDIR))
+                        return reason_set(reterr, -ENOENT, key_path, "%s does not exist", path);
+                return reason_set(reterr, r, key_path, "cannot check %s: %s", path, strerror(-r));
+        }
+        if (!S_ISREG(st.st_mode))
+                return reason_set(reterr, S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD, key_path,
+                                  "%s is not a regular file", path);
+        if (access(path, X_OK) < 0) {
+                r = -errno;
+                return reason_set(reterr, r, key_path, "%s is not executable", path);
+        }
+
+        return 0;
+}
+
 static int config_parse_argv(json_object *v, const char *key_path, void *data, char **reterr) {
         char ***argv = data;
         char **l;
@@ -627,6 +651,11 @@ static int config_parse_argv(json_object *v, const char *key_path, void *data, c
                         r = config_error(reterr, p, "must be an absolute path, not \"%s\"", s);
                         goto fail;
                 }
+                if (i == 0) {
+                        r = config_check_executable(s, p, reterr);
+                        if (r < 0)
+                                goto fail;
+                }
 
                 l[i] = strdup(s);
                 if (!l[i]) {
@@ -645,7 +674,8 @@ fail:
 }
 
 static const ConfigKey reset_keys[] = {
-        { "command", config_parse_argv, offsetof(Config, reset_command) },
+        { "command",      config_parse_argv, offsetof(Config, reset_command)      },
+        { "try_at_first", config_parse_bool, offsetof(Config, reset_try_at_first) },
 };
 
 static int config_parse_reset(json_object *v, const char *key_path, void *data, char **reterr) {
@@ -655,14 +685,17 @@ static int config_parse_reset(json_object *v, const char *key_path, void *data, 
         if (json_object_is_type(v, json_type_string) && streq(json_object_get_string(v), reset_method_to_string(RESET_METHOD_AT))) {
                 c->reset_method = RESET_METHOD_AT;
                 c->reset_command = strv_free(c->reset_command);
+                c->reset_try_at_first = false;
                 return 0;
         }
 
         if (!json_object_is_type(v, json_type_object))
-                return config_error(reterr, key_path, "must be \"at\" or {\"command\": [\"/path/to/program\", ...]}");
+                return config_error(reterr, key_path,
+                                    "must be \"at\" or {\"command\": [\"/path/to/program\", ...], \"try_at_first\": true|false}");
 
         /* The object replaces an earlier "reset" as a whole. */
         c->reset_command = strv_free(c->reset_command);
+        c->reset_try_at_first = false;
 
         r = config_parse_table(v, key_path, reset_keys, ELEMENTSOF(reset_keys), c, reterr);
         if (r < 0)

@@ -149,6 +149,14 @@ static void check_error_cases(const Dir *d, const ErrorCase *cases, size_t n, co
         }
 }
 
+/* An executable shell script <dir>/<name> (mode 0755); returns the path. */
+static char *write_program(const char *dir, const char *name) {
+        char *path = write_secret(dir, name, "#!/bin/sh\nexit 0\n");
+
+        assert_int_equal(chmod(path, 0755), 0);
+        return path;
+}
+
 static void assert_default_timeouts(const Timeouts *t) {
         assert_int_equal(t->at_command, 5 * USEC_PER_SEC);
         assert_int_equal(t->download_start, 90 * USEC_PER_SEC);
@@ -171,6 +179,7 @@ static void test_defaults_missing_default_file(void **state) {
         assert_default_timeouts(&c->timeouts);
         assert_int_equal(c->reset_method, RESET_METHOD_AT);
         assert_null(c->reset_command);
+        assert_false(c->reset_try_at_first);
         assert_string_equal(c->inbox, CONFIG_DEFAULT_STATE_DIRECTORY "/inbox");
 }
 
@@ -230,9 +239,10 @@ static void test_state_directory_env(void **state) {
 
 static void test_every_key(void **state) {
         Dir *d = *state;
+        _cleanup_free_ char *program = write_program(d->path, "power-cycle");
         _cleanup_(config_freep) Config *c = NULL;
 
-        write_file(d->conf,
+        write_conf(d,
                    "{\n"
                    "  'state_directory': '/srv/dfotad',\n"
                    "  'log_level': 'debug',\n"
@@ -240,9 +250,9 @@ static void test_every_key(void **state) {
                    "  'timeouts': { 'at_command': 1, 'download_start': 2, 'download': 3, 'port_return': 4,\n"
                    "                'first_urc_after_reboot': 5, 'urc_watchdog': 6, 'verify': 7.25,\n"
                    "                'state_write_retry': 8 },\n"
-                   "  'reset': { 'command': [ '/usr/local/bin/power-cycle', '--gpio', '17' ] },\n"
+                   "  'reset': { 'command': [ '%s', '--gpio', '17' ], 'try_at_first': true },\n"
                    "  'local': { 'inbox': '/srv/inbox' }\n"
-                   "}\n");
+                   "}\n", program);
 
         c = load_ok(d->conf, true);
         assert_string_equal(c->state_directory, "/srv/dfotad");
@@ -261,10 +271,11 @@ static void test_every_key(void **state) {
         assert_int_equal(c->timeouts.verify, 7250 * USEC_PER_MSEC);
         assert_int_equal(c->timeouts.state_write_retry, 8 * USEC_PER_SEC);
         assert_int_equal(c->reset_method, RESET_METHOD_COMMAND);
-        assert_string_equal(c->reset_command[0], "/usr/local/bin/power-cycle");
+        assert_string_equal(c->reset_command[0], program);
         assert_string_equal(c->reset_command[1], "--gpio");
         assert_string_equal(c->reset_command[2], "17");
         assert_null(c->reset_command[3]);
+        assert_true(c->reset_try_at_first);
         assert_string_equal(c->inbox, "/srv/inbox");
 }
 
@@ -313,16 +324,72 @@ static void test_reset_at(void **state) {
         Dir *d = *state;
         _cleanup_(config_freep) Config *c = NULL;
 
-        write_file(d->conf, "{'reset': {'command': ['/bin/true']}}");
+        write_file(d->conf, "{'reset': {'command': ['/bin/true'], 'try_at_first': true}}");
         write_dropin(d, "50-at.json", "{'reset': 'at'}");
         c = load_ok(d->conf, true);
         assert_int_equal(c->reset_method, RESET_METHOD_AT);
         assert_null(c->reset_command);
+        /* "at" is AT only: no program to fall back to, and nothing to try first. */
+        assert_false(c->reset_try_at_first);
+        c = config_free(c);
+
+        /* A "reset" object replaces the earlier one as a whole, try_at_first included. */
+        write_dropin(d, "50-at.json", "{'reset': {'command': ['/bin/sh', '-c', 'exit 0']}}");
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->reset_method, RESET_METHOD_COMMAND);
+        assert_string_equal(c->reset_command[0], "/bin/sh");
+        assert_false(c->reset_try_at_first);
+        c = config_free(c);
+
+        write_dropin(d, "50-at.json", "{'reset': {'command': ['/bin/true'], 'try_at_first': false}}");
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->reset_method, RESET_METHOD_COMMAND);
+        assert_false(c->reset_try_at_first);
 
         assert_string_equal(reset_method_to_string(RESET_METHOD_AT), "at");
         assert_string_equal(reset_method_to_string(RESET_METHOD_COMMAND), "command");
         assert_int_equal(reset_method_from_string("command"), RESET_METHOD_COMMAND);
         assert_int_equal(reset_method_from_string("gpio"), -EINVAL);
+}
+
+/* The reset program is what the watchdog falls back on when a module has stopped answering: a
+ * typo must stop the daemon at start, not surface hours later. */
+static void test_reset_command_checked(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *program = write_program(d->path, "power-cycle");
+        _cleanup_free_ char *plain = write_secret(d->path, "not-executable", "#!/bin/sh\nexit 0\n");
+        _cleanup_free_ char *fifo = NULL, *link = NULL, *dangling = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+
+        assert_true(asprintf(&fifo, "%s/fifo", d->path) > 0);
+        assert_int_equal(mkfifo(fifo, 0755), 0);
+        assert_int_equal(chmod(plain, 0644), 0);
+        /* A symbolic link to the program is the program. */
+        assert_true(asprintf(&link, "%s/link", d->path) > 0);
+        assert_int_equal(symlink(program, link), 0);
+        assert_true(asprintf(&dangling, "%s/dangling", d->path) > 0);
+        assert_int_equal(symlink("/nonexistent/power-cycle", dangling), 0);
+
+        write_conf(d, "{'reset': {'command': ['%s']}}", link);
+        c = load_ok(d->conf, true);
+        assert_string_equal(c->reset_command[0], link);
+
+        const ErrorCase cases[] = {
+                { "{'reset': {'command': ['%s', '--gpio', '17']}}", "/nonexistent/power-cycle", -ENOENT,
+                  "reset.command[0]: /nonexistent/power-cycle does not exist" },
+                { "{'reset': {'command': ['%s']}}", dangling, -ENOENT, "reset.command[0]: %s does not exist" },
+                /* a component of the path that is a file, not a directory */
+                { "{'reset': {'command': ['%s/x']}}", program, -ENOENT, "reset.command[0]: %s/x does not exist" },
+                { "{'reset': {'command': ['%s']}}", plain, -EACCES, "reset.command[0]: %s is not executable" },
+                { "{'reset': {'command': ['%s']}}", d->path, -EISDIR, "reset.command[0]: %s is not a regular file" },
+                { "{'reset': {'command': ['%s']}}", fifo, -EBADFD, "reset.command[0]: %s is not a regular file" },
+                { "{'reset': {'command': ['%s']}}", "/dev/null", -EBADFD, "reset.command[0]: /dev/null is not a regular file" },
+                /* with try_at_first too: the program is the fallback, and must be there */
+                { "{'reset': {'command': ['%s'], 'try_at_first': true}}", "/nonexistent/x", -ENOENT,
+                  "reset.command[0]: /nonexistent/x does not exist" },
+        };
+
+        check_error_cases(d, cases, ELEMENTSOF(cases), (const char *const[]) { NULL });
 }
 
 /* Not a file to read: a FIFO (open() and read() would block start-up for good), a directory, or a
@@ -492,8 +559,11 @@ static void test_errors(void **state) {
                 { "{'reset': {'command': '/usr/bin/reset-modem'}}",    "reset.command: must be an array of strings" },
                 { "{'reset': {'command': []}}",                        "reset.command: must not be empty" },
                 { "{'reset': {'command': ['reset-modem']}}",           "reset.command[0]: must be an absolute path" },
-                { "{'reset': {'command': ['/bin/x', '']}}",            "reset.command[1]: must be a non-empty string" },
-                { "{'reset': {'command': ['/bin/x', 17]}}",            "reset.command[1]: must be a string" },
+                { "{'reset': {'command': ['/bin/sh', '']}}",           "reset.command[1]: must be a non-empty string" },
+                { "{'reset': {'command': ['/bin/sh', 17]}}",           "reset.command[1]: must be a string" },
+                { "{'reset': {'command': ['/bin/sh'], 'try_at_first': 'yes'}}", "reset.try_at_first: must be true or false" },
+                { "{'reset': {'command': ['/bin/sh'], 'try_at_first': 1}}", "reset.try_at_first: must be true or false" },
+                { "{'reset': {'try_at_first': true}}",                 "reset: \"command\" is required" },
                 /* not JSON */
                 { "{'log_level': 'info',",                             "not valid JSON: unexpected end of data at line 1" },
                 { "{\n  'log_level': 'info'\n  'state_directory': '/x'\n}", "not valid JSON: object value separator ',' expected at line 3, column 3" },
@@ -1485,6 +1555,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_values, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reset_at, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reset_command_checked, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_not_a_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_family_lists_choices, setup, teardown),
