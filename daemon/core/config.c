@@ -34,6 +34,11 @@ DEFINE_STRING_TABLE_LOOKUP(reset_method, ResetMethod);
  * message. */
 #define CONFIG_FILE_MAX (1024 * 1024)
 
+/* "records.max_age_days": a hundred years is "keep them"; "records.max_count": a million records
+ * of a few kilobytes each is already more than a gateway's state directory should hold. */
+#define RECORDS_MAX_AGE_DAYS_MAX 36500
+#define RECORDS_MAX_COUNT_MAX 1000000
+
 /* Each key is handled by a parser that gets the value, the address to store it at (the table's
  * base plus offset) and the key's path for messages ("timeouts.download", "modems[1].port"). A
  * parser that refuses a value returns -EINVAL and, in *reterr, a message starting with that path. */
@@ -708,6 +713,33 @@ static int config_parse_reset(json_object *v, const char *key_path, void *data, 
         return 0;
 }
 
+static int config_parse_records_max_age(json_object *v, const char *key_path, void *data, char **reterr) {
+        usec_t *usec = data;
+        unsigned days = 0;
+        int r;
+
+        r = config_parse_uint(v, key_path, 0, RECORDS_MAX_AGE_DAYS_MAX, &days, reterr);
+        if (r < 0)
+                return r;
+
+        *usec = (usec_t) days * 24 * 60 * 60 * USEC_PER_SEC;
+        return 0;
+}
+
+static int config_parse_records_max_count(json_object *v, const char *key_path, void *data, char **reterr) {
+        return config_parse_uint(v, key_path, 0, RECORDS_MAX_COUNT_MAX, data, reterr);
+}
+
+static const ConfigKey records_keys[] = {
+        { "max_age_days", config_parse_records_max_age,   offsetof(Config, records_max_age)   },
+        { "max_count",    config_parse_records_max_count, offsetof(Config, records_max_count) },
+};
+
+static int config_parse_records(json_object *v, const char *key_path, void *data, char **reterr) {
+        /* Key by key, like "timeouts": a drop-in that sets one limit keeps the other. */
+        return config_parse_table(v, key_path, records_keys, ELEMENTSOF(records_keys), data, reterr);
+}
+
 static const ConfigKey local_keys[] = {
         { "inbox", config_parse_path, offsetof(Config, inbox) },
 };
@@ -1242,6 +1274,7 @@ static const ConfigKey config_keys[] = {
         { "modems",          config_parse_modems,    0                                 },
         { "timeouts",        config_parse_timeouts,  offsetof(Config, timeouts)        },
         { "reset",           config_parse_reset,     0                                 },
+        { "records",         config_parse_records,   0                                 },
         { "local",           config_parse_local,     0                                 },
         { "hotplug",         config_parse_bool,      offsetof(Config, hotplug)         },
         { "mqtt",            config_parse_mqtt,      offsetof(Config, mqtt)            },
@@ -1381,6 +1414,8 @@ static int config_fill_defaults(Config *c) {
                         .state_write_retry      =   10 * USEC_PER_SEC,
                 },
                 .reset_method = RESET_METHOD_AT,
+                .records_max_age = 90 * 24 * 60 * 60 * USEC_PER_SEC,
+                .records_max_count = 1000,
                 .hotplug = true,
         };
 

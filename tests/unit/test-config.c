@@ -168,6 +168,11 @@ static void assert_default_timeouts(const Timeouts *t) {
         assert_int_equal(t->state_write_retry, 10 * USEC_PER_SEC);
 }
 
+static void assert_default_records(const Config *c) {
+        assert_int_equal(c->records_max_age, 90 * 24 * 3600 * USEC_PER_SEC);
+        assert_int_equal(c->records_max_count, 1000);
+}
+
 static void test_defaults_missing_default_file(void **state) {
         Dir *d = *state;
         _cleanup_(config_freep) Config *c = NULL;
@@ -180,6 +185,7 @@ static void test_defaults_missing_default_file(void **state) {
         assert_int_equal(c->reset_method, RESET_METHOD_AT);
         assert_null(c->reset_command);
         assert_false(c->reset_try_at_first);
+        assert_default_records(c);
         assert_string_equal(c->inbox, CONFIG_DEFAULT_STATE_DIRECTORY "/inbox");
 }
 
@@ -206,6 +212,7 @@ static void test_init_defaults(void **state) {
         assert_string_equal(c->inbox, "/var/lib/dfotad-a/inbox");
         assert_int_equal(c->log_level, LOG_INFO);
         assert_default_timeouts(&c->timeouts);
+        assert_default_records(c);
 }
 
 static void test_state_directory_env(void **state) {
@@ -251,6 +258,7 @@ static void test_every_key(void **state) {
                    "                'first_urc_after_reboot': 5, 'urc_watchdog': 6, 'verify': 7.25,\n"
                    "                'state_write_retry': 8 },\n"
                    "  'reset': { 'command': [ '%s', '--gpio', '17' ], 'try_at_first': true },\n"
+                   "  'records': { 'max_age_days': 7, 'max_count': 50 },\n"
                    "  'local': { 'inbox': '/srv/inbox' }\n"
                    "}\n", program);
 
@@ -276,6 +284,8 @@ static void test_every_key(void **state) {
         assert_string_equal(c->reset_command[2], "17");
         assert_null(c->reset_command[3]);
         assert_true(c->reset_try_at_first);
+        assert_int_equal(c->records_max_age, 7 * 24 * 3600 * USEC_PER_SEC);
+        assert_int_equal(c->records_max_count, 50);
         assert_string_equal(c->inbox, "/srv/inbox");
 }
 
@@ -390,6 +400,34 @@ static void test_reset_command_checked(void **state) {
         };
 
         check_error_cases(d, cases, ELEMENTSOF(cases), (const char *const[]) { NULL });
+}
+
+/* "records": limits on the ended job records kept in the state directory. */
+static void test_records(void **state) {
+        static const struct {
+                const char *json;
+                usec_t max_age;
+                unsigned max_count;
+        } cases[] = {
+                { "{'records': {}}",                                     90 * 24 * 3600 * USEC_PER_SEC, 1000 },
+                { "{'records': {'max_age_days': 0}}",                    0, 1000 },
+                { "{'records': {'max_count': 0}}",                       90 * 24 * 3600 * USEC_PER_SEC, 0 },
+                { "{'records': {'max_age_days': 0, 'max_count': 0}}",    0, 0 },
+                { "{'records': {'max_age_days': 1, 'max_count': 1}}",    24 * 3600 * USEC_PER_SEC, 1 },
+                { "{'records': {'max_age_days': 36500, 'max_count': 1000000}}",
+                                                                         (usec_t) 36500 * 24 * 3600 * USEC_PER_SEC, 1000000 },
+        };
+        Dir *d = *state;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+
+                write_file(d->conf, cases[i].json);
+                c = load_ok(d->conf, true);
+                if (c->records_max_age != cases[i].max_age || c->records_max_count != cases[i].max_count)
+                        fail_msg("case %zu %s: max_age %" PRIu64 " max_count %u, want %" PRIu64 " %u", i, cases[i].json,
+                                 c->records_max_age, c->records_max_count, cases[i].max_age, cases[i].max_count);
+        }
 }
 
 /* Not a file to read: a FIFO (open() and read() would block start-up for good), a directory, or a
@@ -564,6 +602,19 @@ static void test_errors(void **state) {
                 { "{'reset': {'command': ['/bin/sh'], 'try_at_first': 'yes'}}", "reset.try_at_first: must be true or false" },
                 { "{'reset': {'command': ['/bin/sh'], 'try_at_first': 1}}", "reset.try_at_first: must be true or false" },
                 { "{'reset': {'try_at_first': true}}",                 "reset: \"command\" is required" },
+                /* records */
+                { "{'records': 90}",                                   "records: must be an object" },
+                { "{'records': {'max_age': 90}}",                      "records: unknown key \"max_age\"" },
+                { "{'records': {'max_age_days': -1}}",                 "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_age_days': 36501}}",              "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_age_days': 1.5}}",                "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_age_days': '90'}}",               "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_age_days': null}}",               "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_age_days': 99999999999999999999}}", "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_count': -1}}",                    "records.max_count: must be an integer 0..1000000" },
+                { "{'records': {'max_count': 1000001}}",               "records.max_count: must be an integer 0..1000000" },
+                { "{'records': {'max_count': 10.0}}",                  "records.max_count: must be an integer 0..1000000" },
+                { "{'records': {'max_count': true}}",                  "records.max_count: must be an integer 0..1000000" },
                 /* not JSON */
                 { "{'log_level': 'info',",                             "not valid JSON: unexpected end of data at line 1" },
                 { "{\n  'log_level': 'info'\n  'state_directory': '/x'\n}", "not valid JSON: object value separator ',' expected at line 3, column 3" },
@@ -613,10 +664,12 @@ static void test_dropins(void **state) {
                    "{'state_directory': '/srv/a', 'log_level': 'info',"
                    " 'modems': [{'port': '/dev/ttyUSB2'}, {'port': '/dev/ttyUSB6'}],"
                    " 'timeouts': {'download': 100, 'verify': 10, 'state_write_retry': 3},"
+                   " 'records': {'max_age_days': 30, 'max_count': 10},"
                    " 'local': {'inbox': '/srv/in'}}");
         /* strcmp order: "10-..." before "9-...", so 9-last.json has the last word. */
         write_dropin(d, "10-first.json",
-                     "{'log_level': 'debug', 'timeouts': {'verify': 20}, 'modems': [{'port': '/dev/ttyS1'}]}");
+                     "{'log_level': 'debug', 'timeouts': {'verify': 20}, 'modems': [{'port': '/dev/ttyS1'}],"
+                     " 'records': {'max_count': 20}}");
         write_dropin(d, "9-last.json",
                      "{'log_level': 'notice', 'timeouts': {'at_command': 2}, 'state_directory': '/srv/b'}");
         /* Not drop-ins: would fail to parse if they were read. */
@@ -632,6 +685,9 @@ static void test_dropins(void **state) {
         assert_int_equal(c->timeouts.at_command, 2 * USEC_PER_SEC);
         assert_int_equal(c->timeouts.urc_watchdog, 240 * USEC_PER_SEC);
         assert_int_equal(c->timeouts.state_write_retry, 3 * USEC_PER_SEC);
+        /* records merge key by key */
+        assert_int_equal(c->records_max_age, 30 * 24 * 3600 * USEC_PER_SEC);
+        assert_int_equal(c->records_max_count, 20);
         /* arrays are replaced */
         assert_int_equal(c->n_modems, 1);
         assert_string_equal(c->modems[0].port, "/dev/ttyS1");
@@ -1556,6 +1612,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_values, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reset_at, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reset_command_checked, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_records, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_not_a_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_family_lists_choices, setup, teardown),
