@@ -3,7 +3,9 @@
 
 /* The daemon's configuration: one JSON file (default /etc/dfotad/dfotad.json) plus drop-ins, the
  * "*.json" files in "<path>.d/", merged in name order (a drop-in's top-level keys replace the
- * file's; objects such as "timeouts" are merged key by key). Documented key by key in README.md. */
+ * file's; objects such as "timeouts" and "records" are merged key by key). Every file is read
+ * without blocking and only when it is a regular file of at most 1 MiB. Documented key by key in
+ * README.md. */
 
 #include "macro.h"
 #include "profile.h"
@@ -86,7 +88,8 @@ typedef enum MqttDialect {
 typedef struct MqttConfig {
         MqttDialect dialect;            /* "dialect": required */
         char *host;                     /* "host": required; an absolute path is a unix socket */
-        unsigned port;                  /* "port": default 8883 with TLS, 1883 without, 0 for a unix socket */
+        unsigned port;                  /* "port": 1..65535; when left out 8883 with TLS, 1883 without, and 0
+                                         * (none) for a unix socket, which takes no "port" */
         char *device_id;                /* "device_id": [A-Za-z0-9._:-]{1,128}; default the host name */
         char *client_id;                /* "client_id": printable ASCII without spaces, 1..128; default device_id */
         char *thing_name;               /* "thing_name": [A-Za-z0-9:_-]{1,128}; default device_id (AWS dialect) */
@@ -123,10 +126,15 @@ typedef struct Config {
         ModemConfig *modems;            /* "modems" */
         size_t n_modems;
         Timeouts timeouts;              /* "timeouts" */
-        ResetMethod reset_method;       /* "reset": "at" (default) or {"command": [argv...]} */
+        ResetMethod reset_method;       /* "reset": "at" (default) or {"command": [argv...]}; the program is
+                                         * checked at load time (exists, regular file, executable) */
         char **reset_command;           /* NULL-terminated argv for RESET_METHOD_COMMAND, else NULL */
         bool reset_try_at_first;        /* "reset": {"command": [...], "try_at_first": true}: AT+CFUN=1,1 first,
                                          * the program when the AT port cannot take it */
+        usec_t records_max_age;         /* "records": {"max_age_days": 0..36500}: ended job records older than
+                                         * this are pruned; default 90 days; 0: none */
+        unsigned records_max_count;     /* "records": {"max_count": 0..1000000}: at most this many ended job
+                                         * records are kept; default 1000; 0: none */
         char *inbox;                    /* "local": {"inbox": PATH}; default <state_directory>/inbox */
         bool hotplug;                   /* "hotplug": find USB modules through udev; default true */
         MqttConfig *mqtt;               /* "mqtt"; NULL when absent */

@@ -12,6 +12,7 @@
 #include <mosquitto.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "json-util.h"
 #include "log.h"
 #include "reason.h"
@@ -28,9 +29,15 @@ DEFINE_STRING_TABLE_LOOKUP(reset_method, ResetMethod);
  * where seconds are meant (240000 for four minutes). */
 #define TIMEOUT_MAX_SEC 86400
 
-/* A config file is a few hundred bytes; the cap only stops us reading a device or a huge file
- * given by mistake. */
+/* A config file is a few hundred bytes; the cap only stops us reading a huge file given by
+ * mistake. Password files are read with the same cap, so that one a little too long gets its own
+ * message. */
 #define CONFIG_FILE_MAX (1024 * 1024)
+
+/* "records.max_age_days": a hundred years is "keep them"; "records.max_count": a million records
+ * of a few kilobytes each is already more than a gateway's state directory should hold. */
+#define RECORDS_MAX_AGE_DAYS_MAX 36500
+#define RECORDS_MAX_COUNT_MAX 1000000
 
 /* Each key is handled by a parser that gets the value, the address to store it at (the table's
  * base plus offset) and the key's path for messages ("timeouts.download", "modems[1].port"). A
@@ -75,8 +82,6 @@ static int config_parse_table(
                 size_t n_table,
                 void *base,
                 char **reterr);
-
-static int read_full_file(const char *path, char **ret, size_t *ret_size);
 
 static int config_parse_path(json_object *v, const char *key_path, void *data, char **reterr) {
         const char *s;
@@ -285,9 +290,13 @@ static int config_parse_password_file(
         if (r < 0)
                 return r;
 
-        r = read_full_file(path, &text, &size);
-        if (r == -EFBIG)
-                return reason_set(reterr, r, key_path, "cannot read %s: larger than %i bytes", path, CONFIG_FILE_MAX);
+        /* Never blocks: a FIFO in place of the file would otherwise hang start-up. */
+        r = read_file_bounded(AT_FDCWD, path, CONFIG_FILE_MAX, 0, &text, &size);
+        if (IN_SET(r, -EFBIG, -EBADFD)) {
+                char buf[64];
+
+                return reason_set(reterr, r, key_path, "%s %s", path, read_error_to_string(r, CONFIG_FILE_MAX, buf));
+        }
         if (r < 0)
                 return reason_set(reterr, r, key_path, "cannot read %s: %s", path, strerror(-r));
 
@@ -583,6 +592,30 @@ static int config_parse_timeouts(json_object *v, const char *key_path, void *dat
         return config_parse_table(v, key_path, timeout_keys, ELEMENTSOF(timeout_keys), data, reterr);
 }
 
+/* The program of an argv, checked at load time: the watchdog needs it when a module has stopped
+ * answering, which is the worst moment to find out that it was mistyped. access() is asked about
+ * our own identity, which is what posix_spawn() will run with. */
+static int config_check_executable(const char *path, const char *key_path, char **reterr) {
+        struct stat st;
+        int r;
+
+        if (stat(path, &st) < 0) {
+                r = -errno;
+                if (IN_SET(r, -ENOENT, -ENOTDIR))
+                        return reason_set(reterr, -ENOENT, key_path, "%s does not exist", path);
+                return reason_set(reterr, r, key_path, "cannot check %s: %s", path, strerror(-r));
+        }
+        if (!S_ISREG(st.st_mode))
+                return reason_set(reterr, S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD, key_path,
+                                  "%s is not a regular file", path);
+        if (access(path, X_OK) < 0) {
+                r = -errno;
+                return reason_set(reterr, r, key_path, "%s is not executable", path);
+        }
+
+        return 0;
+}
+
 static int config_parse_argv(json_object *v, const char *key_path, void *data, char **reterr) {
         char ***argv = data;
         char **l;
@@ -623,6 +656,11 @@ static int config_parse_argv(json_object *v, const char *key_path, void *data, c
                         r = config_error(reterr, p, "must be an absolute path, not \"%s\"", s);
                         goto fail;
                 }
+                if (i == 0) {
+                        r = config_check_executable(s, p, reterr);
+                        if (r < 0)
+                                goto fail;
+                }
 
                 l[i] = strdup(s);
                 if (!l[i]) {
@@ -641,7 +679,8 @@ fail:
 }
 
 static const ConfigKey reset_keys[] = {
-        { "command", config_parse_argv, offsetof(Config, reset_command) },
+        { "command",      config_parse_argv, offsetof(Config, reset_command)      },
+        { "try_at_first", config_parse_bool, offsetof(Config, reset_try_at_first) },
 };
 
 static int config_parse_reset(json_object *v, const char *key_path, void *data, char **reterr) {
@@ -651,14 +690,17 @@ static int config_parse_reset(json_object *v, const char *key_path, void *data, 
         if (json_object_is_type(v, json_type_string) && streq(json_object_get_string(v), reset_method_to_string(RESET_METHOD_AT))) {
                 c->reset_method = RESET_METHOD_AT;
                 c->reset_command = strv_free(c->reset_command);
+                c->reset_try_at_first = false;
                 return 0;
         }
 
         if (!json_object_is_type(v, json_type_object))
-                return config_error(reterr, key_path, "must be \"at\" or {\"command\": [\"/path/to/program\", ...]}");
+                return config_error(reterr, key_path,
+                                    "must be \"at\" or {\"command\": [\"/path/to/program\", ...], \"try_at_first\": true|false}");
 
         /* The object replaces an earlier "reset" as a whole. */
         c->reset_command = strv_free(c->reset_command);
+        c->reset_try_at_first = false;
 
         r = config_parse_table(v, key_path, reset_keys, ELEMENTSOF(reset_keys), c, reterr);
         if (r < 0)
@@ -669,6 +711,33 @@ static int config_parse_reset(json_object *v, const char *key_path, void *data, 
 
         c->reset_method = RESET_METHOD_COMMAND;
         return 0;
+}
+
+static int config_parse_records_max_age(json_object *v, const char *key_path, void *data, char **reterr) {
+        usec_t *usec = data;
+        unsigned days = 0;
+        int r;
+
+        r = config_parse_uint(v, key_path, 0, RECORDS_MAX_AGE_DAYS_MAX, &days, reterr);
+        if (r < 0)
+                return r;
+
+        *usec = (usec_t) days * 24 * 60 * 60 * USEC_PER_SEC;
+        return 0;
+}
+
+static int config_parse_records_max_count(json_object *v, const char *key_path, void *data, char **reterr) {
+        return config_parse_uint(v, key_path, 0, RECORDS_MAX_COUNT_MAX, data, reterr);
+}
+
+static const ConfigKey records_keys[] = {
+        { "max_age_days", config_parse_records_max_age,   offsetof(Config, records_max_age)   },
+        { "max_count",    config_parse_records_max_count, offsetof(Config, records_max_count) },
+};
+
+static int config_parse_records(json_object *v, const char *key_path, void *data, char **reterr) {
+        /* Key by key, like "timeouts": a drop-in that sets one limit keeps the other. */
+        return config_parse_table(v, key_path, records_keys, ELEMENTSOF(records_keys), data, reterr);
 }
 
 static const ConfigKey local_keys[] = {
@@ -841,6 +910,12 @@ static int config_check_readable(const char *path, const char *key_path, char **
         }
         if (S_ISDIR(st.st_mode))
                 return reason_set(reterr, -EISDIR, key_path, "cannot read %s: %s", path, strerror(EISDIR));
+        /* A FIFO would block OpenSSL's fopen() at connect time, with the event loop. */
+        if (!S_ISREG(st.st_mode)) {
+                char buf[64];
+
+                return reason_set(reterr, -EBADFD, key_path, "%s %s", path, read_error_to_string(-EBADFD, 0, buf));
+        }
 
         return 0;
 }
@@ -905,13 +980,10 @@ static int config_parse_mqtt_host(json_object *v, const char *key_path, void *da
         return free_and_strdup(data, s);
 }
 
-/* 0 is taken as "left out" (the spec allows it with a unix socket). */
+/* 0 is no port (IANA lists it as reserved) and was once silently taken as "the default": the
+ * default is what leaving the key out gives, so 0 only ever means "absent", until
+ * mqtt_config_finish(). */
 static int config_parse_mqtt_port(json_object *v, const char *key_path, void *data, char **reterr) {
-        if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) == 0) {
-                *(unsigned *) data = 0;
-                return 0;
-        }
-
         return config_parse_uint(v, key_path, 1, 65535, data, reterr);
 }
 
@@ -1121,6 +1193,7 @@ static int mqtt_config_finish(MqttConfig *c, char **reterr) {
         if (!c->host)
                 return config_error(reterr, "mqtt", "\"host\" is required");
 
+        /* port 0: the key was left out (config_parse_mqtt_port() takes 1..65535 only). */
         if (c->host[0] == '/') {
                 if (c->port != 0)
                         return config_error(reterr, "mqtt.port", "must be left out when \"host\" is a unix socket path (%s)",
@@ -1201,6 +1274,7 @@ static const ConfigKey config_keys[] = {
         { "modems",          config_parse_modems,    0                                 },
         { "timeouts",        config_parse_timeouts,  offsetof(Config, timeouts)        },
         { "reset",           config_parse_reset,     0                                 },
+        { "records",         config_parse_records,   0                                 },
         { "local",           config_parse_local,     0                                 },
         { "hotplug",         config_parse_bool,      offsetof(Config, hotplug)         },
         { "mqtt",            config_parse_mqtt,      offsetof(Config, mqtt)            },
@@ -1240,49 +1314,6 @@ static int config_parse_table(
         return 0;
 }
 
-static int read_full_file(const char *path, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        size_t size = 0, allocated = 0;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-
-        for (;;) {
-                ssize_t k;
-
-                if (allocated - size < 2) {
-                        size_t a = allocated ? allocated * 2 : 4096;
-                        char *b;
-
-                        if (a > CONFIG_FILE_MAX + 1)
-                                return -EFBIG;
-
-                        b = realloc(buf, a);
-                        if (!b)
-                                return -ENOMEM;
-                        buf = b;
-                        allocated = a;
-                }
-
-                k = read(fd, buf + size, allocated - size - 1);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
-
-        buf[size] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_size = size;
-        return 0;
-}
-
 static int config_parse_json(const char *text, size_t size, json_object **ret, char **reterr) {
         return json_parse_strict(text, size, NULL, ret, reterr);
 }
@@ -1294,13 +1325,16 @@ static int config_apply_file(Config *c, const char *path, bool missing_ok, char 
         size_t size = 0;
         int r;
 
-        r = read_full_file(path, &text, &size);
+        /* Never blocks, and says what the path is when it is no file to read: a FIFO given as the
+         * config file (or left among the drop-ins) must not hang start-up. */
+        r = read_file_bounded(AT_FDCWD, path, CONFIG_FILE_MAX, 0, &text, &size);
         if (r == -ENOENT && missing_ok)
                 return 0;
-        if (r == -EFBIG)
-                return reason_set(reterr, r, path, "larger than %i bytes", CONFIG_FILE_MAX);
-        if (r < 0)
-                return reason_set(reterr, r, path, "%s", strerror(-r));
+        if (r < 0) {
+                char buf[64];
+
+                return reason_set(reterr, r, path, "%s", read_error_to_string(r, CONFIG_FILE_MAX, buf));
+        }
 
         r = config_parse_json(text, size, &o, &err);
         if (r >= 0) {
@@ -1380,6 +1414,8 @@ static int config_fill_defaults(Config *c) {
                         .state_write_retry      =   10 * USEC_PER_SEC,
                 },
                 .reset_method = RESET_METHOD_AT,
+                .records_max_age = 90 * 24 * 60 * 60 * USEC_PER_SEC,
+                .records_max_count = 1000,
                 .hotplug = true,
                 .records_max_age = 90 * 24 * 3600 * USEC_PER_SEC,
                 .records_max_count = 1000,

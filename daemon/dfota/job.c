@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
@@ -72,6 +73,34 @@ static const char *char_repr(char c, char buf[static 16]) {
         else
                 snprintf(buf, 16, "byte 0x%02x", (unsigned char) c);
         return buf;
+}
+
+/* RFC 3986 §3.2.2: IP-literal = "[" ( IPv6address / IPvFuture ) "]". Of these only an IPv6 address
+ * is taken: no module's URL parser is known to handle an IPvFuture literal or an RFC 6874 zone id
+ * ("[fe80::1%25eth0]", which names an interface of the host that wrote it, not of the module).
+ * literal is the text between the brackets, n bytes. */
+static int url_check_ip_literal(const char *literal, size_t n, char **reterr) {
+        char buf[INET6_ADDRSTRLEN];
+        struct in6_addr a6;
+        struct in_addr a4;
+
+        if (n == 0)
+                return job_reason(reterr, NULL, "has an empty IP literal \"[]\"");
+        if (IN_SET(literal[0], 'v', 'V'))
+                return job_reason(reterr, NULL, "has an IPvFuture literal (\"[v...]\", RFC 3986 section 3.2.2), which no module takes");
+        if (memchr(literal, '%', n))
+                return job_reason(reterr, NULL, "has a zone id in its IP literal (\"%%25...\", RFC 6874), which no module takes");
+        if (n < sizeof(buf)) {
+                memcpy(buf, literal, n);
+                buf[n] = '\0';
+
+                if (inet_pton(AF_INET6, buf, &a6) == 1)
+                        return 0;
+                if (inet_pton(AF_INET, buf, &a4) == 1)
+                        return job_reason(reterr, NULL, "has an IPv4 address in brackets (brackets are for IPv6 addresses; write it without them)");
+        }
+
+        return job_reason(reterr, NULL, "has an IP literal that is not an IPv6 address");
 }
 
 static int url_check_syntax(const char *url, char **reterr) {
@@ -151,12 +180,26 @@ static int url_check_syntax(const char *url, char **reterr) {
 
         host = at ? at + 1 : authority;
         if (host[0] == '[') {
+                int r;
+
                 host_end = memchr(host, ']', (size_t) (authority + authority_len - host));
                 if (!host_end)
                         return job_reason(reterr, NULL, "has an IP literal without ']'");
+                r = url_check_ip_literal(host + 1, (size_t) (host_end - host - 1), reterr);
+                if (r < 0)
+                        return r;
                 host_end++;
-        } else
+        } else {
+                size_t n;
+
                 host_end = host + strcspn(host, ":/?#");
+
+                /* RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ). The loop
+                 * above let every other character through but '[' and ']' ('@' ends the userinfo). */
+                n = strcspn(host, "[]");
+                if (host + n < host_end)
+                        return job_reason(reterr, NULL, "has '%c' in its host name (brackets only enclose a whole IPv6 address)", host[n]);
+        }
 
         if (host_end == host)
                 return job_reason(reterr, NULL, "has no host");

@@ -92,343 +92,6 @@ static Config *load_ok(const char *path, bool path_explicit) {
         return c;
 }
 
-static void assert_default_timeouts(const Timeouts *t) {
-        assert_int_equal(t->at_command, 5 * USEC_PER_SEC);
-        assert_int_equal(t->download_start, 90 * USEC_PER_SEC);
-        assert_int_equal(t->download, 1800 * USEC_PER_SEC);
-        assert_int_equal(t->port_return, 300 * USEC_PER_SEC);
-        assert_int_equal(t->first_urc_after_reboot, 90 * USEC_PER_SEC);
-        assert_int_equal(t->urc_watchdog, 240 * USEC_PER_SEC);
-        assert_int_equal(t->verify, 300 * USEC_PER_SEC);
-}
-
-static void test_defaults_missing_default_file(void **state) {
-        Dir *d = *state;
-        _cleanup_(config_freep) Config *c = NULL;
-
-        c = load_ok(d->conf, /* path_explicit= */ false);
-        assert_string_equal(c->state_directory, CONFIG_DEFAULT_STATE_DIRECTORY);
-        assert_int_equal(c->log_level, LOG_INFO);
-        assert_int_equal(c->n_modems, 0);
-        assert_default_timeouts(&c->timeouts);
-        assert_int_equal(c->reset_method, RESET_METHOD_AT);
-        assert_null(c->reset_command);
-        assert_string_equal(c->inbox, CONFIG_DEFAULT_STATE_DIRECTORY "/inbox");
-}
-
-static void test_missing_explicit_file(void **state) {
-        Dir *d = *state;
-        _cleanup_free_ char *err = NULL, *want = NULL;
-        Config *c = NULL;
-
-        assert_int_equal(config_load(d->conf, /* path_explicit= */ true, &c, &err), -ENOENT);
-        assert_null(c);
-        assert_non_null(err);
-        assert_true(asprintf(&want, "%s: ", d->conf) > 0);
-        assert_non_null(startswith(err, want));
-        assert_non_null(strstr(err, "No such file"));
-}
-
-static void test_init_defaults(void **state) {
-        _cleanup_(config_freep) Config *c = calloc(1, sizeof(Config));
-
-        assert_non_null(c);
-        assert_int_equal(setenv("STATE_DIRECTORY", "/var/lib/dfotad-a:/var/lib/dfotad-b", 1), 0);
-        assert_int_equal(config_init_defaults(c), 0);
-        assert_string_equal(c->state_directory, "/var/lib/dfotad-a");
-        assert_string_equal(c->inbox, "/var/lib/dfotad-a/inbox");
-        assert_int_equal(c->log_level, LOG_INFO);
-        assert_default_timeouts(&c->timeouts);
-}
-
-static void test_state_directory_env(void **state) {
-        static const struct {
-                const char *env;
-                const char *want;
-        } cases[] = {
-                { "/var/lib/dfotad-x",                "/var/lib/dfotad-x" },
-                { "/var/lib/one:/var/lib/two",        "/var/lib/one" },
-                { "",                                 CONFIG_DEFAULT_STATE_DIRECTORY },
-        };
-        Dir *d = *state;
-
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                _cleanup_(config_freep) Config *c = NULL;
-                _cleanup_free_ char *inbox = NULL;
-
-                assert_int_equal(setenv("STATE_DIRECTORY", cases[i].env, 1), 0);
-                c = load_ok(d->conf, false);
-                assert_string_equal(c->state_directory, cases[i].want);
-                assert_true(asprintf(&inbox, "%s/inbox", cases[i].want) > 0);
-                assert_string_equal(c->inbox, inbox);
-        }
-
-        /* The file wins over the environment. */
-        write_file(d->conf, "{'state_directory': '/srv/dfotad'}");
-        _cleanup_(config_freep) Config *c = load_ok(d->conf, true);
-        assert_string_equal(c->state_directory, "/srv/dfotad");
-        assert_string_equal(c->inbox, "/srv/dfotad/inbox");
-}
-
-static void test_every_key(void **state) {
-        Dir *d = *state;
-        _cleanup_(config_freep) Config *c = NULL;
-
-        write_file(d->conf,
-                   "{\n"
-                   "  'state_directory': '/srv/dfotad',\n"
-                   "  'log_level': 'debug',\n"
-                   "  'modems': [ { 'port': '/dev/ttyUSB2', 'family': 'ec2x' }, { 'port': '/dev/ttyS1' } ],\n"
-                   "  'timeouts': { 'at_command': 1, 'download_start': 2, 'download': 3, 'port_return': 4,\n"
-                   "                'first_urc_after_reboot': 5, 'urc_watchdog': 6, 'verify': 7.25 },\n"
-                   "  'reset': { 'command': [ '/usr/local/bin/power-cycle', '--gpio', '17' ] },\n"
-                   "  'local': { 'inbox': '/srv/inbox' }\n"
-                   "}\n");
-
-        c = load_ok(d->conf, true);
-        assert_string_equal(c->state_directory, "/srv/dfotad");
-        assert_int_equal(c->log_level, LOG_DEBUG);
-        assert_int_equal(c->n_modems, 2);
-        assert_string_equal(c->modems[0].port, "/dev/ttyUSB2");
-        assert_int_equal(c->modems[0].family, MODEM_FAMILY_EC2X);
-        assert_string_equal(c->modems[1].port, "/dev/ttyS1");
-        assert_int_equal(c->modems[1].family, _MODEM_FAMILY_INVALID);
-        assert_int_equal(c->timeouts.at_command, 1 * USEC_PER_SEC);
-        assert_int_equal(c->timeouts.download_start, 2 * USEC_PER_SEC);
-        assert_int_equal(c->timeouts.download, 3 * USEC_PER_SEC);
-        assert_int_equal(c->timeouts.port_return, 4 * USEC_PER_SEC);
-        assert_int_equal(c->timeouts.first_urc_after_reboot, 5 * USEC_PER_SEC);
-        assert_int_equal(c->timeouts.urc_watchdog, 6 * USEC_PER_SEC);
-        assert_int_equal(c->timeouts.verify, 7250 * USEC_PER_MSEC);
-        assert_int_equal(c->reset_method, RESET_METHOD_COMMAND);
-        assert_string_equal(c->reset_command[0], "/usr/local/bin/power-cycle");
-        assert_string_equal(c->reset_command[1], "--gpio");
-        assert_string_equal(c->reset_command[2], "17");
-        assert_null(c->reset_command[3]);
-        assert_string_equal(c->inbox, "/srv/inbox");
-}
-
-static void test_values(void **state) {
-        static const struct {
-                const char *json;
-                size_t offset;          /* of a usec_t in Config, or of log_level */
-                bool is_level;
-                uint64_t want;
-        } cases[] = {
-                { "{'timeouts': {'at_command': 0.05}}",     offsetof(Config, timeouts.at_command), false, 50000 },
-                { "{'timeouts': {'download': 1.5}}",        offsetof(Config, timeouts.download), false, 1500000 },
-                /* 8.2 * 1e6 is 8199999.999999999 in binary: rounded, not cut. */
-                { "{'timeouts': {'verify': 8.2}}",          offsetof(Config, timeouts.verify), false, 8200000 },
-                { "{'timeouts': {'verify': 0.000001}}",     offsetof(Config, timeouts.verify), false, 1 },
-                { "{'timeouts': {'urc_watchdog': 86400}}",  offsetof(Config, timeouts.urc_watchdog), false, 86400 * USEC_PER_SEC },
-                { "{'timeouts': {'port_return': 86400.0}}", offsetof(Config, timeouts.port_return), false, 86400 * USEC_PER_SEC },
-                { "{'timeouts': {'download_start': 2e-2}}", offsetof(Config, timeouts.download_start), false, 20000 },
-                { "{'log_level': 'warning'}",               offsetof(Config, log_level), true, LOG_WARNING },
-                { "{'log_level': 'err'}",                   offsetof(Config, log_level), true, LOG_ERR },
-                { "{'log_level': 'error'}",                 offsetof(Config, log_level), true, LOG_ERR },
-                { "{'log_level': 'notice'}",                offsetof(Config, log_level), true, LOG_NOTICE },
-                { "{'log_level': '7'}",                     offsetof(Config, log_level), true, LOG_DEBUG },
-        };
-        Dir *d = *state;
-
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                _cleanup_(config_freep) Config *c = NULL;
-                uint64_t got;
-
-                write_file(d->conf, cases[i].json);
-                c = load_ok(d->conf, true);
-                if (cases[i].is_level)
-                        got = (uint64_t) *(int *) ((uint8_t *) c + cases[i].offset);
-                else
-                        got = *(usec_t *) ((uint8_t *) c + cases[i].offset);
-                if (got != cases[i].want)
-                        fail_msg("case %zu %s: got %" PRIu64 ", want %" PRIu64, i, cases[i].json, got, cases[i].want);
-        }
-}
-
-static void test_reset_at(void **state) {
-        Dir *d = *state;
-        _cleanup_(config_freep) Config *c = NULL;
-
-        write_file(d->conf, "{'reset': {'command': ['/bin/true']}}");
-        write_dropin(d, "50-at.json", "{'reset': 'at'}");
-        c = load_ok(d->conf, true);
-        assert_int_equal(c->reset_method, RESET_METHOD_AT);
-        assert_null(c->reset_command);
-
-        assert_string_equal(reset_method_to_string(RESET_METHOD_AT), "at");
-        assert_string_equal(reset_method_to_string(RESET_METHOD_COMMAND), "command");
-        assert_int_equal(reset_method_from_string("command"), RESET_METHOD_COMMAND);
-        assert_int_equal(reset_method_from_string("gpio"), -EINVAL);
-}
-
-static void test_errors(void **state) {
-        static const struct {
-                const char *json;
-                const char *reason;     /* after "<file>: " */
-        } cases[] = {
-                /* unknown keys, every level */
-                { "{'timeout': {}}",                                   "unknown key \"timeout\"" },
-                { "{'timeouts': {'urc_watchdg': 1}}",                  "timeouts: unknown key \"urc_watchdg\"" },
-                { "{'modems': [{'port': '/dev/x', 'speed': 115200}]}", "modems[0]: unknown key \"speed\"" },
-                { "{'local': {'outbox': '/x'}}",                       "local: unknown key \"outbox\"" },
-                { "{'reset': {'cmd': ['/x']}}",                        "reset: unknown key \"cmd\"" },
-                /* wrong types */
-                { "[]",                                                "must be a JSON object" },
-                { "{'state_directory': 5}",                            "state_directory: must be a string" },
-                { "{'state_directory': '/a\\u0000b'}",                 "state_directory: must not contain NUL characters" },
-                { "{'log_level': 3}",                                  "log_level: must be a string" },
-                { "{'modems': {'port': '/dev/x'}}",                    "modems: must be an array" },
-                { "{'modems': ['/dev/ttyUSB2']}",                      "modems[0]: must be an object" },
-                { "{'modems': [{'port': 2}]}",                         "modems[0].port: must be a string" },
-                { "{'modems': [{'port': '/dev/x', 'family': null}]}",  "modems[0].family: must be a string" },
-                { "{'timeouts': 5}",                                   "timeouts: must be an object" },
-                { "{'timeouts': {'verify': '5'}}",                     "timeouts.verify: must be a number of seconds > 0" },
-                { "{'timeouts': {'verify': true}}",                    "timeouts.verify: must be a number of seconds > 0" },
-                { "{'timeouts': {'verify': null}}",                    "timeouts.verify: must be a number of seconds > 0" },
-                { "{'local': '/x'}",                                   "local: must be an object" },
-                { "{'local': {'inbox': 1}}",                           "local.inbox: must be a string" },
-                /* ranges */
-                { "{'timeouts': {'urc_watchdog': 0}}",                 "timeouts.urc_watchdog: must be a number of seconds > 0" },
-                { "{'timeouts': {'urc_watchdog': 0.0}}",               "timeouts.urc_watchdog: must be a number of seconds > 0" },
-                { "{'timeouts': {'at_command': -1}}",                  "timeouts.at_command: must be a number of seconds > 0" },
-                { "{'timeouts': {'download': -0.5}}",                  "timeouts.download: must be a number of seconds > 0" },
-                { "{'timeouts': {'port_return': 86401}}",              "timeouts.port_return: must be at most 86400 seconds" },
-                { "{'timeouts': {'port_return': 86400.5}}",            "timeouts.port_return: must be at most 86400 seconds" },
-                { "{'timeouts': {'verify': 99999999999999999999}}",    "timeouts.verify: must be at most 86400 seconds" },
-                { "{'timeouts': {'first_urc_after_reboot': 1e-9}}",    "timeouts.first_urc_after_reboot: must be at least one microsecond" },
-                /* values */
-                { "{'log_level': 'loud'}",                             "log_level: unknown log level \"loud\"" },
-                { "{'log_level': '8'}",                                "log_level: unknown log level \"8\"" },
-                { "{'state_directory': 'var/lib/dfotad'}",             "state_directory: must be an absolute path" },
-                { "{'local': {'inbox': 'inbox'}}",                     "local.inbox: must be an absolute path" },
-                { "{'modems': [{'port': '/dev/a'}, {'port': '/dev/b', 'family': 'ec99'}]}",
-                                                                       "modems[1].family: unknown family \"ec99\" (known: ec2x" },
-                { "{'modems': [{'port': '/dev/a', 'family': 'EC2X'}]}", "modems[0].family: unknown family \"EC2X\"" },
-                { "{'modems': [{'port': '/dev/a', 'family': 'generic'}]}",
-                                                                       "modems[0].family: \"generic\" is the fallback" },
-                { "{'modems': [{'port': 'ttyUSB2'}]}",                 "modems[0].port: must be an absolute path" },
-                { "{'modems': [{'family': 'ec2x'}]}",                  "modems[0]: \"port\" is required" },
-                { "{'modems': [{'port': '/dev/ttyUSB2'}, {'port': '/dev/ttyS0'}, {'port': '/dev/ttyUSB2'}]}",
-                                                                       "modems[2]: port \"/dev/ttyUSB2\" is already listed as modems[0]" },
-                /* reset */
-                { "{'reset': 'gpio'}",                                 "reset: must be \"at\" or {\"command\"" },
-                { "{'reset': 1}",                                      "reset: must be \"at\" or {\"command\"" },
-                { "{'reset': {}}",                                     "reset: \"command\" is required" },
-                { "{'reset': {'command': '/usr/bin/reset-modem'}}",    "reset.command: must be an array of strings" },
-                { "{'reset': {'command': []}}",                        "reset.command: must not be empty" },
-                { "{'reset': {'command': ['reset-modem']}}",           "reset.command[0]: must be an absolute path" },
-                { "{'reset': {'command': ['/bin/x', '']}}",            "reset.command[1]: must be a non-empty string" },
-                { "{'reset': {'command': ['/bin/x', 17]}}",            "reset.command[1]: must be a string" },
-                /* not JSON */
-                { "{'log_level': 'info',",                             "not valid JSON: unexpected end of data at line 1" },
-                { "{\n  'log_level': 'info'\n  'state_directory': '/x'\n}", "not valid JSON: object value separator ',' expected at line 3, column 3" },
-                { "{'log_level': 'info'} {}",                          "not valid JSON: " },
-                { "",                                                  "not valid JSON: " },
-        };
-        Dir *d = *state;
-
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                _cleanup_free_ char *err = NULL, *want = NULL;
-                Config *c = NULL;
-                int r;
-
-                write_file(d->conf, cases[i].json);
-                assert_true(asprintf(&want, "%s: %s", d->conf, cases[i].reason) > 0);
-
-                r = config_load(d->conf, true, &c, &err);
-                if (r != -EINVAL || !err || !startswith(err, want))
-                        fail_msg("case %zu %s: r=%i err=\"%s\", want \"%s...\"", i, cases[i].json, r, strna(err), want);
-                assert_null(c);
-        }
-}
-
-static void test_unknown_family_lists_choices(void **state) {
-        Dir *d = *state;
-        _cleanup_free_ char *err = NULL;
-        Config *c = NULL;
-        const char *known;
-
-        write_file(d->conf, "{'modems': [{'port': '/dev/a', 'family': 'ec99'}]}");
-        assert_int_equal(config_load(d->conf, true, &c, &err), -EINVAL);
-        assert_non_null(err);
-        known = strstr(err, "(known: ");
-        assert_non_null(known);
-        /* Every family a user may choose, and not the fallback. */
-        for (ModemFamily f = 0; f < _MODEM_FAMILY_MAX; f++)
-                if (f != MODEM_FAMILY_GENERIC)
-                        assert_non_null(strstr(known, modem_family_to_string(f)));
-        assert_null(strstr(known, "generic"));
-}
-
-static void test_dropins(void **state) {
-        Dir *d = *state;
-        _cleanup_(config_freep) Config *c = NULL;
-
-        write_file(d->conf,
-                   "{'state_directory': '/srv/a', 'log_level': 'info',"
-                   " 'modems': [{'port': '/dev/ttyUSB2'}, {'port': '/dev/ttyUSB6'}],"
-                   " 'timeouts': {'download': 100, 'verify': 10},"
-                   " 'local': {'inbox': '/srv/in'}}");
-        /* strcmp order: "10-..." before "9-...", so 9-last.json has the last word. */
-        write_dropin(d, "10-first.json",
-                     "{'log_level': 'debug', 'timeouts': {'verify': 20}, 'modems': [{'port': '/dev/ttyS1'}]}");
-        write_dropin(d, "9-last.json",
-                     "{'log_level': 'notice', 'timeouts': {'at_command': 2}, 'state_directory': '/srv/b'}");
-        /* Not drop-ins: would fail to parse if they were read. */
-        write_dropin(d, ".hidden.json", "not json");
-        write_dropin(d, "README", "not json");
-        write_dropin(d, "50-old.json.bak", "not json");
-
-        c = load_ok(d->conf, true);
-        assert_int_equal(c->log_level, LOG_NOTICE);
-        /* timeouts merge key by key */
-        assert_int_equal(c->timeouts.download, 100 * USEC_PER_SEC);
-        assert_int_equal(c->timeouts.verify, 20 * USEC_PER_SEC);
-        assert_int_equal(c->timeouts.at_command, 2 * USEC_PER_SEC);
-        assert_int_equal(c->timeouts.urc_watchdog, 240 * USEC_PER_SEC);
-        /* arrays are replaced */
-        assert_int_equal(c->n_modems, 1);
-        assert_string_equal(c->modems[0].port, "/dev/ttyS1");
-        /* local merges: no drop-in touched it */
-        assert_string_equal(c->state_directory, "/srv/b");
-        assert_string_equal(c->inbox, "/srv/in");
-}
-
-static void test_dropins_inbox_default_and_missing_main(void **state) {
-        Dir *d = *state;
-        _cleanup_(config_freep) Config *c = NULL;
-
-        /* No main file at the default path: the drop-ins still apply, and the inbox default is
-         * computed from the final state_directory. */
-        write_dropin(d, "a.json", "{'state_directory': '/srv/one'}");
-        write_dropin(d, "b.json", "{'state_directory': '/srv/two', 'timeouts': {'verify': 1}}");
-
-        c = load_ok(d->conf, false);
-        assert_string_equal(c->state_directory, "/srv/two");
-        assert_string_equal(c->inbox, "/srv/two/inbox");
-        assert_int_equal(c->timeouts.verify, 1 * USEC_PER_SEC);
-}
-
-static void test_dropin_error_names_dropin(void **state) {
-        Dir *d = *state;
-        _cleanup_free_ char *err = NULL, *want = NULL;
-        Config *c = NULL;
-
-        write_file(d->conf, "{'log_level': 'info'}");
-        write_dropin(d, "10-ok.json", "{'log_level': 'debug'}");
-        write_dropin(d, "20-bad.json", "{'local': {'inbox': 'relative'}}");
-
-        assert_int_equal(config_load(d->conf, true, &c, &err), -EINVAL);
-        assert_null(c);
-        assert_true(asprintf(&want, "%s/20-bad.json: local.inbox: must be an absolute path", d->dropins) > 0);
-        if (!err || !startswith(err, want))
-                fail_msg("err=\"%s\", want \"%s...\"", strna(err), want);
-}
-
-/* ---- modems[].pdp (UC20/UC15: UMTS/HSPA DFOTA User Guide ch. 3) ---------------------------- */
-
-/* Writes content byte for byte (no quote translation) to <dir>/<name>; returns the path. */
 /* n bytes of content (NULs allowed) into <dir>/<name>; returns the path. */
 static char *write_secret_bytes(const char *dir, const char *name, const char *content, size_t n) {
         char *path = NULL;
@@ -485,6 +148,586 @@ static void check_error_cases(const Dir *d, const ErrorCase *cases, size_t n, co
                                 fail_msg("case %zu: a secret is in \"%s\"", i, err);
         }
 }
+
+/* An executable shell script <dir>/<name> (mode 0755); returns the path. */
+static char *write_program(const char *dir, const char *name) {
+        char *path = write_secret(dir, name, "#!/bin/sh\nexit 0\n");
+
+        assert_int_equal(chmod(path, 0755), 0);
+        return path;
+}
+
+static void assert_default_timeouts(const Timeouts *t) {
+        assert_int_equal(t->at_command, 5 * USEC_PER_SEC);
+        assert_int_equal(t->download_start, 90 * USEC_PER_SEC);
+        assert_int_equal(t->download, 1800 * USEC_PER_SEC);
+        assert_int_equal(t->port_return, 300 * USEC_PER_SEC);
+        assert_int_equal(t->first_urc_after_reboot, 90 * USEC_PER_SEC);
+        assert_int_equal(t->urc_watchdog, 240 * USEC_PER_SEC);
+        assert_int_equal(t->verify, 300 * USEC_PER_SEC);
+        assert_int_equal(t->state_write_retry, 10 * USEC_PER_SEC);
+}
+
+static void assert_default_records(const Config *c) {
+        assert_int_equal(c->records_max_age, 90 * 24 * 3600 * USEC_PER_SEC);
+        assert_int_equal(c->records_max_count, 1000);
+}
+
+static void test_defaults_missing_default_file(void **state) {
+        Dir *d = *state;
+        _cleanup_(config_freep) Config *c = NULL;
+
+        c = load_ok(d->conf, /* path_explicit= */ false);
+        assert_string_equal(c->state_directory, CONFIG_DEFAULT_STATE_DIRECTORY);
+        assert_int_equal(c->log_level, LOG_INFO);
+        assert_int_equal(c->n_modems, 0);
+        assert_default_timeouts(&c->timeouts);
+        assert_int_equal(c->reset_method, RESET_METHOD_AT);
+        assert_null(c->reset_command);
+        assert_false(c->reset_try_at_first);
+        assert_default_records(c);
+        assert_string_equal(c->inbox, CONFIG_DEFAULT_STATE_DIRECTORY "/inbox");
+}
+
+static void test_missing_explicit_file(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *err = NULL, *want = NULL;
+        Config *c = NULL;
+
+        assert_int_equal(config_load(d->conf, /* path_explicit= */ true, &c, &err), -ENOENT);
+        assert_null(c);
+        assert_non_null(err);
+        assert_true(asprintf(&want, "%s: ", d->conf) > 0);
+        assert_non_null(startswith(err, want));
+        assert_non_null(strstr(err, "No such file"));
+}
+
+static void test_init_defaults(void **state) {
+        _cleanup_(config_freep) Config *c = calloc(1, sizeof(Config));
+
+        assert_non_null(c);
+        assert_int_equal(setenv("STATE_DIRECTORY", "/var/lib/dfotad-a:/var/lib/dfotad-b", 1), 0);
+        assert_int_equal(config_init_defaults(c), 0);
+        assert_string_equal(c->state_directory, "/var/lib/dfotad-a");
+        assert_string_equal(c->inbox, "/var/lib/dfotad-a/inbox");
+        assert_int_equal(c->log_level, LOG_INFO);
+        assert_default_timeouts(&c->timeouts);
+        assert_default_records(c);
+}
+
+static void test_state_directory_env(void **state) {
+        static const struct {
+                const char *env;
+                const char *want;
+        } cases[] = {
+                { "/var/lib/dfotad-x",                "/var/lib/dfotad-x" },
+                { "/var/lib/one:/var/lib/two",        "/var/lib/one" },
+                { "",                                 CONFIG_DEFAULT_STATE_DIRECTORY },
+        };
+        Dir *d = *state;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *inbox = NULL;
+
+                assert_int_equal(setenv("STATE_DIRECTORY", cases[i].env, 1), 0);
+                c = load_ok(d->conf, false);
+                assert_string_equal(c->state_directory, cases[i].want);
+                assert_true(asprintf(&inbox, "%s/inbox", cases[i].want) > 0);
+                assert_string_equal(c->inbox, inbox);
+        }
+
+        /* The file wins over the environment. */
+        write_file(d->conf, "{'state_directory': '/srv/dfotad'}");
+        _cleanup_(config_freep) Config *c = load_ok(d->conf, true);
+        assert_string_equal(c->state_directory, "/srv/dfotad");
+        assert_string_equal(c->inbox, "/srv/dfotad/inbox");
+}
+
+static void test_every_key(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *program = write_program(d->path, "power-cycle");
+        _cleanup_(config_freep) Config *c = NULL;
+
+        write_conf(d,
+                   "{\n"
+                   "  'state_directory': '/srv/dfotad',\n"
+                   "  'log_level': 'debug',\n"
+                   "  'modems': [ { 'port': '/dev/ttyUSB2', 'family': 'ec2x' }, { 'port': '/dev/ttyS1' } ],\n"
+                   "  'timeouts': { 'at_command': 1, 'download_start': 2, 'download': 3, 'port_return': 4,\n"
+                   "                'first_urc_after_reboot': 5, 'urc_watchdog': 6, 'verify': 7.25,\n"
+                   "                'state_write_retry': 8 },\n"
+                   "  'reset': { 'command': [ '%s', '--gpio', '17' ], 'try_at_first': true },\n"
+                   "  'records': { 'max_age_days': 7, 'max_count': 50 },\n"
+                   "  'local': { 'inbox': '/srv/inbox' }\n"
+                   "}\n", program);
+
+        c = load_ok(d->conf, true);
+        assert_string_equal(c->state_directory, "/srv/dfotad");
+        assert_int_equal(c->log_level, LOG_DEBUG);
+        assert_int_equal(c->n_modems, 2);
+        assert_string_equal(c->modems[0].port, "/dev/ttyUSB2");
+        assert_int_equal(c->modems[0].family, MODEM_FAMILY_EC2X);
+        assert_string_equal(c->modems[1].port, "/dev/ttyS1");
+        assert_int_equal(c->modems[1].family, _MODEM_FAMILY_INVALID);
+        assert_int_equal(c->timeouts.at_command, 1 * USEC_PER_SEC);
+        assert_int_equal(c->timeouts.download_start, 2 * USEC_PER_SEC);
+        assert_int_equal(c->timeouts.download, 3 * USEC_PER_SEC);
+        assert_int_equal(c->timeouts.port_return, 4 * USEC_PER_SEC);
+        assert_int_equal(c->timeouts.first_urc_after_reboot, 5 * USEC_PER_SEC);
+        assert_int_equal(c->timeouts.urc_watchdog, 6 * USEC_PER_SEC);
+        assert_int_equal(c->timeouts.verify, 7250 * USEC_PER_MSEC);
+        assert_int_equal(c->timeouts.state_write_retry, 8 * USEC_PER_SEC);
+        assert_int_equal(c->reset_method, RESET_METHOD_COMMAND);
+        assert_string_equal(c->reset_command[0], program);
+        assert_string_equal(c->reset_command[1], "--gpio");
+        assert_string_equal(c->reset_command[2], "17");
+        assert_null(c->reset_command[3]);
+        assert_true(c->reset_try_at_first);
+        assert_int_equal(c->records_max_age, 7 * 24 * 3600 * USEC_PER_SEC);
+        assert_int_equal(c->records_max_count, 50);
+        assert_string_equal(c->inbox, "/srv/inbox");
+}
+
+static void test_values(void **state) {
+        static const struct {
+                const char *json;
+                size_t offset;          /* of a usec_t in Config, or of log_level */
+                bool is_level;
+                uint64_t want;
+        } cases[] = {
+                { "{'timeouts': {'at_command': 0.05}}",     offsetof(Config, timeouts.at_command), false, 50000 },
+                { "{'timeouts': {'download': 1.5}}",        offsetof(Config, timeouts.download), false, 1500000 },
+                /* 8.2 * 1e6 is 8199999.999999999 in binary: rounded, not cut. */
+                { "{'timeouts': {'verify': 8.2}}",          offsetof(Config, timeouts.verify), false, 8200000 },
+                { "{'timeouts': {'verify': 0.000001}}",     offsetof(Config, timeouts.verify), false, 1 },
+                { "{'timeouts': {'urc_watchdog': 86400}}",  offsetof(Config, timeouts.urc_watchdog), false, 86400 * USEC_PER_SEC },
+                { "{'timeouts': {'port_return': 86400.0}}", offsetof(Config, timeouts.port_return), false, 86400 * USEC_PER_SEC },
+                { "{'timeouts': {'download_start': 2e-2}}", offsetof(Config, timeouts.download_start), false, 20000 },
+                { "{'timeouts': {'state_write_retry': 0.25}}", offsetof(Config, timeouts.state_write_retry), false, 250000 },
+                { "{'timeouts': {'state_write_retry': 1e-6}}", offsetof(Config, timeouts.state_write_retry), false, 1 },
+                { "{'timeouts': {'state_write_retry': 86400}}", offsetof(Config, timeouts.state_write_retry), false, 86400 * USEC_PER_SEC },
+                { "{'log_level': 'warning'}",               offsetof(Config, log_level), true, LOG_WARNING },
+                { "{'log_level': 'err'}",                   offsetof(Config, log_level), true, LOG_ERR },
+                { "{'log_level': 'error'}",                 offsetof(Config, log_level), true, LOG_ERR },
+                { "{'log_level': 'notice'}",                offsetof(Config, log_level), true, LOG_NOTICE },
+                { "{'log_level': '7'}",                     offsetof(Config, log_level), true, LOG_DEBUG },
+        };
+        Dir *d = *state;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                uint64_t got;
+
+                write_file(d->conf, cases[i].json);
+                c = load_ok(d->conf, true);
+                if (cases[i].is_level)
+                        got = (uint64_t) *(int *) ((uint8_t *) c + cases[i].offset);
+                else
+                        got = *(usec_t *) ((uint8_t *) c + cases[i].offset);
+                if (got != cases[i].want)
+                        fail_msg("case %zu %s: got %" PRIu64 ", want %" PRIu64, i, cases[i].json, got, cases[i].want);
+        }
+}
+
+static void test_reset_at(void **state) {
+        Dir *d = *state;
+        _cleanup_(config_freep) Config *c = NULL;
+
+        write_file(d->conf, "{'reset': {'command': ['/bin/true'], 'try_at_first': true}}");
+        write_dropin(d, "50-at.json", "{'reset': 'at'}");
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->reset_method, RESET_METHOD_AT);
+        assert_null(c->reset_command);
+        /* "at" is AT only: no program to fall back to, and nothing to try first. */
+        assert_false(c->reset_try_at_first);
+        c = config_free(c);
+
+        /* A "reset" object replaces the earlier one as a whole, try_at_first included. */
+        write_dropin(d, "50-at.json", "{'reset': {'command': ['/bin/sh', '-c', 'exit 0']}}");
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->reset_method, RESET_METHOD_COMMAND);
+        assert_string_equal(c->reset_command[0], "/bin/sh");
+        assert_false(c->reset_try_at_first);
+        c = config_free(c);
+
+        write_dropin(d, "50-at.json", "{'reset': {'command': ['/bin/true'], 'try_at_first': false}}");
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->reset_method, RESET_METHOD_COMMAND);
+        assert_false(c->reset_try_at_first);
+
+        assert_string_equal(reset_method_to_string(RESET_METHOD_AT), "at");
+        assert_string_equal(reset_method_to_string(RESET_METHOD_COMMAND), "command");
+        assert_int_equal(reset_method_from_string("command"), RESET_METHOD_COMMAND);
+        assert_int_equal(reset_method_from_string("gpio"), -EINVAL);
+}
+
+/* The reset program is what the watchdog falls back on when a module has stopped answering: a
+ * typo must stop the daemon at start, not surface hours later. */
+static void test_reset_command_checked(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *program = write_program(d->path, "power-cycle");
+        _cleanup_free_ char *plain = write_secret(d->path, "not-executable", "#!/bin/sh\nexit 0\n");
+        _cleanup_free_ char *fifo = NULL, *link = NULL, *dangling = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+
+        assert_true(asprintf(&fifo, "%s/fifo", d->path) > 0);
+        assert_int_equal(mkfifo(fifo, 0755), 0);
+        assert_int_equal(chmod(plain, 0644), 0);
+        /* A symbolic link to the program is the program. */
+        assert_true(asprintf(&link, "%s/link", d->path) > 0);
+        assert_int_equal(symlink(program, link), 0);
+        assert_true(asprintf(&dangling, "%s/dangling", d->path) > 0);
+        assert_int_equal(symlink("/nonexistent/power-cycle", dangling), 0);
+
+        write_conf(d, "{'reset': {'command': ['%s']}}", link);
+        c = load_ok(d->conf, true);
+        assert_string_equal(c->reset_command[0], link);
+
+        const ErrorCase cases[] = {
+                { "{'reset': {'command': ['%s', '--gpio', '17']}}", "/nonexistent/power-cycle", -ENOENT,
+                  "reset.command[0]: /nonexistent/power-cycle does not exist" },
+                { "{'reset': {'command': ['%s']}}", dangling, -ENOENT, "reset.command[0]: %s does not exist" },
+                /* a component of the path that is a file, not a directory */
+                { "{'reset': {'command': ['%s/x']}}", program, -ENOENT, "reset.command[0]: %s/x does not exist" },
+                { "{'reset': {'command': ['%s']}}", plain, -EACCES, "reset.command[0]: %s is not executable" },
+                { "{'reset': {'command': ['%s']}}", d->path, -EISDIR, "reset.command[0]: %s is not a regular file" },
+                { "{'reset': {'command': ['%s']}}", fifo, -EBADFD, "reset.command[0]: %s is not a regular file" },
+                { "{'reset': {'command': ['%s']}}", "/dev/null", -EBADFD, "reset.command[0]: /dev/null is not a regular file" },
+                /* with try_at_first too: the program is the fallback, and must be there */
+                { "{'reset': {'command': ['%s'], 'try_at_first': true}}", "/nonexistent/x", -ENOENT,
+                  "reset.command[0]: /nonexistent/x does not exist" },
+        };
+
+        check_error_cases(d, cases, ELEMENTSOF(cases), (const char *const[]) { NULL });
+}
+
+/* "records": limits on the ended job records kept in the state directory. */
+static void test_records(void **state) {
+        static const struct {
+                const char *json;
+                usec_t max_age;
+                unsigned max_count;
+        } cases[] = {
+                { "{'records': {}}",                                     90 * 24 * 3600 * USEC_PER_SEC, 1000 },
+                { "{'records': {'max_age_days': 0}}",                    0, 1000 },
+                { "{'records': {'max_count': 0}}",                       90 * 24 * 3600 * USEC_PER_SEC, 0 },
+                { "{'records': {'max_age_days': 0, 'max_count': 0}}",    0, 0 },
+                { "{'records': {'max_age_days': 1, 'max_count': 1}}",    24 * 3600 * USEC_PER_SEC, 1 },
+                { "{'records': {'max_age_days': 36500, 'max_count': 1000000}}",
+                                                                         (usec_t) 36500 * 24 * 3600 * USEC_PER_SEC, 1000000 },
+        };
+        Dir *d = *state;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+
+                write_file(d->conf, cases[i].json);
+                c = load_ok(d->conf, true);
+                if (c->records_max_age != cases[i].max_age || c->records_max_count != cases[i].max_count)
+                        fail_msg("case %zu %s: max_age %" PRIu64 " max_count %u, want %" PRIu64 " %u", i, cases[i].json,
+                                 c->records_max_age, c->records_max_count, cases[i].max_age, cases[i].max_count);
+        }
+}
+
+/* Not a file to read: a FIFO (open() and read() would block start-up for good), a directory, or a
+ * file too large for a configuration. Each says what the path is. alarm(): the old reader hung
+ * here, and a hung test must fail rather than wait for meson's timeout. */
+static void test_not_a_file(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *fifo = NULL, *big = NULL, *text = NULL;
+        const char *enough = "{'log_level': 'info'}";
+
+        alarm(20);
+
+        /* The config file itself, given explicitly or at the default path. */
+        assert_int_equal(mkfifo(d->conf, 0600), 0);
+        for (int explicit = 0; explicit <= 1; explicit++) {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+
+                assert_int_equal(config_load(d->conf, explicit, &c, &err), -EBADFD);
+                assert_null(c);
+                assert_true(asprintf(&want, "%s: is not a regular file (a FIFO, socket or device)", d->conf) > 0);
+                assert_string_equal(err, want);
+        }
+        assert_int_equal(unlink(d->conf), 0);
+
+        assert_int_equal(mkdir(d->conf, 0700), 0);
+        {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EISDIR);
+                assert_true(asprintf(&want, "%s: is a directory, not a file", d->conf) > 0);
+                assert_string_equal(err, want);
+        }
+        assert_int_equal(rmdir(d->conf), 0);
+
+        /* One byte over the cap; the cap itself is fine. */
+        big = malloc(1024 * 1024 + 2);
+        assert_non_null(big);
+        memset(big, ' ', 1024 * 1024 + 1);
+        big[1024 * 1024 + 1] = '\0';
+        memcpy(big, "{}", 2);
+        write_file(d->conf, big);
+        {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EFBIG);
+                assert_true(asprintf(&want, "%s: is larger than 1048576 bytes", d->conf) > 0);
+                assert_string_equal(err, want);
+        }
+        big[1024 * 1024] = '\0';
+        write_file(d->conf, big);
+        config_free(load_ok(d->conf, true));
+
+        /* A drop-in: named, like a drop-in's bad key. */
+        write_file(d->conf, enough);
+        (void) mkdir(d->dropins, 0755);
+        assert_true(asprintf(&fifo, "%s/20-fifo.json", d->dropins) > 0);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EBADFD);
+                assert_true(asprintf(&want, "%s: is not a regular file (a FIFO, socket or device)", fifo) > 0);
+                assert_string_equal(err, want);
+        }
+        assert_int_equal(unlink(fifo), 0);
+        assert_int_equal(mkdir(fifo, 0700), 0);
+        {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+
+                assert_int_equal(config_load(d->conf, true, &c, &err), -EISDIR);
+                assert_true(asprintf(&want, "%s: is a directory, not a file", fifo) > 0);
+                assert_string_equal(err, want);
+        }
+        assert_int_equal(rmdir(fifo), 0);
+        /* A dangling symbolic link among the drop-ins is a drop-in that is gone: skipped, as before. */
+        assert_int_equal(symlink("/nonexistent/x.json", fifo), 0);
+        config_free(load_ok(d->conf, true));
+        assert_int_equal(unlink(fifo), 0);
+
+        /* Files named by keys: a password file is read at load time, a TLS file later by
+         * OpenSSL, which would block on a FIFO just the same. */
+        assert_true(asprintf(&text, "%s/fifo", d->path) > 0);
+        assert_int_equal(mkfifo(text, 0600), 0);
+        {
+                const ErrorCase cases[] = {
+                        { "{'mqtt': {'dialect': 'plain', 'host': 'b', 'device_id': 'gw1', 'username': 'u', 'password_file': '%s'}}",
+                          text, -EBADFD, "mqtt.password_file: %s is not a regular file (a FIFO, socket or device)" },
+                        { "{'modems': [{'port': '/dev/a', 'pdp': {'apn': 'x', 'password_file': '%s'}}]}",
+                          text, -EBADFD, "modems[0].pdp.password_file: %s is not a regular file (a FIFO, socket or device)" },
+                        { "{'mqtt': {'dialect': 'plain', 'host': 'b', 'device_id': 'gw1', 'tls': {'ca_file': '%s'}}}",
+                          text, -EBADFD, "mqtt.tls.ca_file: %s is not a regular file (a FIFO, socket or device)" },
+                        { "{'mqtt': {'dialect': 'plain', 'host': 'b', 'device_id': 'gw1', 'tls': {'key_file': '%s'}}}",
+                          text, -EBADFD, "mqtt.tls.key_file: %s is not a regular file (a FIFO, socket or device)" },
+                        { "{'mqtt': {'dialect': 'plain', 'host': 'b', 'device_id': 'gw1', 'username': 'u', 'password_file': '%s'}}",
+                          "/dev/null", -EBADFD, "mqtt.password_file: /dev/null is not a regular file (a FIFO, socket or device)" },
+                };
+
+                check_error_cases(d, cases, ELEMENTSOF(cases), (const char *const[]) { NULL });
+        }
+
+        alarm(0);
+}
+
+static void test_errors(void **state) {
+        static const struct {
+                const char *json;
+                const char *reason;     /* after "<file>: " */
+        } cases[] = {
+                /* unknown keys, every level */
+                { "{'timeout': {}}",                                   "unknown key \"timeout\"" },
+                { "{'timeouts': {'urc_watchdg': 1}}",                  "timeouts: unknown key \"urc_watchdg\"" },
+                { "{'modems': [{'port': '/dev/x', 'speed': 115200}]}", "modems[0]: unknown key \"speed\"" },
+                { "{'local': {'outbox': '/x'}}",                       "local: unknown key \"outbox\"" },
+                { "{'reset': {'cmd': ['/x']}}",                        "reset: unknown key \"cmd\"" },
+                /* wrong types */
+                { "[]",                                                "must be a JSON object" },
+                { "{'state_directory': 5}",                            "state_directory: must be a string" },
+                { "{'state_directory': '/a\\u0000b'}",                 "state_directory: must not contain NUL characters" },
+                { "{'log_level': 3}",                                  "log_level: must be a string" },
+                { "{'modems': {'port': '/dev/x'}}",                    "modems: must be an array" },
+                { "{'modems': ['/dev/ttyUSB2']}",                      "modems[0]: must be an object" },
+                { "{'modems': [{'port': 2}]}",                         "modems[0].port: must be a string" },
+                { "{'modems': [{'port': '/dev/x', 'family': null}]}",  "modems[0].family: must be a string" },
+                { "{'timeouts': 5}",                                   "timeouts: must be an object" },
+                { "{'timeouts': {'verify': '5'}}",                     "timeouts.verify: must be a number of seconds > 0" },
+                { "{'timeouts': {'verify': true}}",                    "timeouts.verify: must be a number of seconds > 0" },
+                { "{'timeouts': {'verify': null}}",                    "timeouts.verify: must be a number of seconds > 0" },
+                { "{'local': '/x'}",                                   "local: must be an object" },
+                { "{'local': {'inbox': 1}}",                           "local.inbox: must be a string" },
+                /* ranges */
+                { "{'timeouts': {'urc_watchdog': 0}}",                 "timeouts.urc_watchdog: must be a number of seconds > 0" },
+                { "{'timeouts': {'urc_watchdog': 0.0}}",               "timeouts.urc_watchdog: must be a number of seconds > 0" },
+                { "{'timeouts': {'at_command': -1}}",                  "timeouts.at_command: must be a number of seconds > 0" },
+                { "{'timeouts': {'download': -0.5}}",                  "timeouts.download: must be a number of seconds > 0" },
+                { "{'timeouts': {'port_return': 86401}}",              "timeouts.port_return: must be at most 86400 seconds" },
+                { "{'timeouts': {'port_return': 86400.5}}",            "timeouts.port_return: must be at most 86400 seconds" },
+                { "{'timeouts': {'verify': 99999999999999999999}}",    "timeouts.verify: must be at most 86400 seconds" },
+                { "{'timeouts': {'first_urc_after_reboot': 1e-9}}",    "timeouts.first_urc_after_reboot: must be at least one microsecond" },
+                { "{'timeouts': {'state_write_retry': 0}}",            "timeouts.state_write_retry: must be a number of seconds > 0" },
+                { "{'timeouts': {'state_write_retry': -0.5}}",         "timeouts.state_write_retry: must be a number of seconds > 0" },
+                { "{'timeouts': {'state_write_retry': '10'}}",         "timeouts.state_write_retry: must be a number of seconds > 0" },
+                { "{'timeouts': {'state_write_retry': 86400.5}}",      "timeouts.state_write_retry: must be at most 86400 seconds" },
+                { "{'timeouts': {'state_write_retry': 1e-7}}",         "timeouts.state_write_retry: must be at least one microsecond" },
+                /* values */
+                { "{'log_level': 'loud'}",                             "log_level: unknown log level \"loud\"" },
+                { "{'log_level': '8'}",                                "log_level: unknown log level \"8\"" },
+                { "{'state_directory': 'var/lib/dfotad'}",             "state_directory: must be an absolute path" },
+                { "{'local': {'inbox': 'inbox'}}",                     "local.inbox: must be an absolute path" },
+                { "{'modems': [{'port': '/dev/a'}, {'port': '/dev/b', 'family': 'ec99'}]}",
+                                                                       "modems[1].family: unknown family \"ec99\" (known: ec2x" },
+                { "{'modems': [{'port': '/dev/a', 'family': 'EC2X'}]}", "modems[0].family: unknown family \"EC2X\"" },
+                { "{'modems': [{'port': '/dev/a', 'family': 'generic'}]}",
+                                                                       "modems[0].family: \"generic\" is the fallback" },
+                { "{'modems': [{'port': 'ttyUSB2'}]}",                 "modems[0].port: must be an absolute path" },
+                { "{'modems': [{'family': 'ec2x'}]}",                  "modems[0]: \"port\" is required" },
+                { "{'modems': [{'port': '/dev/ttyUSB2'}, {'port': '/dev/ttyS0'}, {'port': '/dev/ttyUSB2'}]}",
+                                                                       "modems[2]: port \"/dev/ttyUSB2\" is already listed as modems[0]" },
+                /* reset */
+                { "{'reset': 'gpio'}",                                 "reset: must be \"at\" or {\"command\"" },
+                { "{'reset': 1}",                                      "reset: must be \"at\" or {\"command\"" },
+                { "{'reset': {}}",                                     "reset: \"command\" is required" },
+                { "{'reset': {'command': '/usr/bin/reset-modem'}}",    "reset.command: must be an array of strings" },
+                { "{'reset': {'command': []}}",                        "reset.command: must not be empty" },
+                { "{'reset': {'command': ['reset-modem']}}",           "reset.command[0]: must be an absolute path" },
+                { "{'reset': {'command': ['/bin/sh', '']}}",           "reset.command[1]: must be a non-empty string" },
+                { "{'reset': {'command': ['/bin/sh', 17]}}",           "reset.command[1]: must be a string" },
+                { "{'reset': {'command': ['/bin/sh'], 'try_at_first': 'yes'}}", "reset.try_at_first: must be true or false" },
+                { "{'reset': {'command': ['/bin/sh'], 'try_at_first': 1}}", "reset.try_at_first: must be true or false" },
+                { "{'reset': {'try_at_first': true}}",                 "reset: \"command\" is required" },
+                /* records */
+                { "{'records': 90}",                                   "records: must be an object" },
+                { "{'records': {'max_age': 90}}",                      "records: unknown key \"max_age\"" },
+                { "{'records': {'max_age_days': -1}}",                 "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_age_days': 36501}}",              "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_age_days': 1.5}}",                "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_age_days': '90'}}",               "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_age_days': null}}",               "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_age_days': 99999999999999999999}}", "records.max_age_days: must be an integer 0..36500" },
+                { "{'records': {'max_count': -1}}",                    "records.max_count: must be an integer 0..1000000" },
+                { "{'records': {'max_count': 1000001}}",               "records.max_count: must be an integer 0..1000000" },
+                { "{'records': {'max_count': 10.0}}",                  "records.max_count: must be an integer 0..1000000" },
+                { "{'records': {'max_count': true}}",                  "records.max_count: must be an integer 0..1000000" },
+                /* not JSON */
+                { "{'log_level': 'info',",                             "not valid JSON: unexpected end of data at line 1" },
+                { "{\n  'log_level': 'info'\n  'state_directory': '/x'\n}", "not valid JSON: object value separator ',' expected at line 3, column 3" },
+                { "{'log_level': 'info'} {}",                          "not valid JSON: " },
+                { "",                                                  "not valid JSON: " },
+        };
+        Dir *d = *state;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *err = NULL, *want = NULL;
+                Config *c = NULL;
+                int r;
+
+                write_file(d->conf, cases[i].json);
+                assert_true(asprintf(&want, "%s: %s", d->conf, cases[i].reason) > 0);
+
+                r = config_load(d->conf, true, &c, &err);
+                if (r != -EINVAL || !err || !startswith(err, want))
+                        fail_msg("case %zu %s: r=%i err=\"%s\", want \"%s...\"", i, cases[i].json, r, strna(err), want);
+                assert_null(c);
+        }
+}
+
+static void test_unknown_family_lists_choices(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *err = NULL;
+        Config *c = NULL;
+        const char *known;
+
+        write_file(d->conf, "{'modems': [{'port': '/dev/a', 'family': 'ec99'}]}");
+        assert_int_equal(config_load(d->conf, true, &c, &err), -EINVAL);
+        assert_non_null(err);
+        known = strstr(err, "(known: ");
+        assert_non_null(known);
+        /* Every family a user may choose, and not the fallback. */
+        for (ModemFamily f = 0; f < _MODEM_FAMILY_MAX; f++)
+                if (f != MODEM_FAMILY_GENERIC)
+                        assert_non_null(strstr(known, modem_family_to_string(f)));
+        assert_null(strstr(known, "generic"));
+}
+
+static void test_dropins(void **state) {
+        Dir *d = *state;
+        _cleanup_(config_freep) Config *c = NULL;
+
+        write_file(d->conf,
+                   "{'state_directory': '/srv/a', 'log_level': 'info',"
+                   " 'modems': [{'port': '/dev/ttyUSB2'}, {'port': '/dev/ttyUSB6'}],"
+                   " 'timeouts': {'download': 100, 'verify': 10, 'state_write_retry': 3},"
+                   " 'records': {'max_age_days': 30, 'max_count': 10},"
+                   " 'local': {'inbox': '/srv/in'}}");
+        /* strcmp order: "10-..." before "9-...", so 9-last.json has the last word. */
+        write_dropin(d, "10-first.json",
+                     "{'log_level': 'debug', 'timeouts': {'verify': 20}, 'modems': [{'port': '/dev/ttyS1'}],"
+                     " 'records': {'max_count': 20}}");
+        write_dropin(d, "9-last.json",
+                     "{'log_level': 'notice', 'timeouts': {'at_command': 2}, 'state_directory': '/srv/b'}");
+        /* Not drop-ins: would fail to parse if they were read. */
+        write_dropin(d, ".hidden.json", "not json");
+        write_dropin(d, "README", "not json");
+        write_dropin(d, "50-old.json.bak", "not json");
+
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->log_level, LOG_NOTICE);
+        /* timeouts merge key by key */
+        assert_int_equal(c->timeouts.download, 100 * USEC_PER_SEC);
+        assert_int_equal(c->timeouts.verify, 20 * USEC_PER_SEC);
+        assert_int_equal(c->timeouts.at_command, 2 * USEC_PER_SEC);
+        assert_int_equal(c->timeouts.urc_watchdog, 240 * USEC_PER_SEC);
+        assert_int_equal(c->timeouts.state_write_retry, 3 * USEC_PER_SEC);
+        /* records merge key by key */
+        assert_int_equal(c->records_max_age, 30 * 24 * 3600 * USEC_PER_SEC);
+        assert_int_equal(c->records_max_count, 20);
+        /* arrays are replaced */
+        assert_int_equal(c->n_modems, 1);
+        assert_string_equal(c->modems[0].port, "/dev/ttyS1");
+        /* local merges: no drop-in touched it */
+        assert_string_equal(c->state_directory, "/srv/b");
+        assert_string_equal(c->inbox, "/srv/in");
+}
+
+static void test_dropins_inbox_default_and_missing_main(void **state) {
+        Dir *d = *state;
+        _cleanup_(config_freep) Config *c = NULL;
+
+        /* No main file at the default path: the drop-ins still apply, and the inbox default is
+         * computed from the final state_directory. */
+        write_dropin(d, "a.json", "{'state_directory': '/srv/one'}");
+        write_dropin(d, "b.json", "{'state_directory': '/srv/two', 'timeouts': {'verify': 1}}");
+
+        c = load_ok(d->conf, false);
+        assert_string_equal(c->state_directory, "/srv/two");
+        assert_string_equal(c->inbox, "/srv/two/inbox");
+        assert_int_equal(c->timeouts.verify, 1 * USEC_PER_SEC);
+}
+
+static void test_dropin_error_names_dropin(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *err = NULL, *want = NULL;
+        Config *c = NULL;
+
+        write_file(d->conf, "{'log_level': 'info'}");
+        write_dropin(d, "10-ok.json", "{'log_level': 'debug'}");
+        write_dropin(d, "20-bad.json", "{'local': {'inbox': 'relative'}}");
+
+        assert_int_equal(config_load(d->conf, true, &c, &err), -EINVAL);
+        assert_null(c);
+        assert_true(asprintf(&want, "%s/20-bad.json: local.inbox: must be an absolute path", d->dropins) > 0);
+        if (!err || !startswith(err, want))
+                fail_msg("err=\"%s\", want \"%s...\"", strna(err), want);
+}
+
+/* ---- modems[].pdp (UC20/UC15: UMTS/HSPA DFOTA User Guide ch. 3) ---------------------------- */
 
 static void test_pdp(void **state) {
         Dir *d = *state;
@@ -912,9 +1155,9 @@ static void test_mqtt_defaults(void **state) {
         assert_string_equal(c->mqtt->thing_name, "gw.1");
         c = config_free(c);
 
-        /* A unix socket: port 0, with or without TLS, and "port": 0 is "left out". */
+        /* A unix socket: no port (0), with or without TLS. */
         write_file(d->conf, "{'mqtt': {'dialect': 'plain', 'host': '/run/mosquitto/mqtt.sock', 'device_id': 'gw1',"
-                            " 'port': 0, 'tls': {}}}");
+                            " 'tls': {}}}");
         c = load_ok(d->conf, true);
         assert_string_equal(c->mqtt->host, "/run/mosquitto/mqtt.sock");
         assert_int_equal(c->mqtt->port, 0);
@@ -1001,6 +1244,12 @@ static void test_mqtt_errors(void **state) {
                   "mqtt.host: a unix socket path must be shorter than 108 bytes" },
                 /* port */
                 { MQ "'port': 65536}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
+                /* 0 is no port; the default is what leaving the key out gives */
+                { MQ "'port': 0}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
+                { MQ "'port': 0, 'tls': {}}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
+                { "{'mqtt': {'dialect': 'plain', 'host': '/run/mqtt.sock', 'port': 0}}", NULL, -EINVAL,
+                  "mqtt.port: must be an integer 1..65535" },
+                { MQ "'port': 0.0}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
                 { MQ "'port': -1}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
                 { MQ "'port': '1883'}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
                 { MQ "'port': 1883.0}}", NULL, -EINVAL, "mqtt.port: must be an integer 1..65535" },
@@ -1362,6 +1611,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_values, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reset_at, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reset_command_checked, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_records, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_not_a_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_family_lists_choices, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dropins, setup, teardown),

@@ -198,6 +198,16 @@ static void test_url_syntax(void **state) {
                 { "FtP://user:p%40ss@host/x", NULL },
                 { "ftp://host/x", NULL },
                 { "http://[2001:db8::1]:80/x", NULL },
+                /* RFC 3986 §3.2.2 IP-literal: every IPv6 address form (RFC 4291 §2.2) */
+                { "http://[::1]/x", NULL },
+                { "http://[::]/x", NULL },
+                { "https://[2001:DB8:0:0:8:800:200C:417A]/x", NULL },
+                { "http://[::ffff:192.0.2.1]:8080/x", NULL },
+                { "ftp://user:pass@[2001:db8::7]:21/x", NULL },
+                { "http://[2001:db8::1]", NULL },
+                { "http://[2001:db8::1]?q", NULL },
+                /* the longest IPv6 address text there is (45 characters, INET6_ADDRSTRLEN - 1) */
+                { "http://[0000:0000:0000:0000:0000:ffff:192.168.100.100]/x", NULL },
                 { "http://h", NULL },
                 { "/data/ufs/update.zip", NULL },
                 /* UMTS/HSPA DFOTA User Guide §3.3: AT+QFOTADL="UFS:delta.bin" — no '/' needed. */
@@ -253,6 +263,33 @@ static void test_url_syntax(void **state) {
                 { "http://h:8a/x", "has a bad port \"8a\"" },
                 { "http://[::1/x", "has an IP literal without ']'" },
                 { "http://[::1]x/y", "has 'x' after the host" },
+                /* IP literals that are not an IPv6 address */
+                { "http://[]", "has an empty IP literal \"[]\"" },
+                { "http://[]/x", "has an empty IP literal \"[]\"" },
+                { "http://[]:80/x", "has an empty IP literal \"[]\"" },
+                { "ftp://user:pw@[]/x", "has an empty IP literal \"[]\"" },
+                { "http://[192.0.2.1]/x", "has an IPv4 address in brackets" },
+                { "http://[127.0.0.1]:80/x", "has an IPv4 address in brackets" },
+                { "http://[fe80::1%25eth0]/x", "has a zone id in its IP literal" },
+                { "http://[fe80::1%25]/x", "has a zone id in its IP literal" },
+                { "http://[v1.x]/x", "has an IPvFuture literal" },
+                { "http://[V7.fe80::1+en0]/x", "has an IPvFuture literal" },
+                { "http://[example.net]/x", "has an IP literal that is not an IPv6 address" },
+                { "http://[::1::2]/x", "has an IP literal that is not an IPv6 address" },
+                { "http://[2001:db8::g]/x", "has an IP literal that is not an IPv6 address" },
+                { "http://[1:2:3:4:5:6:7:8:9]/x", "has an IP literal that is not an IPv6 address" },
+                /* 46 characters, one more than the longest IPv6 address text */
+                { "http://[0000:0000:0000:0000:0000:ffff:192.168.100.1000]/x", "has an IP literal that is not an IPv6 address" },
+                { "http://[[::1]]/x", "has an IP literal that is not an IPv6 address" },
+                /* brackets outside an IP literal */
+                { "http://h[::1]/x", "has '[' in its host name" },
+                { "http://h]/x", "has ']' in its host name" },
+                { "ftp://u:p@fw[1].example/x", "has '[' in its host name" },
+                /* an empty host after the user information */
+                { "ftp://user:pw@/x", "has no host" },
+                { "ftp://user:pw@", "has no host" },
+                { "ftp://user:pw@:21/x", "has no host" },
+                { "ftp://user:pw@?x", "has no host" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
