@@ -138,8 +138,6 @@ typedef struct Config {
         char *inbox;                    /* "local": {"inbox": PATH}; default <state_directory>/inbox */
         bool hotplug;                   /* "hotplug": find USB modules through udev; default true */
         MqttConfig *mqtt;               /* "mqtt"; NULL when absent */
-        usec_t records_max_age;         /* "records": {"max_age_days"}: ended records older are pruned; 0: none */
-        unsigned records_max_count;     /* "records": {"max_count"}: at most this many ended records; 0: no limit */
 } Config;
 
 /* Fills *c with the defaults (state_directory from $STATE_DIRECTORY if set). Returns 0 or -ENOMEM. */

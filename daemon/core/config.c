@@ -1417,8 +1417,6 @@ static int config_fill_defaults(Config *c) {
                 .records_max_age = 90 * 24 * 60 * 60 * USEC_PER_SEC,
                 .records_max_count = 1000,
                 .hotplug = true,
-                .records_max_age = 90 * 24 * 3600 * USEC_PER_SEC,
-                .records_max_count = 1000,
         };
 
         /* systemd joins several StateDirectory= entries with ':'; the first is ours. */
