@@ -227,33 +227,18 @@ static void engine_arm(Engine *e, EngineTimer t) {
                 log_engine(e, LOG_ERR, r, "Failed to arm the %s timer: %m", engine_timer_to_string(t));
 }
 
-static const char *engine_message_id(JobState s) {
+/* How a transition into s is logged: its level, and its MESSAGE_ID (catalogued). */
+static int engine_state_log_level(JobState s, const char **ret_message_id) {
         switch (s) {
-        case JOB_SUCCEEDED: return DFOTAD_MESSAGE_JOB_SUCCEEDED;
-        case JOB_FAILED:    return DFOTAD_MESSAGE_JOB_FAILED;
-        case JOB_REJECTED:  return DFOTAD_MESSAGE_JOB_REJECTED;
-        case JOB_QUEUED:
-        case JOB_PREFLIGHT:
-        case JOB_DOWNLOADING:
-        case JOB_DOWNLOADED:
-        case JOB_UPDATING:
-        case JOB_VERIFYING:
-        case JOB_WAITING_FOR_MODEM:
-        case JOB_CANCELED:
-        case _JOB_STATE_MAX:
-        case _JOB_STATE_INVALID:
-                break;
-        }
-        return DFOTAD_MESSAGE_JOB_STATE;
-}
-
-static int engine_state_level(JobState s) {
-        switch (s) {
-        case JOB_FAILED:
-        case JOB_REJECTED:
-                return LOG_WARNING;
         case JOB_SUCCEEDED:
+                *ret_message_id = DFOTAD_MESSAGE_JOB_SUCCEEDED;
                 return LOG_NOTICE;
+        case JOB_FAILED:
+                *ret_message_id = DFOTAD_MESSAGE_JOB_FAILED;
+                return LOG_WARNING;
+        case JOB_REJECTED:
+                *ret_message_id = DFOTAD_MESSAGE_JOB_REJECTED;
+                return LOG_WARNING;
         case JOB_QUEUED:
         case JOB_PREFLIGHT:
         case JOB_DOWNLOADING:
@@ -266,6 +251,7 @@ static int engine_state_level(JobState s) {
         case _JOB_STATE_INVALID:
                 break;
         }
+        *ret_message_id = DFOTAD_MESSAGE_JOB_STATE;
         return LOG_INFO;
 }
 
@@ -281,7 +267,8 @@ static void engine_set_state(Engine *e, JobState s, DfotaPhase phase, const char
         _cleanup_free_ char *detail = NULL;
         JobState old = rec->state;
         DfotaPhase old_phase = rec->phase;
-        int added;
+        const char *message_id;
+        int added, level;
 
         if (detail_format) {
                 va_list ap;
@@ -310,11 +297,12 @@ static void engine_set_state(Engine *e, JobState s, DfotaPhase phase, const char
         engine_save(e);
         fault_pointf("saved:%s", job_state_to_string(s));
 
+        level = engine_state_log_level(s, &message_id);
         if (old == s)
-                log_engine_id(e, engine_message_id(s), engine_state_level(s), 0, "Job %s: %s%s%s%s", job_record_name(rec),
+                log_engine_id(e, message_id, level, 0, "Job %s: %s%s%s%s", job_record_name(rec),
                               job_state_to_string(s), detail ? " (" : "", strempty(detail), detail ? ")" : "");
         else
-                log_engine_id(e, engine_message_id(s), engine_state_level(s), 0, "Job %s: %s -> %s%s%s%s", job_record_name(rec),
+                log_engine_id(e, message_id, level, 0, "Job %s: %s -> %s%s%s%s", job_record_name(rec),
                               job_state_to_string(old), job_state_to_string(s),
                               detail ? " (" : "", strempty(detail), detail ? ")" : "");
 

@@ -113,17 +113,23 @@ def test_qfotadl_waits_for_its_record_on_a_full_disk(harness, small_disk):
     assert sim.qfotadl_count() == 1
 
 
-def test_statuses_saved_late_are_saved(harness, small_disk):
-    """The disk fills in the middle of the update: the job goes on, its saves are kept and written
-    once there is room again; the record on disk ends as the job did."""
+def fill_at_updating(harness, small_disk, job_id):
+    """A job whose disk fills up the instant it enters UPDATING; returns (sim, config, daemon)."""
     sim = harness.start_sim("ec25-http-success", time_scale=4)
     cfg = config(harness)
     cfg["timeouts"].update({k: v * 4 for k, v in TEST_TIMEOUTS.items() if k != "at_command"})
     d = harness.start_daemon(cfg, env={"DFOTAD_TEST_STOP_AT": "saved:UPDATING"})
-    submit(harness, "mid")
+    submit(harness, job_id)
     wait_stopped(d, 20)
     small_disk.fill()
     d.signal(signal.SIGCONT)
+    return sim, cfg, d
+
+
+def test_statuses_saved_late_are_saved(harness, small_disk):
+    """The disk fills in the middle of the update: the job goes on, its saves are kept and written
+    once there is room again; the record on disk ends as the job did."""
+    sim, _, d = fill_at_updating(harness, small_disk, "mid")
 
     d.wait_log(r"Job mid: \S+ -> SUCCEEDED", scaled(60))
     assert harness.read_record("mid")["state"] == "UPDATING"      # the disk said no
@@ -135,14 +141,7 @@ def test_statuses_saved_late_are_saved(harness, small_disk):
 def test_killed_while_the_disk_is_full(harness, small_disk):
     """A restart before the kept saves landed resumes from the older record on disk; the module's
     revision decides, and AT+QFOTADL is not sent again."""
-    sim = harness.start_sim("ec25-http-success", time_scale=4)
-    cfg = config(harness)
-    cfg["timeouts"].update({k: v * 4 for k, v in TEST_TIMEOUTS.items() if k != "at_command"})
-    d = harness.start_daemon(cfg, env={"DFOTAD_TEST_STOP_AT": "saved:UPDATING"})
-    submit(harness, "lost")
-    wait_stopped(d, 20)
-    small_disk.fill()
-    d.signal(signal.SIGCONT)
+    sim, cfg, d = fill_at_updating(harness, small_disk, "lost")
     d.wait_log(r"Job lost: \S+ -> VERIFYING", scaled(60))
     d.kill()
     assert harness.read_record("lost")["state"] == "UPDATING"
