@@ -77,6 +77,10 @@ typedef struct ModemProfile {
          * parser accepts every known spelling from every family; this is what to expect). */
         const char *const *urc_words;
 
+        /* Lines the module prints by itself as it boots, NULL-terminated: seeing one means it
+         * restarted (a reboot on a port that stays, or before the port's return was noticed). */
+        const char *const *boot_lines;
+
         /* The module reboots (and its USB AT port disappears) after the download and after END. */
         bool reboots_after_download;
         /* The AT port stays through the module's reboots (a UART): verification polls ATI instead

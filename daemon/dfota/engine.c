@@ -46,6 +46,7 @@ DEFINE_STRING_TABLE_LOOKUP(engine_timer, EngineTimer);
 typedef enum RevisionCheck {
         REVISION_CHECK_VERIFY,          /* after END, or the module booted normally */
         REVISION_CHECK_NO_FIRST_URC,    /* the first-URC (or download-start) wait ran out */
+        REVISION_CHECK_WATCHDOG,        /* the watchdog gives up: what does the module run? */
         _REVISION_CHECK_MAX,
         _REVISION_CHECK_INVALID = -EINVAL,
 } RevisionCheck;
@@ -452,7 +453,12 @@ static void engine_decide_revision(Engine *e, const char *revision) {
                 return;
         }
 
-        if (e->check == REVISION_CHECK_NO_FIRST_URC) {
+        if (e->check == REVISION_CHECK_WATCHDOG) {
+                char buf[32];
+
+                engine_end(e, JOB_FAILED, "the module sent no URC for %s in the update phase, %u watchdog resets did not help; "
+                           "it runs revision %s", format_seconds(e->modem->timeouts->urc_watchdog, buf), rec->watchdog_resets, revision);
+        } else if (e->check == REVISION_CHECK_NO_FIRST_URC) {
                 _cleanup_free_ char *why = engine_wait_reason(e);
 
                 engine_end(e, JOB_FAILED, "%s; the module runs revision %s", strna(why), revision);
@@ -517,6 +523,15 @@ static void on_ati_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
                         return;
                 }
                 engine_decide_revision(e, revision);
+                return;
+        }
+
+        if (e->check == REVISION_CHECK_WATCHDOG) {
+                char buf[32];
+
+                engine_end(e, JOB_FAILED, "the module sent no URC for %s in the update phase, %u watchdog resets did not help, "
+                           "and it does not answer ATI (%s)", format_seconds(e->modem->timeouts->urc_watchdog, buf),
+                           e->record->watchdog_resets, at_result_to_string(r->result));
                 return;
         }
 
@@ -610,8 +625,13 @@ static void engine_handle_watchdog(Engine *e) {
         int r;
 
         if (rec->watchdog_resets >= ENGINE_MAX_WATCHDOG_RESETS) {
-                engine_end(e, JOB_FAILED, "the module sent no URC for %s in the update phase, %u watchdog resets did not help",
-                           format_seconds(e->modem->timeouts->urc_watchdog, buf), rec->watchdog_resets);
+                /* Given up on: the revision it runs goes into the record (it may even be the
+                 * target, reached without a word), or that it does not answer. */
+                log_engine(e, LOG_WARNING, 0, "Job %s: no URC for %s in the update phase after %u watchdog resets; reading the revision",
+                           job_record_name(rec), format_seconds(e->modem->timeouts->urc_watchdog, buf), rec->watchdog_resets);
+                e->check = REVISION_CHECK_WATCHDOG;
+                engine_arm(e, ENGINE_TIMER_VERIFY);
+                engine_read_revision(e);
                 return;
         }
 
@@ -769,8 +789,8 @@ static void engine_on_fota_urc(Engine *e, const FotaUrc *u, const char *line) {
         }
 }
 
-/* RDY (and the rest of the boot noise) is the module booting, not a DFOTA URC: it never ends a
- * phase by itself. What follows a boot within first_urc_after_reboot, or the revision read after
+/* RDY (or another of the family's boot lines) is the module booting, not a DFOTA URC: it never
+ * ends a phase by itself. What follows a boot within first_urc_after_reboot, or the revision read after
  * that, does (issue 9 item 5: RDY before START after the download reboot). */
 static void engine_on_boot(Engine *e) {
         JobRecord *rec = e->record;
@@ -801,6 +821,13 @@ static void engine_on_boot(Engine *e) {
         }
 }
 
+static bool engine_line_is_boot(const Engine *e, const char *line) {
+        for (const char *const *l = engine_profile(e)->boot_lines; l && *l; l++)
+                if (streq(line, *l))
+                        return true;
+        return false;
+}
+
 void engine_on_urc(Engine *e, const char *line) {
         FotaUrc u;
         int r;
@@ -808,7 +835,7 @@ void engine_on_urc(Engine *e, const char *line) {
         if (engine_ended(e))
                 return;
 
-        if (streq(line, "RDY")) {
+        if (engine_line_is_boot(e, line)) {
                 engine_on_boot(e);
                 return;
         }

@@ -40,6 +40,9 @@ static const char *const boot_urc_prefixes[] = {
         "+QUSIM:",
         "+QIND:",
         "POWERED DOWN",
+        /* BC26: the last line of its boot ROM, the one sign on its UART that it restarted (a
+         * family's boot lines: profile.h). */
+        "Leaving the BROM",
 };
 
 /* Storage for the fields of one log entry about a modem. */

@@ -468,6 +468,14 @@ static const char *const bc26_models[] = {
         NULL,
 };
 
+/* What every Quectel module prints when its firmware is up: "RDY" (the AT command manuals'
+ * power-on URC; reference modem.md §2.4, ModemManager treats it as a modem reset). */
+static const char *const boot_lines_rdy[] = { "RDY", NULL };
+
+/* A BC26 on its UART prints its boot ROM's lines when it restarts, ending with "Leaving the BROM"
+ * (forums.quectel.com/t/24784, the simulator's BC26 boot noise), and no RDY there. */
+static const char *const boot_lines_bc26[] = { "RDY", "Leaving the BROM", NULL };
+
 /* §3.1 command table: HTTPSTART, DOWNLOADING,<percent>, HTTPPEND, START, UPDATING, END. The §4.1
  * example prints "HTTPTART" (a typo in the guide's own example: a module that sends it must not
  * look like an unknown word) and "HTTPEND" where the table has "HTTPPEND"; §3.1 NOTES: after a
@@ -588,6 +596,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
 
                 .urc_words = ec2x_urc_words,
 
+                .boot_lines = boot_lines_rdy,
+
                 /* §3: "After the package download is finished, the module will reboot
                  * automatically and then enter into recovery mode for firmware upgrade." */
                 .reboots_after_download = true,
@@ -636,6 +646,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
                 .local_max = 90,
 
                 .urc_words = ep06_urc_words,
+
+                .boot_lines = boot_lines_rdy,
 
                 /* ch. 3: "download the package from FTP/HTTP(S) server, reboot automatically and
                  * then enter into recovery mode"; §3.1 example: "the USB port will be
@@ -687,6 +699,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
                 .local_max = 512,
 
                 .urc_words = rg50x_urc_words,
+
+                .boot_lines = boot_lines_rdy,
 
                 /* §3.3.1 example: "The module reboots automatically and the USB port is
                  * re-initialized. ... After the module is rebooted, the first URC should be
@@ -743,6 +757,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
                 .local_max = 128,
 
                 .urc_words = ucxx_urc_words,
+
+                .boot_lines = boot_lines_rdy,
 
                 /* §3.1 example: "Module will be rebooted and USB port will be re-initialized." */
                 .reboots_after_download = true,
@@ -808,6 +824,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
 
                 .urc_words = bc26_urc_words,
 
+                .boot_lines = boot_lines_bc26,
+
                 /* ch. 3: "After finishing the package download, the module will automatically
                  * upgrade the module's firmware. If firmware is upgraded successfully, the module
                  * will reboot" — no reboot between download and update. */
@@ -868,6 +886,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
                 .local_max = 90,
 
                 .urc_words = generic_urc_words,
+
+                .boot_lines = boot_lines_rdy,
 
                 /* Every USB family reboots after the download (EC25&EC21 §3; EP06&EG06&EM06 ch. 3;
                  * RG50xQ §3.3.1; UMTS/HSPA §3.1): assuming it is the safe side, since a port that
