@@ -28,7 +28,7 @@ typedef struct Modem Modem;
 /* What became of a reset (modem_reset()). */
 typedef enum ModemResetResult {
         MODEM_RESET_SENT_AT,        /* AT+CFUN=1,1 was written to the AT port in full */
-        MODEM_RESET_RAN_COMMAND,    /* the configured reset program was started */
+        MODEM_RESET_RAN_COMMAND,    /* the configured reset program ran and exited with status 0 */
         MODEM_RESET_NOT_DELIVERED,  /* neither: the AT port took no command and there is no program (or it failed to start) */
         _MODEM_RESET_RESULT_MAX,
         _MODEM_RESET_RESULT_INVALID = -EINVAL,
@@ -82,6 +82,8 @@ struct Modem {
         ModemResetCallback reset_callback;
         void *reset_userdata;
         sd_event_source *reset_defer;
+        sd_event_source *reset_child;   /* the reset program runs; its exit status says whether it counts */
+        char *reset_why;                /* what came before the program, for the report */
         ModemResetResult reset_result;
         char *reset_detail;
 

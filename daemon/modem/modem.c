@@ -419,19 +419,6 @@ static const char *const modem_reset_result_table[_MODEM_RESET_RESULT_MAX] = {
 
 DEFINE_STRING_TABLE_LOOKUP(modem_reset_result, ModemResetResult);
 
-static int on_reset_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        Modem *m = userdata;
-
-        if (si->si_code == CLD_EXITED && si->si_status == 0)
-                log_modem(m, LOG_INFO, 0, "Reset command finished");
-        else
-                log_modem(m, LOG_WARNING, 0, "Reset command failed (%s %d)",
-                          si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
-
-        sd_event_source_unref(s);
-        return 0;
-}
-
 static int on_reset_defer(sd_event_source *s, void *userdata) {
         Modem *m = userdata;
         ModemResetCallback cb = m->reset_callback;
@@ -469,7 +456,31 @@ static void modem_reset_done(Modem *m, ModemResetResult result, const char *form
         (void) sd_event_source_set_description(m->reset_defer, "modem-reset");
 }
 
-static int modem_run_reset_command(Modem *m) {
+static int on_reset_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Modem *m = userdata;
+        const char *program = m->manager->config->reset_command[0];
+        _cleanup_free_ char *why = TAKE_PTR(m->reset_why);
+        bool ok = si->si_code == CLD_EXITED && si->si_status == 0;
+
+        m->reset_child = sd_event_source_disable_unref(m->reset_child);
+        if (ok)
+                log_modem(m, LOG_INFO, 0, "Reset command %s finished", program);
+        else
+                log_modem(m, LOG_WARNING, 0, "Reset command %s failed (%s %d)", program,
+                          si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+
+        /* The reset counts only if the program says it did it: one that failed reset nothing. */
+        if (ok)
+                modem_reset_done(m, MODEM_RESET_RAN_COMMAND, "%s%s%s ran", strempty(why), why ? "; " : "", program);
+        else
+                modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "%s%s%s failed (%s %d)", strempty(why), why ? "; " : "", program,
+                                 si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+        return 0;
+}
+
+/* Starts the reset program; its exit reports the reset (why: what came before it, for the log).
+ * Returns 0 or a negative errno (nothing started, nothing reported). */
+static int modem_run_reset_command(Modem *m, const char *why) {
         const Config *c = m->manager->config;
         posix_spawnattr_t attr;
         sigset_t none;
@@ -488,9 +499,16 @@ static int modem_run_reset_command(Modem *m) {
         if (r != 0)
                 return log_modem(m, LOG_ERR, r, "Failed to run reset command %s: %m", c->reset_command[0]);
 
-        r = sd_event_add_child(m->event, NULL, pid, WEXITED, on_reset_child, m);
-        if (r < 0)
-                log_modem(m, LOG_WARNING, r, "Cannot watch the reset command, ignoring: %m");
+        r = free_and_strdup(&m->reset_why, why);
+        if (r >= 0)
+                r = sd_event_add_child(m->event, &m->reset_child, pid, WEXITED, on_reset_child, m);
+        if (r < 0) {
+                /* Started, but we cannot learn how it ended: it counts, said so. */
+                log_modem(m, LOG_WARNING, r, "Cannot watch the reset command, counting it as done: %m");
+                modem_reset_done(m, MODEM_RESET_RAN_COMMAND, "%s%s%s started (not watched)", strempty(why), why ? "; " : "", c->reset_command[0]);
+                return 0;
+        }
+        (void) sd_event_source_set_description(m->reset_child, "modem-reset-child");
         return 0;
 }
 
@@ -502,12 +520,13 @@ static void modem_reset_fallback(Modem *m, const char *why) {
                 modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "AT+CFUN=1,1 did not reach the module (%s) and no reset.command is configured", why);
                 return;
         }
-        if (modem_run_reset_command(m) < 0) {
+        _cleanup_free_ char *before = NULL;
+
+        if (asprintf(&before, "AT+CFUN=1,1 did not reach the module (%s)", why) < 0)
+                before = NULL;
+        if (modem_run_reset_command(m, before) < 0)
                 modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "AT+CFUN=1,1 did not reach the module (%s) and %s could not be started",
                                  why, c->reset_command[0]);
-                return;
-        }
-        modem_reset_done(m, MODEM_RESET_RAN_COMMAND, "AT+CFUN=1,1 did not reach the module (%s); %s started instead", why, c->reset_command[0]);
 }
 
 static void on_reset_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
@@ -558,18 +577,16 @@ int modem_reset(Modem *m, ModemResetCallback callback, void *userdata) {
         const Config *c = m->manager->config;
         int r;
 
-        if (m->reset_callback || m->reset_defer)
+        if (m->reset_callback || m->reset_defer || m->reset_child)
                 return -EBUSY;
 
         m->reset_callback = callback;
         m->reset_userdata = userdata;
 
         if (c->reset_method == RESET_METHOD_COMMAND && !c->reset_try_at_first) {
-                r = modem_run_reset_command(m);
+                r = modem_run_reset_command(m, NULL);
                 if (r < 0)
                         modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "%s could not be started (%s)", c->reset_command[0], strerror(-r));
-                else
-                        modem_reset_done(m, MODEM_RESET_RAN_COMMAND, "%s started", c->reset_command[0]);
                 return 0;
         }
 
@@ -1121,7 +1138,9 @@ Modem *modem_free(Modem *m) {
         m->engine = engine_free(m->engine);
         m->finish_defer = sd_event_source_disable_unref(m->finish_defer);
         m->reset_defer = sd_event_source_disable_unref(m->reset_defer);
+        m->reset_child = sd_event_source_disable_unref(m->reset_child);
         free(m->reset_detail);
+        free(m->reset_why);
         m->hold_timer = sd_event_source_disable_unref(m->hold_timer);
         m->channel = at_channel_free(m->channel);
         m->path_watch = sd_event_source_disable_unref(m->path_watch);

@@ -61,7 +61,23 @@ def test_watchdog_falls_back_to_the_reset_program(harness):
     assert r["watchdog_resets"] == 1 == len(real_resets(sim)), (r["watchdog_resets"], sim.reset_events())
     assert real_resets(sim)[0]["via"] == "signal"
     assert len(cfun_lines(sim)) == 1
-    assert harness.daemon.grep(r"AT\+CFUN=1,1 did not reach the module \(written, but not answered\); .*reset-module started instead")
+    assert harness.daemon.grep(r"the module was reset \(reset 1 of 5\): AT\+CFUN=1,1 did not reach the module "
+                               r"\(written, but not answered\); .*reset-module ran")
+
+
+def test_a_failing_reset_program_resets_nothing(harness):
+    """Item 4: a reset program that exits with an error did not reset the module: not counted; the
+    job fails saying why, not "5 watchdog resets did not help"."""
+    sim = harness.start_sim("ec25-watchdog-deaf")
+    cfg = harness.config(timeouts=FAST, reset={"command": ["/bin/false"]})
+    harness.start_daemon(cfg)
+    harness.submit_job(make_job("false"))
+
+    r = harness.wait_record_terminal("false", timeout=120)
+    assert r["state"] == "FAILED", (r["reason"], states(r))
+    assert r["watchdog_resets"] == 0
+    assert "could not be reset: /bin/false failed (exit status 1)" in r["reason"], r["reason"]
+    assert real_resets(sim) == []
 
 
 def test_rdy_before_start_is_boot_noise(harness):
