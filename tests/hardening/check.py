@@ -236,6 +236,20 @@ def main():
     res["probe_journal_pid1"] = [l for l in sh("journalctl", "-b", "_PID=1", "-o", "cat", "--no-pager").splitlines()
                                  if "dfotad-probe" in l]
 
+    # IPAddressDeny=any with and without README's IPAddressAllow=: a transient unit as dfotad's
+    # kind of user connects to the broker.
+    connect = ("import socket\ntry:\n socket.create_connection(('127.0.0.1', 8883), timeout=2).close(); print('ok')\n"
+               "except OSError as e:\n print(type(e).__name__, e.errno)")
+    res["ip_probe"] = {}
+    for name, props in (("deny", ["IPAddressDeny=any"]),
+                        ("deny+allow localhost", ["IPAddressDeny=any", "IPAddressAllow=localhost"])):
+        argv = ["systemd-run", "--wait", "--pipe", "-q", "-p", "DynamicUser=yes"]
+        for p in props:
+            argv += ["-p", p]
+        res["ip_probe"][name] = sh(*argv, "/usr/bin/python3", "-c", connect).strip()
+    res["ip_firewall_unsupported"] = [l for l in sh("journalctl", "-b", "_PID=1", "-o", "cat", "--no-pager").splitlines()
+                                      if "does not support BPF/cgroup firewalling" in l]
+
     with open(os.path.join(RESULT_DIR, "result.json"), "w") as f:
         json.dump(res, f, indent=1)
 

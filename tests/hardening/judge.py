@@ -83,8 +83,10 @@ def main():
                       if c in allow]
     log = inbox.get("journal_dfotad", "") + wd.get("journal_dfotad", "")
     eperm = [l for l in log.splitlines() if "Operation not permitted" in l or "EPERM" in l]
+    # SIGSYS on dfotad itself (the service manager's words) or on the reset program (dfotad's).
     sigsys = [l for r in runs for l in r.get("journal_pid1", []) + r.get("journal_kernel", [])
-              if re.search(r"31/SYS|SIGSYS|signal=SYS|Bad system call|seccomp", l)]
+              + r.get("journal_dfotad", "").splitlines()
+              if re.search(r"31/SYS|SIGSYS|signal=SYS|Bad system call|seccomp|\(signal 31\)", l)]
     p = probes(inbox, "SystemCallFilter")
     must_fail = [x for x in p if "[@" in x["what"]]
     must_work = [x for x in p if "[needed]" in x["what"]]
@@ -135,10 +137,13 @@ def main():
     p = probes(inbox, "RestrictFileSystems")
     tried = [x for x in p if x["outcome"] != "none mounted"]
     enforced = tried and all(x["outcome"] in ("EPERM", "EACCES") for x in tried)
+    # systemd enforces it only when /sys/kernel/security/lsm lists "bpf" (no securityfs in nspawn).
     lsm = inbox.get("lsm", "")
-    note = None if enforced else ("not enforced here: this systemd is built -BPF_FRAMEWORK" if not bpf
-                                  else f"not enforced: BPF LSM active? ({lsm or 'unknown'})")
-    ok = jobs and (enforced or not bpf)
+    no_lsm = "bpf" not in lsm.split(",")
+    note = None if enforced else ("not enforced here: this systemd is built -BPF_FRAMEWORK" if not bpf else
+                                  f"not enforced here: /sys/kernel/security/lsm is {lsm}" if no_lsm else
+                                  "NOT ENFORCED although systemd has BPF_FRAMEWORK and the BPF LSM")
+    ok = jobs and (enforced or not bpf or no_lsm)
     verdict("RestrictFileSystems=~@privileged-api", ok, [f"probe {x['what']}: {x['outcome']}" for x in p], note)
 
     # ---- TasksMax ----
@@ -167,6 +172,19 @@ def main():
         f"cgroup: {cg or 'no memory controller in the container'}",
     ] + [f"probe {x['what']}: {x['outcome']}" for x in p],
         None if enforced else "not enforced here: no memory controller delegated to the container")
+
+    # ---- README's IPAddressDeny=any + IPAddressAllow= drop-in (run watchdog has it) ----
+    ipp = wd.get("ip_probe", {})
+    dropin = "0.0.0.0/0" in wd.get("show", {}).get("IPAddressDeny", "")
+    unsupported = wd.get("ip_firewall_unsupported")
+    ok = (job_ok.get("watchdog") and dropin and ipp.get("deny+allow localhost") == "ok"
+          and ipp.get("deny", "ok") != "ok" and not unsupported)
+    verdict("README drop-in IPAddressDeny=any + IPAddressAllow=localhost (run watchdog: its job came over MQTT)", ok, [
+        f"dfotad: IPAddressDeny={wd.get('show', {}).get('IPAddressDeny')} IPAddressAllow={wd.get('show', {}).get('IPAddressAllow')}",
+        f"probe connect to the broker with IPAddressDeny=any alone: {ipp.get('deny')}; with IPAddressAllow=localhost: "
+        f"{ipp.get('deny+allow localhost')}",
+        f"service manager: {unsupported or 'BPF/cgroup firewalling supported'}",
+    ])
 
     # ---- the score ----
     for r in runs:

@@ -31,8 +31,8 @@ def bind(family, addr):
         s.bind((addr, 0))
 
 
-def open_dir(path):
-    os.close(os.open(path, os.O_RDONLY | os.O_DIRECTORY))
+def open_path(path):
+    os.close(os.open(path, os.O_RDONLY))
 
 
 def privileged_api_mounts():
@@ -131,7 +131,7 @@ def main():
     if not mounts:
         emit("RestrictFileSystems", "open a @privileged-api file system", "none mounted")
     for mnt, fstype in mounts[:3]:
-        attempt("RestrictFileSystems", f"open {mnt} ({fstype})", lambda m=mnt: open_dir(m))
+        attempt("RestrictFileSystems", f"open {mnt} ({fstype})", lambda m=mnt: open_path(m))
 
     tasks_probe()
     memory_probe(mib)
