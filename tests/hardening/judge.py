@@ -156,7 +156,7 @@ def main():
                                 f"{[r.get('sampled_max_tasks') for r in runs]}",
                                 f"cgroup: {cg or 'no pids controller in the container'}"]
             + [f"probe {x['what']}: {x['outcome']} after {x.get('forked')}" for x in p],
-            None if enforced else "not enforced here: no pids controller delegated to the container")
+            None if enforced else "not enforced in the container (no pids controller): limits.sh below")
 
     # ---- MemoryMax ----
     p = probes(inbox, "MemoryMax")
@@ -171,7 +171,7 @@ def main():
         f"sampled VmRSS max: {[r.get('sampled_max_vmrss_kib') for r in runs]} KiB; MemoryCurrent: {on_daemon('MemoryCurrent')}",
         f"cgroup: {cg or 'no memory controller in the container'}",
     ] + [f"probe {x['what']}: {x['outcome']}" for x in p],
-        None if enforced else "not enforced here: no memory controller delegated to the container")
+        None if enforced else "not enforced in the container (no memory controller): limits.sh below")
 
     # ---- README's IPAddressDeny=any + IPAddressAllow= drop-in (run watchdog has it) ----
     ipp = wd.get("ip_probe", {})

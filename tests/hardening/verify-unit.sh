@@ -3,7 +3,7 @@
 # Verifies dfotad.service's hardening against full jobs under a real systemd as PID 1: boots a
 # Debian tree with systemd-nspawn --boot, installs the built dfotad into it (meson install
 # --destdir), runs the module simulator on a pty and a TLS mosquitto inside, and per run submits
-# one job through the inbox; a check unit waits for the record to end, gathers what each setting
+# one job (inbox or MQTT); a check unit waits for the record to end, gathers what each setting
 # did to the running daemon (/proc status, cgroup limits, its mount namespace, the journal,
 # `systemctl show`, `systemd-analyze security`) and starts a probe unit with the same [Service]
 # settings that tries what each one forbids. Then the container powers off and this script prints
@@ -13,8 +13,11 @@
 #                   (SystemCallErrorNumber=EPERM: a denied call would show as EPERM in the log).
 #   run "watchdog": the job published on the plain dialect's job topic (TLS) instead, on
 #                   ec25-watchdog-silence, "reset": {"command": ["/usr/local/bin/reset-module"]}
-#                   (a script that power-cycles the simulator with SIGUSR1), urc_watchdog 1 s, and
-#                   SystemCallErrorNumber=kill in a drop-in: a denied call kills with SIGSYS.
+#                   (a script that power-cycles the simulator with SIGUSR1), urc_watchdog 1 s,
+#                   SystemCallErrorNumber=kill in a drop-in (a denied call kills with SIGSYS), and
+#                   README's IPAddressDeny=any + IPAddressAllow=localhost.
+#   limits.sh:      the container gets no memory or pids controller, so the watchdog job runs once
+#                   more on this host, dfotad in cgroups with the unit's MemoryMax= and TasksMax=.
 #
 # Not part of CI (too heavy): run it by hand, as root, after changing the unit:
 #
@@ -26,15 +29,16 @@
 # Debian 12's systemd 252 is built without it and accepts SocketBindDeny= and
 # RestrictFileSystems= without enforcing them. RestrictFileSystems= (BPF LSM) and the cgroup limits
 # TasksMax=/MemoryMax= are not enforced inside this container on either suite (no securityfs, no
-# memory or pids controller delegated); the script says so per setting and judges them on the
-# jobs and on the daemon's measured peak instead.
+# memory or pids controller delegated); the script says so per setting, and limits.sh runs a job
+# under the real limits on the host.
 #
 # It takes about 3 min the first time (debootstrap of about 320 MB, 2.5 min) and 20-30 s after
 # that: the tree is reused (default /var/tmp/dfotad-hardening/<suite>; never put it in the repo),
 # packages it lacks are added, dfotad is reinstalled each time. Needs debootstrap,
-# systemd-container, openssl and meson; the mirror only for the first run. The container gets its
-# own network namespace (--private-network): the broker is on its loopback. Results and logs:
-# build-hardening/hardening/<run>/ (result.json, the daemon's journal as JSON, the console).
+# systemd-container, openssl, meson and mosquitto; the mirror only for the first run. The
+# container gets its own network namespace (--private-network): the broker is on its loopback.
+# Results and logs: build-hardening/hardening/<run>/ (result.json, the daemon's journal as JSON,
+# the console).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -60,8 +64,9 @@ job_timeout=${HARDENING_JOB_TIMEOUT:-60}
 lib=/usr/local/lib/dfotad-hardening
 
 [ "$(id -u)" -eq 0 ] || { echo "run as root (debootstrap, systemd-nspawn)" >&2; exit 2; }
-for c in debootstrap systemd-nspawn openssl meson; do
-        command -v "$c" >/dev/null || { echo "$c missing (apt-get install debootstrap systemd-container openssl meson)" >&2; exit 2; }
+for c in debootstrap systemd-nspawn openssl meson mosquitto; do
+        command -v "$c" >/dev/null ||
+                { echo "$c missing (apt-get install debootstrap systemd-container openssl meson mosquitto)" >&2; exit 2; }
 done
 
 say() { printf '== %s\n' "$*"; }
@@ -124,7 +129,8 @@ if [ ! -s "$certs/hardening-server.pem" ]; then
         chroot "$tree" chown mosquitto /etc/mosquitto/certs/hardening-server.key
 fi
 install -m 0644 "$certs/hardening-ca.pem" "$tree/etc/dfotad/hardening-ca.pem"
-# Every address of the container's own loopback: "localhost" resolves to ::1 first there.
+# Every address of the container's own loopback: "localhost" resolves to ::1 first there, and
+# dfotad's asynchronous MQTT connect tries only a name's first address.
 cat >"$tree/etc/mosquitto/conf.d/hardening.conf" <<EOF
 listener 8883
 cafile /etc/mosquitto/certs/hardening-ca.pem
@@ -249,4 +255,9 @@ run inbox inbox ec25-http-success.json '"at"' eperm
 run watchdog mqtt ec25-watchdog-silence.json '{ "command": [ "/usr/local/bin/reset-module" ] }' kill
 
 # ---- the verdict -----------------------------------------------------------------------------
-/usr/bin/python3 tests/hardening/judge.py "$out/inbox/result.json" "$out/watchdog/result.json"
+verdict=0
+/usr/bin/python3 tests/hardening/judge.py "$out/inbox/result.json" "$out/watchdog/result.json" || verdict=1
+# MemoryMax= and TasksMax= enforced: the same kind of job in this host's cgroups.
+tests/hardening/limits.sh "$build" "$certs" || verdict=1
+echo "VERDICT: $([ "$verdict" -eq 0 ] && echo PASS || echo FAIL)"
+exit "$verdict"
