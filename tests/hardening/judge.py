@@ -5,7 +5,8 @@ jobs themselves, then each hardening setting of dfotad.service: PASS when the se
 on the running daemon and both full jobs succeeded under it, FAIL otherwise. A setting this
 systemd or kernel accepts but cannot enforce (cgroup controllers not delegated to the container,
 systemd built without BPF_FRAMEWORK) still PASSes on the jobs, and says "not enforced here" with
-the probe's evidence. Exit status 1 if anything FAILed.
+the probe's evidence. WARN marks what dfotad needs and could not do for a reason outside these
+settings (today: the system bus refuses DynamicUser=yes). Exit status 1 if anything FAILed.
 
 usage: judge.py RESULT_INBOX.json RESULT_WATCHDOG.json
 """
@@ -185,6 +186,18 @@ def main():
         f"{ipp.get('deny+allow localhost')}",
         f"service manager: {unsupported or 'BPF/cgroup firewalling supported'}",
     ])
+
+    # ---- the system bus (ModemManager), which dfotad needs and no setting here may block ----
+    mm = [l.split(": ", 1)[-1] for r in runs for l in r.get("journal_dfotad", "").splitlines() if "ModemManager" in l]
+    if mm and not any(l.startswith("Cannot") for l in mm):
+        print("PASS  the system bus: dfotad asked it about ModemManager")
+    else:
+        # Not a setting of this check: with DynamicUser=yes, dbus-daemon (which systemd runs with
+        # SYSTEMD_NSS_DYNAMIC_BYPASS=1) cannot resolve the UID and drops the connection at Hello.
+        print("WARN  the system bus: dfotad could not ask it about ModemManager (DynamicUser=yes and "
+              "dbus-daemon; a static User= reaches it)")
+    for l in mm:
+        print(f"        {l}")
 
     # ---- the score ----
     for r in runs:
