@@ -38,8 +38,7 @@ def open_path(path):
 def privileged_api_mounts():
     """Mount points of the file systems RestrictFileSystems=~@privileged-api names, from our own
     mountinfo (a /proc/self file: ProcSubset=pid keeps it)."""
-    kinds = {"bpf", "cgroup", "cgroup2", "configfs", "debugfs", "efivarfs", "fusectl", "mqueue",
-             "pstore", "securityfs", "tracefs"}
+    kinds = {"bpf", "debugfs", "pstore", "tracefs"}  # systemd-analyze filesystems @privileged-api
     found = []
     with open("/proc/self/mountinfo") as f:
         for line in f:
