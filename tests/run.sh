@@ -97,9 +97,9 @@ stage_e() {
                 return 1
         fi
         echo "systemd-analyze verify: clean"
-        out=$(systemd-analyze security --offline=yes --threshold=30 "$unit" 2>&1) || rc=$?
+        out=$(systemd-analyze security --offline=yes --threshold=15 "$unit" 2>&1) || rc=$?
         if [ "$rc" -ne 0 ]; then
-                printf '%s\nsystemd-analyze security: exposure above 3.0\n' "$out" >&2
+                printf '%s\nsystemd-analyze security: exposure above 1.5\n' "$out" >&2
                 return 1
         fi
         grep 'Overall exposure level' <<<"$out"
