@@ -8,8 +8,11 @@
 
 #include "macro.h"
 
+/* A reason is at most this many bytes. */
+#define REASON_MAX 1024
+
 /* Sets *reterr to a newly allocated "<field>: <message>", or just "<message>" when field is NULL,
- * freeing what *reterr held. reterr may be NULL (nothing is allocated). Returns error (a negative
+ * cut to REASON_MAX bytes (at a character boundary, ending "..."), freeing what *reterr held. reterr may be NULL (nothing is allocated). Returns error (a negative
  * errno), or -ENOMEM when the reason could not be allocated. */
 int reason_set(char **reterr, int error, const char *field, const char *format, ...) _printf_(4, 5);
 

@@ -57,6 +57,10 @@ bool job_state_is_terminal(JobState s) {
 
 #define job_reason(reterr, field, ...) reason_set(reterr, -EINVAL, field, __VA_ARGS__)
 
+/* A part of a URL quoted in a reason is cut here: the URL passed the character checks (printable
+ * ASCII, so nothing to escape), but not yet any length check. */
+#define URL_ECHO_MAX 32
+
 static bool char_is_ascii_alnum(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
@@ -164,12 +168,13 @@ static int url_check_syntax(const char *url, char **reterr) {
                 if (strlen(schemes[i]) == scheme_len && strncasecmp(url, schemes[i], scheme_len) == 0)
                         known = true;
         if (!known)
-                return job_reason(reterr, NULL, "unsupported scheme \"%.*s\" (ftp, http, https, or a local file: an absolute path or UFS:<name>)",
-                                  (int) scheme_len, url);
+                return job_reason(reterr, NULL, "unsupported scheme \"%.*s%s\" (ftp, http, https, or a local file: an absolute path or UFS:<name>)",
+                                  (int) MIN(scheme_len, URL_ECHO_MAX), url, scheme_len > URL_ECHO_MAX ? "..." : "");
 
         authority = startswith(url + scheme_len + 1, "//");
         if (!authority)
-                return job_reason(reterr, NULL, "\"%.*s:\" is not followed by \"//\"", (int) scheme_len, url);
+                return job_reason(reterr, NULL, "\"%.*s%s:\" is not followed by \"//\"", (int) MIN(scheme_len, URL_ECHO_MAX), url,
+                                  scheme_len > URL_ECHO_MAX ? "..." : "");
 
         /* RFC 3986 §3.2: authority = [ userinfo "@" ] host [ ":" port ] */
         authority_len = strcspn(authority, "/?#");
@@ -216,7 +221,8 @@ static int url_check_syntax(const char *url, char **reterr) {
                 if (n > 0 && n <= 5 && strspn(port, "0123456789") >= n)
                         p = strtoul(port, NULL, 10);
                 if (p < 1 || p > 65535)
-                        return job_reason(reterr, NULL, "has a bad port \"%.*s\" (1-65535)", (int) n, port);
+                        return job_reason(reterr, NULL, "has a bad port \"%.*s%s\" (1-65535)", (int) MIN(n, URL_ECHO_MAX), port,
+                                          n > URL_ECHO_MAX ? "..." : "");
         }
 
         return 0;

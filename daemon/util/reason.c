@@ -20,6 +20,16 @@ int reason_setv(char **reterr, int error, const char *field, const char *format,
         else if (asprintf(&s, "%s: %s", field, msg) < 0)
                 return -ENOMEM;
 
+        /* Whatever a caller quoted into it, a reason stays a reason (the parts that came from
+         * outside were escaped and cut where they were received: this only bounds the sum). */
+        if (strlen(s) > REASON_MAX) {
+                size_t n = REASON_MAX - 3;
+
+                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
+                        n--;
+                strcpy(s + n, "...");
+        }
+
         free(*reterr);
         *reterr = s;
         return error;
