@@ -35,6 +35,11 @@ typedef struct ControlPlaneVTable {
          * whose job a record that cannot be read was. */
         bool (*knows_job)(ControlPlane *cp, const char *id);
 
+        /* Optional. The manager pruned the record of job id, which had ended: the backend forgets
+         * what it kept of the job (its last delivered status, protocol state), except what is
+         * still needed to deliver a status it has not delivered yet. */
+        void (*job_pruned)(ControlPlane *cp, const char *id);
+
         /* Optional. The daemon stops (outside the event loop): say goodbye, bounded in time. */
         void (*stop)(ControlPlane *cp);
 
