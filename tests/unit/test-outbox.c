@@ -8,9 +8,12 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "config.h"
+#include "control-plane.h"
 #include "fileio.h"
 #include "json-util.h"
 #include "log.h"
+#include "manager.h"
 #include "../../daemon/control/mqtt-internal.h"
 #include "outbox.h"
 #include "state-file.h"
@@ -457,6 +460,95 @@ static void test_aws_scan(void **state) {
         assert_int_equal(scan.execution_number, 0);
 }
 
+static void write_text(const char *dir, const char *name, const char *text) {
+        char path[512];
+
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        assert_int_equal(write_file_atomic(path, text), 0);
+}
+
+static bool exists(const char *dir, const char *name) {
+        char path[512];
+
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        return access(path, F_OK) >= 0;
+}
+
+/* ControlPlaneVTable.knows_job and .job_pruned of the MQTT plane (AWS dialect), on the files a
+ * last run left: an execution with a delivered terminal status (job-a), one whose status is still
+ * in the outbox (job-b), a delivered status without an execution (job-c). */
+static void test_mqtt_knows_and_prunes_jobs(void **state) {
+        Dir *d = *state;
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        MqttConfig mc = {
+                .dialect = MQTT_DIALECT_AWS_IOT_JOBS,
+                .host = (char *) "127.0.0.1", .port = 1883,
+                .device_id = (char *) "dev1", .client_id = (char *) "dev1", .thing_name = (char *) "thing-1",
+                .prefix = (char *) "dfotad", .keepalive = 60,
+                .reconnect_min = USEC_PER_SEC, .reconnect_max = USEC_PER_SEC, .request_timeout = USEC_PER_SEC,
+        };
+        Config c = { .state_directory = d->path };
+        Manager m = { .config = &c };
+        char dir[256], jobs[256];
+        ControlPlane *cp = NULL;
+        static const char state_a[] = "{\"job_id\":\"job-a\",\"execution_number\":1,\"version_number\":3,"
+                                      "\"server_ended\":false,\"reported_terminal\":true}";
+        static const char state_b[] = "{\"job_id\":\"job-b\",\"execution_number\":1,\"version_number\":2,"
+                                      "\"server_ended\":false,\"reported_terminal\":false}";
+
+        assert_int_equal(sd_event_new(&e), 0);
+        m.event = e;
+        snprintf(jobs, sizeof jobs, "%s/jobs", d->path);
+        m.jobs_directory = jobs;
+
+        snprintf(dir, sizeof dir, "%s/mqtt", d->path);
+        assert_int_equal(mkdir(dir, 0750), 0);
+        snprintf(dir, sizeof dir, "%s/mqtt/aws", d->path);
+        assert_int_equal(mkdir(dir, 0750), 0);
+        write_text(dir, "job-a.json", state_a);
+        write_text(dir, "job-b.json", state_b);
+        snprintf(dir, sizeof dir, "%s/outbox", d->path);
+        assert_int_equal(mkdir(dir, 0750), 0);
+        snprintf(dir, sizeof dir, "%s/outbox/mqtt", d->path);
+        assert_int_equal(mkdir(dir, 0750), 0);
+        write_text(dir, "0000000000000001.json", "{\"job\":\"job-b\",\"status\":{\"state\":\"FAILED\"}}");
+        snprintf(dir, sizeof dir, "%s/outbox/mqtt/delivered", d->path);
+        assert_int_equal(mkdir(dir, 0750), 0);
+        write_text(dir, "job-a.json", "{\"job\":\"job-a\",\"status\":{\"state\":\"SUCCEEDED\"}}");
+        write_text(dir, "job-c.json", "{\"job\":\"job-c\",\"status\":{\"state\":\"REJECTED\"}}");
+
+        assert_int_equal(mqtt_control_plane_new(&m, &mc, &cp), 0);
+        assert_non_null(cp->vtable->knows_job);
+        assert_non_null(cp->vtable->job_pruned);
+        assert_true(cp->vtable->knows_job(cp, "job-a"));
+        assert_true(cp->vtable->knows_job(cp, "job-b"));
+        assert_true(cp->vtable->knows_job(cp, "job-c"));
+        assert_false(cp->vtable->knows_job(cp, "job-z"));
+        assert_false(cp->vtable->knows_job(cp, "../job-a"));
+
+        /* Ended and delivered: everything of it goes. */
+        cp->vtable->job_pruned(cp, "job-a");
+        assert_false(cp->vtable->knows_job(cp, "job-a"));
+        snprintf(dir, sizeof dir, "%s/mqtt/aws", d->path);
+        assert_false(exists(dir, "job-a.json"));
+        snprintf(dir, sizeof dir, "%s/outbox/mqtt/delivered", d->path);
+        assert_false(exists(dir, "job-a.json"));
+
+        /* A status still to deliver: the execution that addresses it stays, and so does the status. */
+        cp->vtable->job_pruned(cp, "job-b");
+        assert_true(cp->vtable->knows_job(cp, "job-b"));
+        snprintf(dir, sizeof dir, "%s/mqtt/aws", d->path);
+        assert_true(exists(dir, "job-b.json"));
+        snprintf(dir, sizeof dir, "%s/outbox/mqtt", d->path);
+        assert_true(exists(dir, "0000000000000001.json"));
+
+        cp->vtable->job_pruned(cp, "job-c");
+        assert_false(cp->vtable->knows_job(cp, "job-c"));
+        cp->vtable->job_pruned(cp, "job-z");     /* unknown: nothing happens */
+
+        control_plane_free(cp);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_order_and_reload, setup, teardown),
@@ -467,6 +559,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_unwritable_outbox_keeps_everything, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unwritable_outbox_retry_timer, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_forget_job, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mqtt_knows_and_prunes_jobs, setup, teardown),
                 cmocka_unit_test(test_derived_job_id),
                 cmocka_unit_test(test_aws_scan),
         };
