@@ -832,12 +832,13 @@ void mqtt_aws_scan(const char *p, size_t n, AwsScan *ret) {
  * logged and dropped. */
 static void aws_unparsable(Mqtt *m, const char *api, const char *topic_safe, const char *payload, size_t len, const char *what) {
         _cleanup_free_ char *head = NULL, *reason = NULL;
+        bool offer = streq(api, "start-next/accepted") || streq(api, "notify-next");
         AwsJobs *a = m->aws;
         AwsScan scan;
         AwsJob *j;
         int r;
 
-        if (streq(api, "start-next/accepted") || streq(api, "notify-next")) {
+        if (offer) {
                 mqtt_aws_scan(payload, MIN(len, (size_t) AWS_SCAN_MAX), &scan);
 
                 if (streq(api, "start-next/accepted")) {
@@ -870,8 +871,11 @@ static void aws_unparsable(Mqtt *m, const char *api, const char *topic_safe, con
         }
 
         head = escape_foreign(payload, MIN(len, (size_t) ESCAPE_LINE_MAX), ESCAPE_LINE_MAX);
-        log_warning("MQTT: %s: the message %s and names no job in its first %u bytes, dropping it (it starts: %s)",
-                    topic_safe, what, AWS_SCAN_MAX, strna(head));
+        if (offer)
+                log_warning("MQTT: %s: the message %s and names no job in its first %u bytes, dropping it (it starts: %s)",
+                            topic_safe, what, AWS_SCAN_MAX, strna(head));
+        else
+                log_warning("MQTT: %s: the message %s, dropping it (it starts: %s)", topic_safe, what, strna(head));
 }
 
 static void aws_message(Mqtt *m, const char *topic, const char *topic_safe, const char *payload, size_t len) {

@@ -286,6 +286,35 @@ def test_aws_oversized_executions_are_rejected_once(harness, mqtt):
     svc.check()
 
 
+def test_aws_unparsable_offers(harness, mqtt):
+    """A notify-next with a NUL byte names its job in the clear: REJECTED with the offset. One too
+    large to parse that names no job in its first 16 KiB is logged (escaped) and dropped."""
+    broker = mqtt.broker()
+    svc = mqtt.service(broker)
+    d = start_aws(harness, broker)
+    # After the start-next of the connect: the job reaches dfotad only in our notify-next.
+    d.wait_log(r"MQTT: no pending job for thing", scaled(10))
+    svc.create_job("job-nul", make_job("job-nul"), notify=False)
+    op = mqtt.client(broker, "operator")
+    topic = f"$aws/things/{THING}/jobs/notify-next"
+    head = json.dumps({"timestamp": 1, "execution": {
+        "jobId": "job-nul", "status": "QUEUED", "versionNumber": 1, "executionNumber": 1,
+        "jobDocument": make_job("job-nul")}}).encode()
+    op.publish(topic, head + b"\0junk")
+    svc.wait_status("job-nul", "REJECTED", timeout=scaled(20))
+    rec = harness.wait_record_terminal("job-nul", timeout=10)
+    assert rec["reason"] == (f"(document): the notify-next message carrying it contains a NUL byte "
+                             f"at offset {len(head)}"), rec["reason"]
+
+    since = d.mark()
+    op.publish(topic, b'{"timestamp": 2, "padding": "\x1b[2J' + b"x" * BIG + b'"}')
+    d.wait_log(r"notify-next: the message is \d+ bytes, more than the \d+ a message may have .* names "
+               r"no job in its first 16384 bytes, dropping it \(it starts: \{\"timestamp\": 2, "
+               r"\"padding\": \"\\x1b\[2J", scaled(20), since=since)
+    assert d.running()
+    svc.check()
+
+
 def test_aws_foreign_text_is_escaped(harness, mqtt):
     """An error code and message from the service that carry CR LF and ESC cannot forge a log
     line or drive a terminal."""
