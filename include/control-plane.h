@@ -35,9 +35,8 @@ typedef struct ControlPlaneVTable {
          * whose job a record that cannot be read was. */
         bool (*knows_job)(ControlPlane *cp, const char *id);
 
-        /* Optional. The manager pruned the record of job id, which had ended: the backend forgets
-         * what it kept of the job (its last delivered status, protocol state), except what is
-         * still needed to deliver a status it has not delivered yet. */
+        /* Optional. The ended job id's record was pruned (config "records"): the backend drops
+         * what it kept for it. */
         void (*job_pruned)(ControlPlane *cp, const char *id);
 
         /* Optional. The daemon stops (outside the event loop): say goodbye, bounded in time. */
