@@ -19,6 +19,17 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "job.h"
+
+/* The largest message payload dfotad takes: a job document (JOB_DOCUMENT_MAX) and room for what
+ * carries it (AWS IoT Jobs' envelope: the execution's fields, its statusDetails, a jobDocument
+ * sent as an escaped JSON string). The dialects refuse a larger payload before they parse it. */
+#define MQTT_MESSAGE_MAX (JOB_DOCUMENT_MAX + 64U * 1024U)
+
+/* With MQTT 5 the broker is told not to send larger packets at all (CONNECT property Maximum
+ * Packet Size, MQTT 5 §3.1.2.11.4): such a payload, its topic (at most 65535 bytes, §1.5.4), the
+ * fixed header, packet id and properties. */
+#define MQTT_PACKET_MAX (MQTT_MESSAGE_MAX + 65535U + 4096U)
 
 typedef struct MqttClient MqttClient;
 
@@ -40,7 +51,11 @@ typedef struct MqttClientHandlers {
         /* The connection is gone (or an attempt failed); messages published and not acknowledged
          * are forgotten by the client: re-publish them after the next connected(). */
         void (*disconnected)(MqttClient *c, void *userdata);
-        /* A PUBLISH from the broker. payload is NUL-terminated (len excludes the NUL); borrowed. */
+        /* A PUBLISH from the broker, as received: payload is len bytes followed by a NUL, and may
+         * hold NUL bytes itself (what the dialect makes of them is its business); topic is valid
+         * UTF-8 (libmosquitto checks it) but otherwise foreign. Both borrowed. With MQTT 3.1.1
+         * nothing bounds len but the broker: libmosquitto reads a whole packet before it hands
+         * it over. */
         void (*message)(MqttClient *c, const char *topic, const char *payload, size_t len, void *userdata);
         /* The broker acknowledged (PUBACK) the QoS 1 message with this message id. */
         void (*published)(MqttClient *c, int mid, void *userdata);

@@ -2,7 +2,7 @@
 #pragma once
 
 /* The status outbox of a network control plane (issue 5 "Outbox"): every status update is written
- * to <dir>/<seq>.json (atomically, see fileio.h) before anything is sent, and leaves only when the
+ * to <dir>/<seq>.json (atomically, see state-file.h) before anything is sent, and leaves only when the
  * control plane acknowledged it (MQTT PUBACK, an AWS IoT Jobs update/accepted) or the protocol
  * says it is superseded. Entries are delivered strictly in order, one at a time, so that the order
  * per job survives reconnects and restarts; after a restart the files are loaded and replayed
@@ -40,9 +40,11 @@ int outbox_open(const char *dir, Outbox **ret);
 Outbox *outbox_free(Outbox *o);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Outbox *, outbox_free);
 
-/* Appends status (a new reference is taken) for job, persisted before return; a pending, not in
- * flight, progress-only predecessor of the same job and state is dropped. Returns 0 or a negative
- * errno (nothing queued). */
+/* Appends status (a new reference is taken) for job, written to its file before return; a
+ * pending, not in flight, progress-only predecessor of the same job and state is dropped. A file
+ * that cannot be written (a full disk) is kept in memory and written later (state-file.h,
+ * STATE_WRITE_RETRY): the entry is queued all the same, so that no status is ever lost. Returns 0
+ * or -ENOMEM (nothing queued). */
 int outbox_push(Outbox *o, const char *job, json_object *status);
 
 /* Appends an in-memory heartbeat (see OutboxEntry.heartbeat) for job with status (new reference).
@@ -55,8 +57,9 @@ static inline OutboxEntry *outbox_head(const Outbox *o) {
 }
 
 /* The entry was delivered (acknowledged) or is superseded: removes it from memory and disk; it
- * becomes the job's last delivered update when it is the newest of its job (delivered = true).
- * Returns 0 or a negative errno from the file system (the entry is removed from memory anyway). */
+ * becomes the job's last delivered update when it is the newest of its job (delivered = true; a
+ * file state-file.c still keeps moves along). Returns 0 or a negative errno from the file system
+ * (the entry is removed from memory anyway). */
 int outbox_remove(Outbox *o, OutboxEntry *e, bool delivered);
 
 /* Drops every pending entry of job (the control plane ended the job). Returns how many. */
@@ -66,5 +69,10 @@ size_t outbox_drop_job(Outbox *o, const char *job);
 bool outbox_has_job(const Outbox *o, const char *job);
 
 /* The newest status known for job: the newest pending entry's, else the last delivered one
- * (loaded from disk), else NULL. Returns a new reference or NULL. */
+ * (loaded from disk, or what state-file.c keeps of it), else NULL. Returns a new reference or
+ * NULL. */
 json_object *outbox_last_status(const Outbox *o, const char *job);
+
+/* Forgets the last delivered update of job (the manager pruned its record); pending entries stay.
+ * Returns 0 (also when there was none) or a negative errno. */
+int outbox_forget_job(Outbox *o, const char *job);

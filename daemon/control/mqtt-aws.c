@@ -17,15 +17,23 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "fileio.h"
+#include "escape.h"
 #include "json-util.h"
 #include "log.h"
 #include "mqtt-internal.h"
+#include "state-file.h"
 
 /* statusDetails values: 1..1024 characters (control-plane.md §3.4). */
 #define AWS_DETAIL_MAX 1024
 /* Our per-job state file is ~150 bytes; a larger one is not ours. */
 #define AWS_STATE_MAX (64U * 1024U)
+/* How much of a message too large to be parsed is scanned for its jobId (mqtt_aws_scan()). AWS
+ * lists an execution's jobId first and its jobDocument before versionNumber and executionNumber
+ * (control-plane.md §3): those two may be out of reach, and are then taken as 1 (the first
+ * execution; a wrong version comes back as VersionMismatch, which re-reads the execution). */
+#define AWS_SCAN_MAX (16U * 1024U)
+/* The payload quoted in the debug trace of every message. */
+#define AWS_TRACE_MAX 2048U
 
 typedef struct AwsJob {
         char *id;
@@ -75,8 +83,10 @@ static AwsJob *aws_job_find(AwsJobs *a, const char *id) {
         return NULL;
 }
 
+/* Returns 0 (also when the file is only kept in memory for now) or -ENOMEM. */
 static int aws_job_save(AwsJob *j) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        int r;
 
         if (!o ||
             json_object_object_add(o, "job_id", json_object_new_string(j->id)) < 0 ||
@@ -86,7 +96,12 @@ static int aws_job_save(AwsJob *j) {
             json_object_object_add(o, "reported_terminal", json_object_new_boolean(j->reported_terminal)) < 0)
                 return -ENOMEM;
 
-        return write_file_atomic(j->path, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        /* What cannot be written now is kept and written later (state-file.h); the daemon says
+         * that the state directory cannot be written, once for every file. */
+        r = state_file_write(j->path, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), STATE_WRITE_RETRY);
+        if (r < 0)
+                log_debug_errno(r, "MQTT: job %s: %s cannot be written now, kept in memory until it can: %m", j->id, j->path);
+        return 0;
 }
 
 static void aws_job_save_or_warn(AwsJob *j) {
@@ -94,6 +109,12 @@ static void aws_job_save_or_warn(AwsJob *j) {
 
         if (r < 0)
                 log_warning_errno(r, "MQTT: job %s: cannot save %s: %m", j->id, j->path);
+}
+
+/* Forgets an execution we could not record (it is taken again when the service offers it again). */
+static void aws_job_forget(AwsJob *j) {
+        (void) state_file_remove(j->path);
+        j->execution_number = 0;
 }
 
 static int aws_job_add(AwsJobs *a, const char *id, AwsJob **ret) {
@@ -129,6 +150,17 @@ static const char *json_str(json_object *o, const char *key) {
         return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
+/* A string of the service's, escaped for log lines and reasons where it is received (escape.h):
+ * error codes, messages, statuses, job ids that are not valid. "(none)" when absent; NULL only
+ * when out of memory. */
+static char *json_str_safe(json_object *o, const char *key, size_t max) {
+        json_object *v;
+
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return strdup("(none)");
+        return escape_foreign(json_object_get_string(v), (size_t) json_object_get_string_len(v), max);
+}
+
 static bool json_flag(json_object *o, const char *key) {
         json_object *v;
 
@@ -145,7 +177,7 @@ static int aws_load(AwsJobs *a) {
         for (struct dirent *de; (de = readdir(d)); ) {
                 _cleanup_(json_object_putp) json_object *o = NULL;
                 _cleanup_free_ char *path = NULL, *text = NULL;
-                size_t l = strlen(de->d_name);
+                size_t l = strlen(de->d_name), size = 0;
                 const char *id;
                 AwsJob *j;
 
@@ -155,9 +187,12 @@ static int aws_load(AwsJobs *a) {
                         r = -ENOMEM;
                         break;
                 }
-                if (read_text_file(path, AWS_STATE_MAX, &text) < 0 || json_parse_strict(text, strlen(text), NULL, &o, NULL) < 0 ||
+                if (state_file_read(path, AWS_STATE_MAX, &text, &size) < 0 || memchr(text, '\0', size) ||
+                    json_parse_strict(text, size, NULL, &o, NULL) < 0 ||
                     !(id = json_str(o, "job_id")) || !mqtt_job_id_valid(id, strlen(id))) {
-                        log_warning("MQTT: %s cannot be read, ignoring it", path);
+                        _cleanup_free_ char *name = escape_foreign_str(de->d_name, ESCAPE_LINE_MAX);
+
+                        log_warning("MQTT: %s/%s cannot be read, ignoring it", a->dir, strna(name));
                         continue;
                 }
                 r = aws_job_add(a, id, &j);
@@ -481,15 +516,19 @@ static void aws_update_rejected(Mqtt *m, AwsJob *j, json_object *o) {
         AwsJobs *a = m->aws;
         OutboxEntry *e = outbox_head(m->outbox);
         const char *code = json_str(o, "code") ?: "(no code)";
-        _cleanup_free_ char *why = NULL;
+        _cleanup_free_ char *why = NULL, *code_safe = NULL, *message_safe = NULL;
         int r;
 
         if (!e || !e->in_flight || !streq(e->job, j->id) || !aws_reply_is_ours(a, o))
                 return;
         a->request_timer = sd_event_source_disable_unref(a->request_timer);
 
+        /* The service's words go into log lines: escaped, once, here. */
+        code_safe = json_str_safe(o, "code", ESCAPE_KEY_MAX);
+        message_safe = json_str_safe(o, "message", ESCAPE_LINE_MAX);
+
         if (streq(code, "RequestThrottled") || streq(code, "InternalError")) {
-                if (asprintf(&why, "job %s: the service answered %s (%s)", j->id, code, strna(json_str(o, "message"))) < 0)
+                if (asprintf(&why, "job %s: the service answered %s (%s)", j->id, code, strna(message_safe)) < 0)
                         why = NULL;
                 aws_retry_later(m, why ?: code);
         } else if (streq(code, "VersionMismatch") || streq(code, "InvalidStateTransition")) {
@@ -501,8 +540,8 @@ static void aws_update_rejected(Mqtt *m, AwsJob *j, json_object *o) {
         } else if (streq(code, "TerminalStateReached") || streq(code, "ResourceNotFound"))
                 aws_server_ended(m, j, code);
         else {
-                log_error("MQTT: job %s: the service refused the update: %s (%s); dropping it", j->id, code,
-                          strna(json_str(o, "message")));
+                log_error("MQTT: job %s: the service refused the update: %s (%s); dropping it", j->id, strna(code_safe),
+                          strna(message_safe));
                 aws_clear_request(a);
                 (void) outbox_remove(m->outbox, e, false);
                 mqtt_pump(m);
@@ -525,6 +564,8 @@ static void aws_get_accepted(Mqtt *m, AwsJob *j, json_object *o) {
         status = json_str(x, "status");
 
         if (aws_status_is_terminal(status)) {
+                _cleanup_free_ char *status_safe = NULL;
+
                 /* Our own terminal update went through and only its answer was lost. */
                 if (head_is_j && streq(status, aws_status_of(json_str(e->status, "state")))) {
                         j->reported_terminal = true;
@@ -533,8 +574,11 @@ static void aws_get_accepted(Mqtt *m, AwsJob *j, json_object *o) {
                         mqtt_delivered(m, e);
                         return;
                 }
-                if (!j->reported_terminal)
-                        aws_server_ended(m, j, status);
+                if (j->reported_terminal)
+                        return;
+                /* The status goes into the job's reason: escaped here, where it is received. */
+                status_safe = json_str_safe(x, "status", ESCAPE_KEY_MAX);
+                aws_server_ended(m, j, status_safe ?: "ended");
                 return;
         }
 
@@ -552,32 +596,23 @@ static void aws_get_rejected(Mqtt *m, AwsJob *j, json_object *o) {
                 aws_retry_later(m, "the service refused to describe the execution");
 }
 
-/* An execution from start-next/accepted. */
-static void aws_take_execution(Mqtt *m, json_object *x) {
+/* An execution the service offers (start-next/accepted, notify-next), execution number `number`
+ * and versionNumber `version` (as far as known): the AwsJob to record it under, saved, or NULL
+ * when it is one we know already (a duplicate notification, also after a restart), a job known
+ * here from elsewhere, or when it cannot be kept. */
+static AwsJob *aws_adopt_execution(Mqtt *m, const char *id, int64_t number, int64_t version) {
         AwsJobs *a = m->aws;
-        _cleanup_free_ char *id = NULL;
-        const char *job_id = json_str(x, "jobId"), *text;
-        int64_t number = json_int(x, "executionNumber", 1);
-        json_object *doc = NULL;
         AwsJob *j;
         int r;
-
-        if (!job_id || !mqtt_job_id_valid(job_id, strlen(job_id))) {
-                log_warning("MQTT: start-next returned an execution without a valid jobId, ignoring it");
-                return;
-        }
-        id = strdup(job_id);
-        if (!id)
-                return;
 
         j = aws_job_find(a, id);
         if (j && j->execution_number >= number) {
                 log_debug("MQTT: job %s execution %" PRId64 " is known already", id, number);
-                return;
+                return NULL;
         }
         if (!j && manager_job_exists(m->cp.manager, id)) {
                 log_info("MQTT: job %s is known here already (not from AWS IoT Jobs), ignoring it", id);
-                return;
+                return NULL;
         }
         if (j) {
                 /* The service runs the job again (its retry configuration): the last run's record
@@ -586,55 +621,79 @@ static void aws_take_execution(Mqtt *m, json_object *x) {
 
                 if (asprintf(&old, "%s/%s.json", m->cp.manager->jobs_directory, id) < 0 ||
                     asprintf(&kept, "%s/%s.json.execution-%" PRId64, m->cp.manager->jobs_directory, id, j->execution_number) < 0)
-                        return;
-                if (rename(old, kept) < 0 && errno != ENOENT) {
-                        log_error_errno(errno, "MQTT: job %s: cannot set the last execution's record aside: %m", id);
-                        return;
+                        return NULL;
+                r = state_file_rename(old, kept);
+                if (r < 0 && r != -ENOENT) {
+                        log_error_errno(r, "MQTT: job %s: cannot set the last execution's record aside: %m", id);
+                        return NULL;
                 }
                 log_info("MQTT: job %s: execution %" PRId64 " follows execution %" PRId64 "; the old record is %s",
                          id, number, j->execution_number, kept);
         } else {
                 r = aws_job_add(a, id, &j);
                 if (r < 0)
-                        return;
+                        return NULL;
         }
         j->execution_number = number;
-        j->version = json_int(x, "versionNumber", 1);
+        j->version = version;
         j->server_ended = false;
         j->reported_terminal = false;
         r = aws_job_save(j);
         if (r < 0) {
                 log_error_errno(r, "MQTT: job %s: cannot save %s: %m", id, j->path);
+                aws_job_forget(j);
+                return NULL;
+        }
+        return j;
+}
+
+/* An execution from start-next/accepted. */
+static void aws_take_execution(Mqtt *m, json_object *x) {
+        const char *job_id = json_str(x, "jobId"), *text;
+        json_object *doc = NULL;
+        size_t len;
+        AwsJob *j;
+        int r;
+
+        if (!job_id || !mqtt_job_id_valid(job_id, strlen(job_id))) {
+                _cleanup_free_ char *safe = json_str_safe(x, "jobId", ESCAPE_KEY_MAX);
+
+                log_warning("MQTT: start-next returned an execution without a valid jobId (%s), ignoring it", strna(safe));
                 return;
         }
 
-        /* jobDocument is an embedded object over MQTT, a string in the HTTP model: take both. */
-        (void) json_object_object_get_ex(x, "jobDocument", &doc);
-        if (json_object_is_type(doc, json_type_string))
-                text = json_object_get_string(doc);
-        else
-                text = doc ? json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN) : "{}";
+        j = aws_adopt_execution(m, job_id, json_int(x, "executionNumber", 1), json_int(x, "versionNumber", 1));
+        if (!j)
+                return;
 
-        r = mqtt_submit(m, text, strlen(text), id);
+        /* jobDocument is an embedded object over MQTT, a string in the HTTP model: take both. A
+         * string is taken with its length, so that a NUL inside (\u0000) is seen and rejected. */
+        (void) json_object_object_get_ex(x, "jobDocument", &doc);
+        if (json_object_is_type(doc, json_type_string)) {
+                text = json_object_get_string(doc);
+                len = (size_t) json_object_get_string_len(doc);
+        } else {
+                text = doc ? json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN) : "{}";
+                len = strlen(text);
+        }
+
+        r = mqtt_submit(m, text, len, j->id);
         if (r < 0 && r != -EEXIST) {
                 /* Not recorded: forget that we saw it, start-next returns it at the next connect. */
-                log_error_errno(r, "MQTT: job %s could not be recorded; it is taken at the next connect: %m", id);
-                (void) unlink(j->path);
-                j->execution_number = 0;
+                log_error_errno(r, "MQTT: job %s could not be recorded; it is taken at the next connect: %m", j->id);
+                aws_job_forget(j);
         }
 }
 
-static void aws_notify_next(Mqtt *m, json_object *o) {
+/* The "execution" of a notify-next names job next (execution number): a start-next when it is
+ * one we do not know, and a look at the executions we run that it does not name. */
+static void aws_notify_next(Mqtt *m, const char *next, int64_t number) {
         AwsJobs *a = m->aws;
-        json_object *x = NULL;
-        const char *next = NULL;
 
-        if (json_object_object_get_ex(o, "execution", &x) && json_object_is_type(x, json_type_object)) {
-                AwsJob *j;
+        if (next) {
+                AwsJob *j = aws_job_find(a, next);
 
-                next = json_str(x, "jobId");
-                j = next ? aws_job_find(a, next) : NULL;
-                if (j && j->execution_number >= json_int(x, "executionNumber", 1))
+                if (j && j->execution_number >= number)
                         log_debug("MQTT: notify-next names job %s, known already", next);
                 else {
                         a->start_next_wanted = true;
@@ -653,11 +712,177 @@ static void aws_notify_next(Mqtt *m, json_object *o) {
         }
 }
 
-static void aws_message(Mqtt *m, const char *topic, const char *payload, size_t len) {
-        _cleanup_(json_object_putp) json_object *o = NULL;
-        _cleanup_free_ char *job = NULL;
+/* ---- messages that cannot be parsed whole ---- */
+
+static bool scan_is_space(char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* The end of the string that starts after the opening quote at p[i] (the index of its closing
+ * quote), or n when it does not end within n; *ret_escaped says whether it holds a backslash. */
+static size_t scan_string_end(const char *p, size_t n, size_t i, bool *ret_escaped) {
+        bool escaped = false;
+
+        for (; i < n; i++) {
+                if (p[i] == '\\') {
+                        escaped = true;
+                        i++;
+                } else if (p[i] == '"')
+                        break;
+        }
+        *ret_escaped = escaped;
+        return MIN(i, n);
+}
+
+static bool scan_key_is(const char *key, size_t key_len, const char *s) {
+        return key && key_len == strlen(s) && memcmp(key, s, key_len) == 0;
+}
+
+/* A tokenizer, not a parser: it follows strings (so that brackets and keys inside them do not
+ * count), the nesting depth and which key a value belongs to, which is all it takes to find the
+ * few members we need, and never looks at more than n bytes. Members inside the job document
+ * (deeper than "execution") are not taken for the execution's. */
+void mqtt_aws_scan(const char *p, size_t n, AwsScan *ret) {
+        AwsScan scan = {};
+        const char *key = NULL;
+        size_t key_len = 0, depth = 0;
+        bool want_key = false, in_execution = false, opened_object[3] = {};
+
+        for (size_t i = 0; i < n; i++) {
+                char c = p[i];
+
+                if (c == '"') {
+                        bool escaped;
+                        size_t end = scan_string_end(p, n, i + 1, &escaped), len = end - (i + 1);
+                        const char *str = p + i + 1;
+
+                        if (end >= n)
+                                break;
+                        if (want_key) {
+                                key = str;
+                                key_len = len;
+                                want_key = false;
+                        } else if (!escaped) {
+                                if (depth == 2 && in_execution && scan_key_is(key, key_len, "jobId") && len < sizeof scan.job_id) {
+                                        memcpy(scan.job_id, str, len);
+                                        scan.job_id[len] = '\0';
+                                } else if (depth == 1 && scan_key_is(key, key_len, "clientToken") && len < sizeof scan.client_token) {
+                                        memcpy(scan.client_token, str, len);
+                                        scan.client_token[len] = '\0';
+                                }
+                        }
+                        i = end;
+                } else if (c == '{' || c == '[') {
+                        if (depth == 1 && c == '{' && scan_key_is(key, key_len, "execution"))
+                                in_execution = true;
+                        if (depth < ELEMENTSOF(opened_object))
+                                opened_object[depth] = c == '{';
+                        depth++;
+                        want_key = c == '{';
+                        key = NULL;
+                } else if (c == '}' || c == ']') {
+                        if (depth == 0)
+                                break;
+                        depth--;
+                        if (depth < 2)
+                                in_execution = false;
+                        want_key = false;
+                        key = NULL;
+                } else if (c == ',')
+                        /* In an object the next string is a key; in an array it is a value. */
+                        want_key = depth > 0 && depth <= ELEMENTSOF(opened_object) && opened_object[depth - 1];
+                else if (c >= '0' && c <= '9' && depth == 2 && in_execution) {
+                        int64_t v = 0;
+                        bool overflow = false, after_colon = false;
+                        size_t j = i;
+
+                        /* A value of its own, right after "key": (not the rest of "-1", "1.5"). */
+                        for (size_t k = i; k > 0; k--)
+                                if (!scan_is_space(p[k - 1])) {
+                                        after_colon = p[k - 1] == ':';
+                                        break;
+                                }
+
+                        for (; j < n && p[j] >= '0' && p[j] <= '9'; j++) {
+                                if (v > (INT64_MAX - (p[j] - '0')) / 10)
+                                        overflow = true;
+                                else
+                                        v = v * 10 + (p[j] - '0');
+                        }
+                        /* A whole integer only: "1.5", "1e3" and a number cut at n are not taken. */
+                        if (after_colon && !overflow && j < n && (scan_is_space(p[j]) || p[j] == ',' || p[j] == '}')) {
+                                if (scan_key_is(key, key_len, "executionNumber"))
+                                        scan.execution_number = v;
+                                else if (scan_key_is(key, key_len, "versionNumber"))
+                                        scan.version = v;
+                        }
+                        i = j - 1;
+                }
+                /* ':', whitespace, literals and other numbers change nothing we follow. */
+        }
+
+        *ret = scan;
+}
+
+/* A message on a jobs topic that cannot be parsed whole (issue 9 item 8): larger than
+ * MQTT_MESSAGE_MAX, or with a NUL byte (what), so nothing of it is parsed. An execution it offers
+ * (start-next/accepted, notify-next) whose jobId the scan of its first AWS_SCAN_MAX bytes finds is
+ * recorded REJECTED with the reason and reported so: the service ends it and never offers it
+ * again, and a restart does not take it again (its AwsJob and record exist). Anything else is
+ * logged and dropped. */
+static void aws_unparsable(Mqtt *m, const char *api, const char *topic_safe, const char *payload, size_t len, const char *what) {
+        _cleanup_free_ char *head = NULL, *reason = NULL;
+        bool offer = streq(api, "start-next/accepted") || streq(api, "notify-next");
         AwsJobs *a = m->aws;
-        const char *rest, *api;
+        AwsScan scan;
+        AwsJob *j;
+        int r;
+
+        if (offer) {
+                mqtt_aws_scan(payload, MIN(len, (size_t) AWS_SCAN_MAX), &scan);
+
+                if (streq(api, "start-next/accepted")) {
+                        /* The answer to our start-next (its token, where the scan found one). */
+                        if (!a->start_next_token ||
+                            (!isempty(scan.client_token) && !streq(scan.client_token, a->start_next_token)))
+                                return;
+                        free(a->start_next_token);
+                        a->start_next_token = NULL;
+                }
+
+                if (mqtt_job_id_valid(scan.job_id, strlen(scan.job_id))) {
+                        if (asprintf(&reason, "(document): the %s message carrying it %s", api, what) < 0)
+                                return;
+
+                        j = aws_adopt_execution(m, scan.job_id, scan.execution_number ?: 1, scan.version ?: 1);
+                        if (j) {
+                                r = manager_reject_job(m->cp.manager, &m->cp, j->id, reason);
+                                if (r < 0 && r != -EEXIST) {
+                                        log_error_errno(r, "MQTT: job %s could not be recorded; it is taken when offered again: %m",
+                                                        j->id);
+                                        aws_job_forget(j);
+                                }
+                        }
+                        /* What else a notify-next means: the executions we run that it does not name. */
+                        if (streq(api, "notify-next"))
+                                aws_notify_next(m, scan.job_id, scan.execution_number ?: 1);
+                        return;
+                }
+        }
+
+        head = escape_foreign(payload, MIN(len, (size_t) ESCAPE_LINE_MAX), ESCAPE_LINE_MAX);
+        if (offer)
+                log_warning("MQTT: %s: the message %s and names no job in its first %u bytes, dropping it (it starts: %s)",
+                            topic_safe, what, AWS_SCAN_MAX, strna(head));
+        else
+                log_warning("MQTT: %s: the message %s, dropping it (it starts: %s)", topic_safe, what, strna(head));
+}
+
+static void aws_message(Mqtt *m, const char *topic, const char *topic_safe, const char *payload, size_t len) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_free_ char *job = NULL, *what = NULL;
+        AwsJobs *a = m->aws;
+        const char *rest, *api, *nul;
         AwsJob *j;
 
         rest = startswith(topic, a->topic_prefix);
@@ -665,14 +890,41 @@ static void aws_message(Mqtt *m, const char *topic, const char *payload, size_t 
                 return;
         rest++;
 
-        if (json_parse_strict(payload, len, NULL, &o, NULL) < 0 || !json_object_is_type(o, json_type_object)) {
-                log_warning("MQTT: %s: the payload is not a JSON object, ignoring it", topic);
+        /* Bounded before anything is parsed: a job document and the envelope around it, no NUL
+         * (json-c would stop there, and a C string with it). */
+        nul = memchr(payload, '\0', len);
+        if (len > MQTT_MESSAGE_MAX) {
+                if (asprintf(&what, "is %zu bytes, more than the %u a message may have (a job document: %u)",
+                             len, MQTT_MESSAGE_MAX, JOB_DOCUMENT_MAX) < 0)
+                        return;
+        } else if (nul) {
+                if (asprintf(&what, "contains a NUL byte at offset %zu", (size_t) (nul - payload)) < 0)
+                        return;
+        }
+        if (what) {
+                aws_unparsable(m, rest, topic_safe, payload, len, what);
                 return;
         }
-        log_debug("MQTT: <- %s %s", topic, payload);
+
+        if (log_get_max_level() >= LOG_DEBUG) {
+                _cleanup_free_ char *trace = escape_foreign(payload, len, AWS_TRACE_MAX);
+
+                log_debug("MQTT: <- %s %s", topic_safe, strna(trace));
+        }
+        if (json_parse_strict(payload, len, NULL, &o, NULL) < 0 || !json_object_is_type(o, json_type_object)) {
+                _cleanup_free_ char *head = escape_foreign(payload, MIN(len, (size_t) ESCAPE_LINE_MAX), ESCAPE_LINE_MAX);
+
+                log_warning("MQTT: %s: the payload is not a JSON object, ignoring it (it starts: %s)", topic_safe, strna(head));
+                return;
+        }
 
         if (streq(rest, "notify-next")) {
-                aws_notify_next(m, o);
+                json_object *x = NULL;
+
+                if (json_object_object_get_ex(o, "execution", &x) && json_object_is_type(x, json_type_object))
+                        aws_notify_next(m, json_str(x, "jobId") ?: "", json_int(x, "executionNumber", 1));
+                else
+                        aws_notify_next(m, NULL, 0);
                 return;
         }
         if (streq(rest, "start-next/accepted") || streq(rest, "start-next/rejected")) {
@@ -683,9 +935,12 @@ static void aws_message(Mqtt *m, const char *topic, const char *payload, size_t 
                 free(a->start_next_token);
                 a->start_next_token = NULL;
 
-                if (streq(rest, "start-next/rejected"))
-                        log_warning("MQTT: start-next refused: %s (%s)", strna(json_str(o, "code")), strna(json_str(o, "message")));
-                else if (json_object_object_get_ex(o, "execution", &x) && json_object_is_type(x, json_type_object))
+                if (streq(rest, "start-next/rejected")) {
+                        _cleanup_free_ char *code = json_str_safe(o, "code", ESCAPE_KEY_MAX),
+                                *message = json_str_safe(o, "message", ESCAPE_LINE_MAX);
+
+                        log_warning("MQTT: start-next refused: %s (%s)", strna(code), strna(message));
+                } else if (json_object_object_get_ex(o, "execution", &x) && json_object_is_type(x, json_type_object))
                         aws_take_execution(m, x);
                 else
                         log_info("MQTT: no pending job for thing %s", m->config->thing_name);
@@ -832,6 +1087,35 @@ static int aws_init(Mqtt *m) {
         return 0;
 }
 
+static bool aws_knows_job(Mqtt *m, const char *id) {
+        return aws_job_find(m->aws, id);
+}
+
+/* The manager pruned the ended job's record: its execution goes too, unless a status of it is
+ * still to be delivered (aws_send() needs the execution to address it). The service does not
+ * offer an ended execution again. */
+static void aws_job_pruned(Mqtt *m, const char *id) {
+        AwsJobs *a = m->aws;
+        int r;
+
+        if (outbox_has_job(m->outbox, id))
+                return;
+
+        for (size_t i = 0; i < a->n_jobs; i++) {
+                AwsJob *j = a->jobs[i];
+
+                if (!streq(j->id, id))
+                        continue;
+                r = state_file_remove(j->path);
+                if (r < 0)
+                        log_warning_errno(r, "MQTT: job %s: cannot remove %s: %m", id, j->path);
+                memmove(a->jobs + i, a->jobs + i + 1, (a->n_jobs - i - 1) * sizeof(AwsJob *));
+                a->n_jobs--;
+                aws_job_free(j);
+                return;
+        }
+}
+
 static void aws_done(Mqtt *m) {
         AwsJobs *a = m->aws;
 
@@ -857,5 +1141,7 @@ const MqttDialectOps mqtt_aws_dialect = {
         .published = aws_published,
         .idle = aws_idle,
         .disconnected = aws_disconnected,
+        .knows_job = aws_knows_job,
+        .job_pruned = aws_job_pruned,
         .done = aws_done,
 };

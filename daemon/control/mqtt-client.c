@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -233,14 +234,10 @@ static void on_mosq_publish(struct mosquitto *mosq, void *userdata, int mid) {
 
 static void on_mosq_message(struct mosquitto *mosq, void *userdata, const struct mosquitto_message *msg) {
         MqttClient *c = userdata;
+        /* libmosquitto NUL-terminates payloads. A NUL inside goes on to the dialect, which rejects
+         * the order it carries with a reason (issue 9 item 13) rather than dropping it here. */
         const char *payload = msg->payload ?: "";
-        size_t len = msg->payload ? (size_t) msg->payloadlen : 0;
-
-        /* libmosquitto NUL-terminates payloads; a NUL inside is not text for us. */
-        if (strlen(payload) != len) {
-                log_warning("MQTT: message on %s carries a NUL byte, ignoring it", msg->topic);
-                return;
-        }
+        size_t len = msg->payload && msg->payloadlen > 0 ? (size_t) msg->payloadlen : 0;
 
         if (c->handlers.message)
                 c->handlers.message(c, msg->topic, payload, len, c->userdata);
@@ -296,6 +293,36 @@ static int on_misc(sd_event_source *s, uint64_t usec, void *userdata) {
         return sd_event_source_set_time_relative(s, MQTT_MISC_INTERVAL_USEC);
 }
 
+/* MQTT 5: the CONNECT property Maximum Packet Size (MQTT 5 §3.1.2.11.4), so that the broker never
+ * sends a packet larger than MQTT_PACKET_MAX (it drops it instead; mosquitto logs "Dropping too
+ * large outgoing PUBLISH"). libmosquitto 2.0 reads a whole packet into memory before it hands it
+ * over and has no limit of its own on the client side (lib/packet_mosq.c: "FIXME - client case
+ * for incoming message received from broker too large"), so this is the only bound on what a
+ * broker can make us allocate.
+ *
+ * libmosquitto 2.0 has no asynchronous connect that takes CONNECT properties: only the blocking
+ * mosquitto_connect_bind_v5() does, and a blocking TCP connect would stall the event loop (and
+ * the watchdog) for minutes on an unreachable broker. But mosquitto_connect_bind_v5() stores the
+ * properties in the handle before it checks its arguments, and the asynchronous connect sends
+ * whatever the handle holds (lib/connect.c, identical from 2.0.0 to 2.0.18): called with no host
+ * it stores them and returns MOSQ_ERR_INVAL without touching the network. A libmosquitto that
+ * stopped storing them would connect without the property, as with MQTT 3.1.1; the integration
+ * test (test_mqtt_faults.py) sees the broker drop an oversized message and would catch it.
+ * mosquitto_reinitialise() forgets them, so every attempt sets them again. */
+static int mqtt_client_set_connect_properties(MqttClient *c) {
+        mosquitto_property *props = NULL;
+        int rc;
+
+        rc = mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, MQTT_PACKET_MAX);
+        if (rc == MOSQ_ERR_SUCCESS) {
+                rc = mosquitto_connect_bind_v5(c->mosq, NULL, 0, 0, NULL, props);
+                if (rc == MOSQ_ERR_INVAL)
+                        rc = MOSQ_ERR_SUCCESS;
+        }
+        mosquitto_property_free_all(&props);
+        return rc;
+}
+
 /* A fresh handle per attempt (see mqtt-client.h: libmosquitto must not keep in-flight copies). */
 static int mqtt_client_prepare(MqttClient *c) {
         const MqttConfig *cfg = c->config;
@@ -327,6 +354,8 @@ static int mqtt_client_prepare(MqttClient *c) {
                 if (rc == MOSQ_ERR_SUCCESS && cfg->alpn)
                         rc = mosquitto_string_option(c->mosq, MOSQ_OPT_TLS_ALPN, cfg->alpn);
         }
+        if (rc == MOSQ_ERR_SUCCESS && cfg->protocol == MQTT_PROTOCOL_V5)
+                rc = mqtt_client_set_connect_properties(c);
         if (rc != MOSQ_ERR_SUCCESS)
                 return mosq_error_to_errno(rc);
 

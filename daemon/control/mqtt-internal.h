@@ -5,6 +5,7 @@
  * two dialects (mqtt-plain.c, mqtt-aws.c). Not a public interface. */
 
 #include "control-plane.h"
+#include "job.h"
 #include "manager.h"
 #include "mqtt-client.h"
 #include "outbox.h"
@@ -17,8 +18,10 @@ typedef struct MqttDialectOps {
         int (*init)(Mqtt *m);
         /* Connected and subscribed. */
         void (*connected)(Mqtt *m);
-        /* A message on one of our subscriptions. */
-        void (*message)(Mqtt *m, const char *topic, const char *payload, size_t len);
+        /* A message on one of our subscriptions, as received (mqtt-client.h): payload may be of
+         * any size and hold NUL bytes; nothing of it is parsed before it is bounded. topic_safe is
+         * the topic escaped for log lines and reasons (escape.h, ESCAPE_LINE_MAX), made once. */
+        void (*message)(Mqtt *m, const char *topic, const char *topic_safe, const char *payload, size_t len);
         /* Deliver the outbox head e: returns 0 when it went out (in flight until the dialect calls
          * mqtt_delivered()), 1 when it must not be sent (dropped as superseded), or a negative
          * errno (kept; tried again at the next connect). */
@@ -31,6 +34,10 @@ typedef struct MqttDialectOps {
         void (*disconnected)(Mqtt *m);
         /* Publishes the inventory, if the dialect has one (after connect, on modems_changed). */
         void (*inventory)(Mqtt *m);
+        /* Optional. Whether the dialect holds state of job id (AWS: its execution). */
+        bool (*knows_job)(Mqtt *m, const char *id);
+        /* Optional. The manager pruned job id's ended record: the dialect's state of it goes too. */
+        void (*job_pruned)(Mqtt *m, const char *id);
         void (*done)(Mqtt *m);
 } MqttDialectOps;
 
@@ -67,6 +74,27 @@ void mqtt_delivered(Mqtt *m, OutboxEntry *e);
 
 /* Job ids in topics: [A-Za-z0-9_-]{1,64}, the job document's and AWS IoT's alphabet. */
 bool mqtt_job_id_valid(const char *s, size_t len);
+
+/* The job id an order gets whose topic names it with something else (s, len bytes: a topic
+ * level): every character outside the alphabet (a UTF-8 sequence, or a byte that is none) becomes
+ * '_', cut to 55 characters, then "-" and the first 8 hex digits of the SHA-256 of s, so that two
+ * levels that differ only outside the alphabet get two ids, and the same level always the same.
+ * Returns 0 and the id (valid, at most JOB_ID_MAX) in *ret, or -ENOMEM/-EIO. */
+int mqtt_job_id_derive(const char *s, size_t len, char **ret);
+
+/* What a lexical scan of the start of an AWS IoT Jobs message that cannot be parsed whole (too
+ * large, a NUL byte) finds: the members jobId, executionNumber and versionNumber of the top-level
+ * "execution" object, and the top-level clientToken. A string is taken only when it holds no
+ * escape sequence and fits; a number only when it is a non-negative integer. Absent: "" and 0. */
+typedef struct AwsScan {
+        char job_id[JOB_ID_MAX + 1];
+        char client_token[65];      /* AWS: at most 64 characters */
+        int64_t execution_number;
+        int64_t version;
+} AwsScan;
+
+/* Scans at most the first n bytes of p (no allocation, nothing beyond p + n read). */
+void mqtt_aws_scan(const char *p, size_t n, AwsScan *ret);
 
 /* Submits a job document received as JSON text under the id the protocol gives it (document "id"
  * set to id first when the text is a JSON object). Returns manager_submit_job_as()'s result. */

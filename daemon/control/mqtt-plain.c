@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "engine.h"
+#include "escape.h"
 #include "json-util.h"
 #include "log.h"
 #include "mqtt-internal.h"
@@ -105,7 +106,38 @@ static void plain_connected(Mqtt *m) {
         plain_inventory(m);
 }
 
-static void plain_message(Mqtt *m, const char *topic, const char *payload, size_t len) {
+/* A job topic whose last level is no job id (issue 9 item 13): the order still gets a record and
+ * a status, under an id derived from the level (mqtt_job_id_derive()), so that it is answered once
+ * and never taken again: when the retained message comes back, the derived id's record exists. */
+static void plain_reject_level(Mqtt *m, const char *level) {
+        _cleanup_free_ char *id = NULL, *safe = NULL, *reason = NULL;
+        int r;
+
+        r = mqtt_job_id_derive(level, strlen(level), &id);
+        if (r < 0) {
+                log_error_errno(r, "MQTT: cannot derive a job id from a job topic: %m");
+                return;
+        }
+        if (manager_job_exists(m->cp.manager, id)) {
+                log_debug("MQTT: the job topic level of job %s is known already, ignoring its document", id);
+                return;
+        }
+
+        safe = escape_foreign_str(level, ESCAPE_KEY_MAX);
+        if (!safe ||
+            asprintf(&reason, "id: the job topic's last level \"%s\" is not a valid job id ([A-Za-z0-9_-]{1,64}); recorded as %s",
+                     safe, id) < 0) {
+                log_error_errno(-ENOMEM, "MQTT: job %s: %m", id);
+                return;
+        }
+
+        r = manager_reject_job(m->cp.manager, &m->cp, id, reason);
+        if (r < 0 && r != -EEXIST)
+                /* Nothing recorded: the retained document comes again at the next connect. */
+                log_error_errno(r, "MQTT: job %s could not be recorded; it is taken at the next connect: %m", id);
+}
+
+static void plain_message(Mqtt *m, const char *topic, const char *topic_safe, const char *payload, size_t len) {
         _cleanup_free_ char *prefix = plain_topic(m, "jobs/"), *id = NULL;
         const char *rest;
         int r;
@@ -113,14 +145,19 @@ static void plain_message(Mqtt *m, const char *topic, const char *payload, size_
         if (!prefix)
                 return;
         rest = startswith(topic, prefix);
-        if (!rest || !mqtt_job_id_valid(rest, strlen(rest))) {
-                log_warning("MQTT: ignoring a message on %s: not a job topic (%sJOB-ID, JOB-ID of [A-Za-z0-9_-]{1,64})", topic, prefix);
+        if (!rest || strchr(rest, '/')) {
+                log_warning("MQTT: ignoring a message on %s: not a job topic (%sJOB-ID)", topic_safe, prefix);
                 return;
         }
 
         /* The operator clears a retained job with an empty message. */
         if (len == 0)
                 return;
+
+        if (!mqtt_job_id_valid(rest, strlen(rest))) {
+                plain_reject_level(m, rest);
+                return;
+        }
 
         /* Retained jobs come again with every connect: known ones are not news. */
         if (manager_job_exists(m->cp.manager, rest)) {
@@ -131,6 +168,8 @@ static void plain_message(Mqtt *m, const char *topic, const char *payload, size_
         id = strdup(rest);
         if (!id)
                 return;
+        /* Any size, NUL bytes included: mqtt_submit() checks both before anything is parsed, and
+         * an oversized or NUL-carrying document is recorded REJECTED with the reason. */
         r = mqtt_submit(m, payload, len, id);
         if (r < 0 && r != -EEXIST)
                 /* Nothing recorded: the retained document comes again at the next connect. */

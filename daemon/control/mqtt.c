@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "escape.h"
 #include "job.h"
 #include "json-util.h"
 #include "log.h"
@@ -19,14 +21,44 @@ char **mqtt_strv_free(char **l) {
         return NULL;
 }
 
+static bool job_id_char(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
 bool mqtt_job_id_valid(const char *s, size_t len) {
         if (len == 0 || len > JOB_ID_MAX)
                 return false;
         for (size_t i = 0; i < len; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-                      s[i] == '_' || s[i] == '-'))
+                if (!job_id_char(s[i]))
                         return false;
         return true;
+}
+
+/* "-" and 8 hex digits of the hash. */
+#define DERIVED_SUFFIX_LEN 9
+
+int mqtt_job_id_derive(const char *s, size_t len, char **ret) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned md_len = 0;
+        _cleanup_free_ char *id = NULL;
+        size_t n = 0;
+
+        if (EVP_Digest(s, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len < 4)
+                return -EIO;
+
+        id = malloc(JOB_ID_MAX + 1);
+        if (!id)
+                return -ENOMEM;
+        for (size_t i = 0; i < len && n < JOB_ID_MAX - DERIVED_SUFFIX_LEN; ) {
+                size_t k = utf8_sequence_length((const unsigned char *) s + i, len - i, NULL);
+
+                id[n++] = k == 1 && job_id_char(s[i]) ? s[i] : '_';
+                i += MAX(k, (size_t) 1);
+        }
+        (void) snprintf(id + n, DERIVED_SUFFIX_LEN + 1, "-%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
+
+        *ret = TAKE_PTR(id);
+        return 0;
 }
 
 int mqtt_submit(Mqtt *m, const char *text, size_t len, const char *id) {
@@ -41,9 +73,12 @@ int mqtt_submit(Mqtt *m, const char *text, size_t len, const char *id) {
                 json_object *v;
 
                 if (json_object_object_get_ex(doc, "id", &v) && json_object_is_type(v, json_type_string) &&
-                    !streq(json_object_get_string(v), id))
-                        log_notice("MQTT: the document of job %s names itself \"%s\"; the job is %s",
-                                   id, json_object_get_string(v), id);
+                    !streq(json_object_get_string(v), id)) {
+                        _cleanup_free_ char *own = escape_foreign(json_object_get_string(v),
+                                                                  (size_t) json_object_get_string_len(v), ESCAPE_KEY_MAX);
+
+                        log_notice("MQTT: the document of job %s names itself \"%s\"; the job is %s", id, strna(own), id);
+                }
                 if (json_object_object_add(doc, "id", json_object_new_string(id)) < 0)
                         return -ENOMEM;
                 s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
@@ -139,9 +174,17 @@ static void on_disconnected(MqttClient *c, void *userdata) {
 }
 
 static void on_message(MqttClient *c, const char *topic, const char *payload, size_t len, void *userdata) {
+        _cleanup_free_ char *topic_safe = NULL;
         Mqtt *m = userdata;
 
-        m->dialect->message(m, topic, payload, len);
+        /* Foreign text, escaped once where it comes in (escape.h); the raw topic is only matched. */
+        topic_safe = escape_foreign_str(topic, ESCAPE_LINE_MAX);
+        if (!topic_safe) {
+                log_error_errno(-ENOMEM, "MQTT: dropping a message: %m");
+                return;
+        }
+
+        m->dialect->message(m, topic, topic_safe, payload, len);
 }
 
 static void on_published(MqttClient *c, int mid, void *userdata) {
@@ -238,6 +281,35 @@ static void mqtt_modems_changed(ControlPlane *cp) {
                 m->dialect->inventory(m);
 }
 
+/* The plane knows a job it has a status of (pending or delivered) or, on AWS IoT Jobs, an
+ * execution of: whose job a record that cannot be read was (manager_record_damaged()). */
+static bool mqtt_knows_job(ControlPlane *cp, const char *id) {
+        _cleanup_(json_object_putp) json_object *last = NULL;
+        Mqtt *m = (Mqtt *) cp;
+
+        if (!mqtt_job_id_valid(id, strlen(id)))
+                return false;
+        if (m->dialect->knows_job && m->dialect->knows_job(m, id))
+                return true;
+        last = outbox_last_status(m->outbox, id);
+        return last;
+}
+
+/* A status still pending stays and goes out (a delivered copy then comes back, one small file);
+ * only what is kept of a delivered one goes. */
+static void mqtt_job_pruned(ControlPlane *cp, const char *id) {
+        Mqtt *m = (Mqtt *) cp;
+        int r;
+
+        if (!mqtt_job_id_valid(id, strlen(id)))
+                return;
+        r = outbox_forget_job(m->outbox, id);
+        if (r < 0)
+                log_warning_errno(r, "MQTT: job %s: cannot remove its last delivered status: %m", id);
+        if (m->dialect->job_pruned)
+                m->dialect->job_pruned(m, id);
+}
+
 static void mqtt_stop(ControlPlane *cp) {
         Mqtt *m = (Mqtt *) cp;
         int r;
@@ -272,6 +344,8 @@ static const ControlPlaneVTable mqtt_vtable = {
         .start = mqtt_start,
         .report = mqtt_report,
         .modems_changed = mqtt_modems_changed,
+        .knows_job = mqtt_knows_job,
+        .job_pruned = mqtt_job_pruned,
         .stop = mqtt_stop,
         .free = mqtt_free,
 };

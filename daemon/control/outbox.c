@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "fileio.h"
 #include "json-util.h"
 #include "log.h"
 #include "outbox.h"
+#include "state-file.h"
 
 /* A status update is a few KiB; anything far larger in the outbox is not ours. */
 #define OUTBOX_ENTRY_MAX (1024U * 1024U)
@@ -57,10 +57,36 @@ static int outbox_append(Outbox *o, OutboxEntry *e) {
         return 0;
 }
 
+/* Reads an outbox file (or what state-file.c keeps for it), bounded. Returns 0 and the parsed
+ * document, or a negative errno (-EBADMSG for a NUL byte; -EINVAL with *ret_why for bad JSON). */
+static int outbox_read(const char *path, json_object **ret, char **ret_why) {
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        int r;
+
+        r = state_file_read(path, OUTBOX_ENTRY_MAX, &text, &size);
+        if (r < 0)
+                return r;
+        if (memchr(text, '\0', size))
+                return -EBADMSG;
+        return json_parse_strict(text, size, NULL, ret, ret_why);
+}
+
+/* The text of an outbox file: {"job": ..., "status": ...}. Returns a new string or NULL (OOM). */
+static char *outbox_entry_text(const char *job, json_object *status) {
+        _cleanup_(json_object_putp) json_object *doc = json_object_new_object();
+
+        if (!doc ||
+            json_object_object_add(doc, "job", json_object_new_string(job)) < 0 ||
+            json_object_object_add(doc, "status", json_object_get(status)) < 0)
+                return NULL;
+        return strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
 static int outbox_load_entry(Outbox *o, const char *name, uint64_t seq) {
         _cleanup_(outbox_entry_freep) OutboxEntry *e = NULL;
         _cleanup_(json_object_putp) json_object *doc = NULL;
-        _cleanup_free_ char *text = NULL, *why = NULL;
+        _cleanup_free_ char *why = NULL;
         json_object *job, *status;
         int r;
 
@@ -73,9 +99,7 @@ static int outbox_load_entry(Outbox *o, const char *name, uint64_t seq) {
                 return -ENOMEM;
         }
 
-        r = read_text_file(e->path, OUTBOX_ENTRY_MAX, &text);
-        if (r >= 0)
-                r = json_parse_strict(text, strlen(text), NULL, &doc, &why);
+        r = outbox_read(e->path, &doc, &why);
         if (r >= 0 && (!json_object_object_get_ex(doc, "job", &job) || !json_object_is_type(job, json_type_string) ||
                        !json_object_object_get_ex(doc, "status", &status) || !json_object_is_type(status, json_type_object)))
                 r = -EBADMSG;
@@ -86,7 +110,7 @@ static int outbox_load_entry(Outbox *o, const char *name, uint64_t seq) {
 
                 log_warning_errno(r, "Outbox: %s cannot be read%s%s, moving it aside: %m", e->path, why ? ": " : "", strempty(why));
                 if (asprintf(&broken, "%s.broken", e->path) >= 0)
-                        (void) rename(e->path, broken);
+                        (void) state_file_rename(e->path, broken);
                 return 0;
         }
 
@@ -192,9 +216,8 @@ static int outbox_entry_new(const char *job, json_object *status, OutboxEntry **
 
 int outbox_push(Outbox *o, const char *job, json_object *status) {
         _cleanup_(outbox_entry_freep) OutboxEntry *e = NULL;
-        _cleanup_(json_object_putp) json_object *doc = NULL;
+        _cleanup_free_ char *text = NULL;
         OutboxEntry *prev;
-        const char *text;
         int r;
 
         r = outbox_entry_new(job, status, &e);
@@ -206,23 +229,22 @@ int outbox_push(Outbox *o, const char *job, json_object *status) {
                 return -ENOMEM;
         }
 
-        doc = json_object_new_object();
-        if (!doc ||
-            json_object_object_add(doc, "job", json_object_new_string(job)) < 0 ||
-            json_object_object_add(doc, "status", json_object_get(status)) < 0)
-                return -ENOMEM;
-        text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        text = outbox_entry_text(job, status);
         if (!text)
                 return -ENOMEM;
 
-        r = write_file_atomic(e->path, text);
+        /* A status is never lost (issue 9 item 11): what cannot be written now (a full disk) is
+         * kept by state-file.c, which writes it when the state directory takes it again and says
+         * that the directory cannot be written (once, for every file); the entry is queued and
+         * goes out meanwhile. */
+        r = state_file_write(e->path, text, STATE_WRITE_RETRY);
         if (r < 0)
-                return r;
+                log_debug_errno(r, "Outbox: %s cannot be written now, kept in memory until it can: %m", e->path);
         o->next_seq++;
 
         r = outbox_append(o, e);
         if (r < 0) {
-                (void) unlink(e->path);
+                (void) state_file_remove(e->path);
                 return r;
         }
         TAKE_PTR(e);
@@ -270,13 +292,31 @@ int outbox_remove(Outbox *o, OutboxEntry *e, bool delivered) {
                 if (delivered && !outbox_newest_of(o, e->job)) {
                         _cleanup_free_ char *last = NULL;
 
-                        /* The job's last delivered update, for outbox_last_status(). */
+                        /* The job's last delivered update, for outbox_last_status(): the entry's file
+                         * (or what is kept of it) moves there. Should the rename fail, the delivered
+                         * copy is written afresh (kept until it can be), so that it is never lost
+                         * and the entry never delivered twice. */
                         if (asprintf(&last, "%s/delivered/%s.json", o->dir, e->job) < 0)
                                 r = -ENOMEM;
-                        else if (rename(e->path, last) < 0)
-                                r = -errno;
-                } else if (unlink(e->path) < 0 && errno != ENOENT)
-                        r = -errno;
+                        else {
+                                r = state_file_rename(e->path, last);
+                                /* A kept content moved along, and is kept under its new name. */
+                                if (r < 0 && state_file_exists(last) && !state_file_exists(e->path))
+                                        r = 0;
+                                if (r < 0) {
+                                        _cleanup_free_ char *text = outbox_entry_text(e->job, e->status);
+
+                                        log_debug_errno(r, "Outbox: cannot move %s to %s, writing it there: %m", e->path, last);
+                                        if (!text)
+                                                r = -ENOMEM;
+                                        else {
+                                                (void) state_file_write(last, text, STATE_WRITE_RETRY);
+                                                r = state_file_remove(e->path);
+                                        }
+                                }
+                        }
+                } else
+                        r = state_file_remove(e->path);
                 if (r < 0)
                         log_warning_errno(r, "Outbox: cannot remove %s: %m", e->path);
         }
@@ -302,7 +342,7 @@ bool outbox_has_job(const Outbox *o, const char *job) {
 
 json_object *outbox_last_status(const Outbox *o, const char *job) {
         _cleanup_(json_object_putp) json_object *doc = NULL;
-        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_free_ char *path = NULL;
         json_object *status;
 
         for (size_t i = o->n_entries; i > 0; i--) {
@@ -314,11 +354,17 @@ json_object *outbox_last_status(const Outbox *o, const char *job) {
 
         if (asprintf(&path, "%s/delivered/%s.json", o->dir, job) < 0)
                 return NULL;
-        if (read_text_file(path, OUTBOX_ENTRY_MAX, &text) < 0)
-                return NULL;
-        if (json_parse_strict(text, strlen(text), NULL, &doc, NULL) < 0)
+        if (outbox_read(path, &doc, NULL) < 0)
                 return NULL;
         if (!json_object_object_get_ex(doc, "status", &status) || !json_object_is_type(status, json_type_object))
                 return NULL;
         return json_object_get(status);
+}
+
+int outbox_forget_job(Outbox *o, const char *job) {
+        _cleanup_free_ char *path = NULL;
+
+        if (asprintf(&path, "%s/delivered/%s.json", o->dir, job) < 0)
+                return -ENOMEM;
+        return state_file_remove(path);
 }
