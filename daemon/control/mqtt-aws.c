@@ -379,11 +379,12 @@ static int details_add_int(json_object *d, const char *key, json_object *status,
 
 static json_object *aws_status_details(json_object *status) {
         _cleanup_(json_object_putp) json_object *d = json_object_new_object();
-        json_object *err = NULL, *modem = NULL, *execs = NULL;
+        json_object *err = NULL, *modem = NULL, *execs = NULL, *attempts = NULL;
         int r;
 
         if (!d)
                 return NULL;
+        (void) json_object_object_get_ex(status, "attempts", &attempts);
         (void) json_object_object_get_ex(status, "module_error", &err);
         (void) json_object_object_get_ex(status, "modem", &modem);
         (void) json_object_object_get_ex(status, "executions", &execs);
@@ -423,6 +424,25 @@ static json_object *aws_status_details(json_object *status) {
                 if (fclose(f) != 0)
                         return NULL;
                 r = details_add(d, "executions", s);
+        }
+        if (r >= 0 && json_object_is_type(attempts, json_type_array) && json_object_array_length(attempts) > 0) {
+                /* Each attempt's end, as the record's "attempts" has it: "1: END,505 (meaning); 2: END,0". */
+                _cleanup_free_ char *s = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&s, &len);
+
+                if (!f)
+                        return NULL;
+                for (size_t i = 0; i < json_object_array_length(attempts); i++) {
+                        json_object *a = json_object_array_get_idx(attempts, i);
+                        const char *meaning = json_str(a, "meaning");
+
+                        fprintf(f, "%s%" PRId64 ": END,%" PRId64 "%s%s%s", i > 0 ? "; " : "", json_int(a, "attempt", 0),
+                                json_int(a, "code", 0), meaning ? " (" : "", strempty(meaning), meaning ? ")" : "");
+                }
+                if (fclose(f) != 0)
+                        return NULL;
+                r = details_add(d, "attempts", s);
         }
         if (r >= 0)
                 r = details_add(d, "reason", json_str(status, "reason"));

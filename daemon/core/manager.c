@@ -1511,6 +1511,10 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
+        /* The state files' health handler and retry timer go first: the last flush below must not
+         * call back into a manager whose modems are freed. */
+        (void) state_file_setup(NULL, 0, NULL, NULL);
+
         /* udev first: no more ports handed to modems being freed. */
         m->hotplug = hotplug_free(m->hotplug);
         for (size_t i = 0; i < m->n_modems; i++)

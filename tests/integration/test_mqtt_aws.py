@@ -19,7 +19,7 @@ IN_PROGRESS_STATES = ("QUEUED", "PREFLIGHT", "DOWNLOADING", "DOWNLOADED", "UPDAT
 SUCCESS_PATH = ["PREFLIGHT", "DOWNLOADING", "UPDATING", "VERIFYING", "SUCCEEDED"]
 DETAIL_KEYS = {"state", "progress", "attempt", "module_error", "module_error_kind",
                "module_error_meaning", "revision_before", "revision_after", "imei", "model",
-               "reason"}
+               "reason", "attempts"}
 # As in test_crash.py: stretched so that a kill or a cancel lands inside a phase.
 SLOW = 12
 
@@ -506,3 +506,23 @@ def test_availability_in_aws_dialect(harness, mqtt):
     assert d.stop() == 0
     watcher.wait(lambda: watcher.messages[-1].payload == b"offline", 10, "offline")
     assert re.search(r"MQTT: connected to 127\.0\.0\.1:\d+", "\n".join(d.grep(CONNECTED_RE)))
+
+
+def test_success_after_a_failed_attempt_reports_each_attempt(harness, mqtt):
+    """Issue 9 item 7: a job that succeeds after a failed attempt reports no module error, and its
+    statusDetails say how each attempt ended."""
+    broker = mqtt.broker()
+    svc = mqtt.service(broker)
+    harness.start_sim("ec25-end-505-retry")
+    start_aws_daemon(harness, broker)
+    wait_start_next(svc)
+
+    svc.create_job("job-retry", make_job("job-retry", id=None))
+    rec = harness.wait_record_terminal("job-retry", timeout=60)
+    svc.wait_status("job-retry", "SUCCEEDED", timeout=15)
+
+    assert rec["state"] == "SUCCEEDED" and rec["module_error"] is None, (rec["reason"], states(rec))
+    final = details(check_updates(svc, "job-retry", "SUCCEEDED")[-1])
+    assert "module_error" not in final, final
+    assert final["attempt"] == "2", final
+    assert re.fullmatch(r"1: END,505 \(Upgrade package file check failed[^)]*\); 2: END,0", final["attempts"]), final
