@@ -513,13 +513,21 @@ int mqtt_client_publish(MqttClient *c, const char *topic, const char *payload, s
 typedef struct StopWait {
         int mid;
         bool acked;
+        MqttClientHandlers handlers;    /* the owner's: other PUBACKs still go there */
+        void *userdata;
 } StopWait;
 
 static void on_stop_publish(MqttClient *c, int mid, void *userdata) {
         StopWait *w = userdata;
 
-        if (mid == w->mid)
+        if (mid == w->mid) {
                 w->acked = true;
+                return;
+        }
+        /* A status published just before the stop is acknowledged now: its owner must hear of it,
+         * or it stays in the outbox and goes out a second time at the next start. */
+        if (w->handlers.published)
+                w->handlers.published(c, mid, w->userdata);
 }
 
 int mqtt_client_stop(MqttClient *c, const char *topic, const char *payload, usec_t timeout) {
@@ -536,6 +544,8 @@ int mqtt_client_stop(MqttClient *c, const char *topic, const char *payload, usec
         }
 
         /* Outside the event loop: our own poll() until the PUBACK, bounded. */
+        w.handlers = c->handlers;
+        w.userdata = c->userdata;
         c->handlers = (MqttClientHandlers) { .published = on_stop_publish };
         c->userdata = &w;
 
