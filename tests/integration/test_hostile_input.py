@@ -6,15 +6,10 @@ is never taken again, and its foreign text reaches logs and records escaped and 
 import json
 import os
 
-from conftest import make_job, scaled, wait_until
+from conftest import assert_peak_rss_below, make_job, scaled, wait_until
 
 STDERR_LINE = ("dfotad: debug: ", "dfotad: info: ", "dfotad: notice: ", "dfotad: warning: ",
                "dfotad: error: ", "dfotad: critical: ")
-
-
-def vm_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int(next(line.split()[1] for line in f if line.startswith("VmHWM:")))
 
 
 def rejected(harness, stem, timeout=15):
@@ -90,7 +85,7 @@ def test_ten_megabytes_are_not_parsed(harness):
 
     r = rejected(harness, "huge")
     assert r["reason"].startswith("(document): the inbox entry huge.json is larger than 262144 bytes"), r["reason"]
-    assert vm_hwm_kib(d.pid) < 64 * 1024, vm_hwm_kib(d.pid)
+    assert_peak_rss_below(d.pid, 64 * 1024)
 
 
 def test_foreign_text_cannot_forge_a_log_line(harness):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_TIMEOUTS, make_job, scaled, states, wait_until
+from conftest import TEST_TIMEOUTS, sanitized, vm_hwm_kib, make_job, scaled, states, wait_until
 from mqtt_fixtures import CONNECTED_RE, DEVICE_ID, THING, mqtt_config, parse_json
 from mqtt_fixtures import mqtt_fixture  # noqa: F401  (the "mqtt" fixture)
 
@@ -30,20 +30,6 @@ RSS_LIMIT_KIB = 64 * 1024
 # growth while the message is handled is bounded instead.
 RSS_GROWTH_LIMIT_SANITIZED_KIB = 128 * 1024
 SLOW = 12
-
-
-def sanitized():
-    r = subprocess.run(["ldd", os.environ.get("DFOTAD_BINARY", "build/dfotad")],
-                       capture_output=True, text=True)
-    return "libasan" in r.stdout or "libubsan" in r.stdout
-
-
-def vm_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM")
 
 
 def check_rss(d, before_kib):
