@@ -792,7 +792,7 @@ static void test_epoch(void **state) {
 static void test_damaged(void **state) {
         Dir *d = *state;
         _cleanup_(job_record_freep) JobRecord *rec = NULL, *stand_in = NULL, *loaded = NULL;
-        _cleanup_free_ char *aside = NULL, *why = NULL;
+        _cleanup_free_ char *aside = NULL;
         char path[256], fifo[256];
         int fd;
 
