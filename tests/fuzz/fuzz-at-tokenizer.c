@@ -29,11 +29,11 @@ static void check_line(const AtLine *l) {
 
         fuzz_assert(strlen(l->text) == l->length);
         fuzz_assert(l->length > 0 && l->length <= AT_LINE_MAX);
-        fuzz_assert(l->text[l->length - 1] != ' ' && l->text[l->length - 1] != '\t');
         if (l->kind == AT_LINE_PROMPT) {
                 fuzz_assert(streq(l->text, "> "));
                 return;
         }
+        fuzz_assert(l->text[l->length - 1] != ' ' && l->text[l->length - 1] != '\t');
         fuzz_assert(l->text[0] > ' ' && l->text[0] < 0x7f);
         for (size_t i = 0; i < l->length; i++) {
                 unsigned char c = (unsigned char) l->text[i];
