@@ -26,6 +26,7 @@ meson compile -C "$build"
 
 targets=()
 for src in tests/fuzz/fuzz-*.c; do
+        [ "$src" = tests/fuzz/fuzz-util.c ] && continue      # the targets' helpers, not a target
         targets+=("$(basename "$src" .c)")
 done
 
@@ -61,9 +62,10 @@ findings_total=0
 printf '\n%-20s %8s %12s %9s %8s %s\n' target seconds executions findings cov rc
 for t in "${targets[@]}"; do
         dir="$scratch/$t"
-        execs=$(awk -F: '/stat::number_of_executed_units/ { gsub(/ /, "", $2); print $2 }' "$dir/log")
-        cov=$(grep -oE 'cov: [0-9]+' "$dir/log" | tail -1 | awk '{ print $2 }')
-        secs=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$dir/log" | awk '{ print $5 }')
+        # Absent after a finding (libFuzzer stops): "?".
+        execs=$(awk '/^stat::number_of_executed_units:/ { print $2 }' "$dir/log")
+        cov=$(awk '{ for (i = 1; i < NF; i++) if ($i == "cov:") c = $(i + 1) } END { print c }' "$dir/log")
+        secs=$(awk '/^Done [0-9]+ runs in [0-9]+ second/ { print $5 }' "$dir/log")
         findings=$(find "$dir/artifacts" -type f | wc -l)
         rc=$(cat "$dir/rc" 2>/dev/null || echo 0)
         # A nonzero exit without an artifact (a crash in libFuzzer's own setup) still counts.
