@@ -6,6 +6,8 @@
 #   c) ASan+UBSan build, every suite (tests/meson.build makes UBSan fatal)
 #   d) the simulator's self-test
 #   e) systemd-analyze verify + security gate on the built unit, journal catalog compile
+#   f) libFuzzer build (clang, ASan+UBSan) and each fuzz target 15 s over its corpus
+#      (tests/fuzz/README.md); skipped when clang has no libFuzzer
 # --quick runs only (a). Every stage runs even when an earlier one failed, so one CI run shows
 # everything; the exit status is 1 if any failed. The last line is "N passed, N failed": the sums of
 # meson's Ok / Fail+Timeout+Unexpected Pass, plus one failure per stage that failed on its own
@@ -19,7 +21,7 @@ quick=0
 case "${1:-}" in
         --quick) quick=1 ;;
         "") ;;
-        -h|--help) sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 esac
 
@@ -120,6 +122,27 @@ stage_e() {
         echo "journal catalog: $(wc -l <<<"$listed") entries, one per MESSAGE_ID"
 }
 
+# libFuzzer ships with clang, but not with every packaging of it (Debian: libclang-rt-dev).
+have_libfuzzer() {
+        local dir
+        dir=$(mktemp -d "$work/fuzzcheck.XXXXXX") || return 1
+        printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+                'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+                'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void) d; (void) n; return 0; }' > "$dir/t.c"
+        clang -fsanitize=fuzzer,address,undefined "$dir/t.c" -o "$dir/t" >/dev/null 2>&1
+}
+
+stage_f() {
+        if ! command -v clang >/dev/null || ! have_libfuzzer; then
+                echo "clang with libFuzzer (-fsanitize=fuzzer) not found: fuzz stage skipped"
+                return 0
+        fi
+        CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+                -Dc_args=-fsanitize=fuzzer-no-link -Dintegration_tests=false &&
+        meson compile -C build-fuzz &&
+        meson_test -C build-fuzz --print-errorlogs --suite fuzz
+}
+
 run_stage() {
         local name=$1 fn=$2 start end rc=0 before=$failed
         printf '\n==== %s\n' "$name"
@@ -143,6 +166,7 @@ if [ "$quick" -eq 0 ]; then
         run_stage "(c) ASan+UBSan build + all tests" stage_c
         run_stage "(d) simulator self-test" stage_d
         run_stage "(e) unit file and catalog checks" stage_e
+        run_stage "(f) fuzz build + short runs" stage_f
 fi
 
 echo

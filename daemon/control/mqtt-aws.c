@@ -1015,6 +1015,14 @@ static void aws_idle(Mqtt *m) {
         a->start_next_wanted = false;
 }
 
+int mqtt_aws_set_start_next_token(Mqtt *m, const char *token) {
+        AwsJobs *a = m->aws;
+
+        if (m->dialect != &mqtt_aws_dialect || !a)
+                return -EINVAL;
+        return free_and_strdup(&a->start_next_token, token);
+}
+
 static void aws_connected(Mqtt *m) {
         AwsJobs *a = m->aws;
 

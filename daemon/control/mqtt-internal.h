@@ -66,6 +66,17 @@ struct Mqtt {
 extern const MqttDialectOps mqtt_plain_dialect;
 extern const MqttDialectOps mqtt_aws_dialect;
 
+/* A message received on one of our subscriptions, as mqtt-client.h hands it over (payload: len
+ * bytes of anything): escapes the topic for the log and passes it to the dialect. The client's
+ * message handler; also the entry point of tests/fuzz/fuzz-mqtt.c, which drives the dialects with
+ * no broker. */
+void mqtt_handle_message(Mqtt *m, const char *topic, const char *payload, size_t len);
+
+/* For tests (tests/fuzz/fuzz-mqtt.c): the AWS dialect acts as if it had published a start-next
+ * request with this clientToken (as aws_idle() does when connected), so that the answer carrying
+ * it is taken. Returns 0, -EINVAL for another dialect, or -ENOMEM. */
+int mqtt_aws_set_start_next_token(Mqtt *m, const char *token);
+
 /* Delivers the outbox head when the connection allows (deferred to the event loop). */
 void mqtt_pump(Mqtt *m);
 

@@ -173,9 +173,8 @@ static void on_disconnected(MqttClient *c, void *userdata) {
         m->dialect->disconnected(m);
 }
 
-static void on_message(MqttClient *c, const char *topic, const char *payload, size_t len, void *userdata) {
+void mqtt_handle_message(Mqtt *m, const char *topic, const char *payload, size_t len) {
         _cleanup_free_ char *topic_safe = NULL;
-        Mqtt *m = userdata;
 
         /* Foreign text, escaped once where it comes in (escape.h); the raw topic is only matched. */
         topic_safe = escape_foreign_str(topic, ESCAPE_LINE_MAX);
@@ -185,6 +184,10 @@ static void on_message(MqttClient *c, const char *topic, const char *payload, si
         }
 
         m->dialect->message(m, topic, topic_safe, payload, len);
+}
+
+static void on_message(MqttClient *c, const char *topic, const char *payload, size_t len, void *userdata) {
+        mqtt_handle_message(userdata, topic, payload, len);
 }
 
 static void on_published(MqttClient *c, int mid, void *userdata) {

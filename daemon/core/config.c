@@ -12,6 +12,7 @@
 #include <mosquitto.h>
 
 #include "config.h"
+#include "escape.h"
 #include "fileio.h"
 #include "json-util.h"
 #include "log.h"
@@ -1502,8 +1503,14 @@ int config_load(const char *path, bool path_explicit, Config **ret, char **reter
         if (r >= 0)
                 r = config_finish(c, mqtt_source ?: path, &err);
         if (r < 0) {
-                if (reterr)
-                        *reterr = TAKE_PTR(err);
+                /* The message quotes what the file says (a key, a value, a path) and goes to the
+                 * log: escaped here, once for every message, so that a control character in the
+                 * file cannot forge or break a log line (escape.h; found by tests/fuzz/fuzz-config). */
+                if (reterr && err) {
+                        *reterr = escape_foreign_str(err, 4 * REASON_MAX);
+                        if (!*reterr)
+                                return -ENOMEM;
+                }
                 return r;
         }
 

@@ -656,6 +656,21 @@ static void test_unknown_family_lists_choices(void **state) {
         assert_null(strstr(known, "generic"));
 }
 
+/* A control character the file quotes (here in a key) reaches the message escaped, never raw:
+ * the message goes to the log (tests/fuzz/corpus/fuzz-config/regress-key-control-char). */
+static void test_error_escaped(void **state) {
+        Dir *d = *state;
+        _cleanup_free_ char *err = NULL;
+        Config *c = NULL;
+
+        write_file(d->conf, "{\"log_level\": \"info\", \"keep\nal\x12ive\": 1}");
+        assert_int_equal(config_load(d->conf, true, &c, &err), -EINVAL);
+        assert_non_null(err);
+        assert_null(strchr(err, '\n'));
+        assert_null(strchr(err, '\x12'));
+        assert_non_null(strstr(err, "unknown key \"keep\\nal\\x12ive\""));
+}
+
 static void test_dropins(void **state) {
         Dir *d = *state;
         _cleanup_(config_freep) Config *c = NULL;
@@ -1632,6 +1647,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_mqtt_dropins, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mqtt_credentials, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mqtt_hostname, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_error_escaped, setup, teardown),
         };
 
         /* Keep config_apply_file()'s debug lines out of the test output. */
