@@ -243,6 +243,7 @@ class Trial:
 
     def start(self, kill=None):
         env = {"DFOTAD_TEST_KILL_AT": kill.point} if kill and kill.how == "point" else None
+        self.notify_mark = self.h.notify.mark()
         return self.h.start_daemon(self.cfg, env=env, ready=False)
 
     # -- the run -------------------------------------------------------------------------------
@@ -335,6 +336,10 @@ class Trial:
         self.final = d
         wait_until(lambda: _terminal(h), scaled(60), f"record {JOB_ID} terminal",
                    paths=[h.record_path(JOB_ID)], procs=[d.proc])
+        # The job may have ended before this start: the daemon is still to come up (and to say
+        # nothing new) before it is stopped.
+        h.wait_ready(d, self.notify_mark)
+        d.wait_log(CONNECTED_RE, scaled(10))
 
     def _publish_once(self, d):
         """The job goes out (retained, as an operator publishes it) once the first daemon is

@@ -15,7 +15,7 @@ from faults import KINDS, run_trial
 # Fixed seeds: CI runs the same plans every time (their timing is real time, so where a
 # random-time kill lands varies a little). DFOTAD_FAULT_SEED moves the window.
 FIRST = int(os.environ.get("DFOTAD_FAULT_SEED", "9000"))
-TRIALS = 12 if SLOWDOWN > 1 else 30
+TRIALS = 12 if SLOWDOWN > 1 else 24
 
 
 @pytest.mark.parametrize("seed", range(FIRST, FIRST + TRIALS), ids=lambda s: f"seed_{s}")
