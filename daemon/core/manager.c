@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "engine.h"
+#include "fault.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
@@ -679,6 +680,7 @@ static int manager_end_unstarted(Manager *m, JobRecord *rec, JobState s, const c
                 rec->state = old;
                 return r;
         }
+        fault_pointf("saved:%s", job_state_to_string(s));
 
         log_ctx_warning(&ctx, "Job %s: %s -> %s (%s)", job_record_name(rec), job_state_to_string(old),
                         job_state_to_string(s), reason);
@@ -1095,6 +1097,7 @@ static int manager_submit(Manager *m, ControlPlane *origin, const char *text, si
         r = job_record_save_durable(rec);
         if (r < 0)
                 return log_error_errno(r, "Job %s: cannot save its record, the control plane keeps the order: %m", rec->job->id);
+        fault_point("saved:QUEUED");
 
         log_ctx_info(&((LogContext) { .job_id = rec->job->id, .state = "QUEUED", .message_id = DFOTAD_MESSAGE_JOB_STATE }),
                      "Job %s: -> QUEUED (from %s, target %s)", rec->job->id, origin->vtable->name, rec->job->target_version);

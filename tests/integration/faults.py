@@ -114,10 +114,9 @@ class Kill:
 
 def points_for(v):
     """The named kill points a job on variant v may pass (those with @n: which pass). Some are not
-    passed in every run and show up in the table as "(not reached)": saved:QUEUED never (the
-    manager writes a new job's record itself, durably, outside the engine's transitions), and a
-    second kill's point may lie behind the job already; at-written:ATI is the identification's
-    ATI at start, before the job arrives. The list stays as it is: a seed's plan depends on it."""
+    passed in every run and show up in the table as "(not reached)": a second kill's point may
+    lie behind the job already; at-written:ATI is the identification's ATI at start, before the
+    job arrives (a dfotad killed there has no job yet). The list stays as it is: a seed's plan depends on it."""
     pts = ["qfotadl-recorded", "at-written:AT+QFOTADL", "qfotadl-reply",
            "saved:QUEUED", "saved:PREFLIGHT", "saved:DOWNLOADING", "saved:DOWNLOADED",
            "saved:VERIFYING", f"saved:{v.state}", "at-written:ATI"]
