@@ -11,6 +11,14 @@
  * directory. A crash leaves either the old or the new file. Returns 0 or a negative errno. */
 int write_file_atomic(const char *path, const char *text);
 
+/* The mode of every directory dfotad creates under its state directory (jobs/, inbox/, the MQTT
+ * outbox): its own, no one else's (the records may carry FTP credentials). */
+#define STATE_DIRECTORY_MODE 0750
+
+/* Creates path and every missing parent with STATE_DIRECTORY_MODE; existing ones are left as they
+ * are. Returns 0, -EINVAL for an empty path, or a negative errno from mkdir(). */
+int mkdir_p(const char *path);
+
 /* Reads a whole file as one NUL-terminated string (newly allocated in *ret), at most max bytes
  * (see read_file_bounded()). A NUL byte inside the file is -EBADMSG (a JSON text would silently end
  * there). Returns 0 or a negative errno. */

@@ -146,7 +146,7 @@ static int local_start(ControlPlane *cp) {
         int r;
 
         if (!l->watch) {
-                if (mkdir(l->inbox, 0750) < 0 && errno != EEXIST)
+                if (mkdir(l->inbox, STATE_DIRECTORY_MODE) < 0 && errno != EEXIST)
                         return log_error_errno(errno, "Cannot create inbox %s: %m", l->inbox);
 
                 /* IN_MOVED_TO: renamed in (the documented way); IN_CLOSE_WRITE: copied in by hand. */

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "escape.h"
+#include "fileio.h"
 #include "json-util.h"
 #include "log.h"
 #include "mqtt-internal.h"
@@ -1089,7 +1090,7 @@ static int aws_init(Mqtt *m) {
                 a->dir = NULL;
                 return -ENOMEM;
         }
-        if (mkdir(a->dir, 0750) < 0 && errno != EEXIST)
+        if (mkdir(a->dir, STATE_DIRECTORY_MODE) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create %s: %m", a->dir);
         r = aws_load(a);
         if (r < 0)

@@ -110,6 +110,3 @@ void mqtt_aws_scan(const char *p, size_t n, AwsScan *ret);
 /* Submits a job document received as JSON text under the id the protocol gives it (document "id"
  * set to id first when the text is a JSON object). Returns manager_submit_job_as()'s result. */
 int mqtt_submit(Mqtt *m, const char *text, size_t len, const char *id);
-
-/* strv helpers for the subscription list. */
-char **mqtt_strv_free(char **l);

@@ -5,21 +5,15 @@
 #include <sys/stat.h>
 
 #include "escape.h"
+#include "fileio.h"
 #include "job.h"
 #include "json-util.h"
 #include "log.h"
 #include "mqtt-internal.h"
+#include "string-util.h"
 
 /* How long a stopping daemon waits for the PUBACK of its "offline". */
 #define MQTT_STOP_TIMEOUT_USEC (2 * USEC_PER_SEC)
-
-char **mqtt_strv_free(char **l) {
-        if (l)
-                for (char **i = l; *i; i++)
-                        free(*i);
-        free(l);
-        return NULL;
-}
 
 static bool job_id_char(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
@@ -336,7 +330,7 @@ static ControlPlane *mqtt_free(ControlPlane *cp) {
         outbox_free(m->outbox);
         free(m->state_directory);
         free(m->availability_topic);
-        mqtt_strv_free(m->subscriptions);
+        strv_free(m->subscriptions);
         free(m->inventory_last);
         free(m);
         return NULL;
@@ -393,7 +387,7 @@ int mqtt_control_plane_new(Manager *manager, const MqttConfig *config, ControlPl
             asprintf(&outbox_dir, "%s/outbox", manager->config->state_directory) < 0)
                 return -ENOMEM;
 
-        if (mkdir(outbox_dir, 0750) < 0 && errno != EEXIST)
+        if (mkdir(outbox_dir, STATE_DIRECTORY_MODE) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create %s: %m", outbox_dir);
         free(outbox_dir);
         if (asprintf(&outbox_dir, "%s/outbox/mqtt", manager->config->state_directory) < 0)
@@ -402,7 +396,7 @@ int mqtt_control_plane_new(Manager *manager, const MqttConfig *config, ControlPl
         if (r < 0)
                 return log_error_errno(r, "Cannot open the outbox %s: %m", outbox_dir);
 
-        if (mkdir(m->state_directory, 0750) < 0 && errno != EEXIST)
+        if (mkdir(m->state_directory, STATE_DIRECTORY_MODE) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create %s: %m", m->state_directory);
 
         r = m->dialect->init(m);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "fileio.h"
 #include "json-util.h"
 #include "log.h"
 #include "outbox.h"
@@ -148,9 +149,9 @@ int outbox_open(const char *dir, Outbox **ret) {
 
         if (asprintf(&delivered, "%s/delivered", dir) < 0)
                 return -ENOMEM;
-        if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+        if (mkdir(dir, STATE_DIRECTORY_MODE) < 0 && errno != EEXIST)
                 return -errno;
-        if (mkdir(delivered, 0750) < 0 && errno != EEXIST)
+        if (mkdir(delivered, STATE_DIRECTORY_MODE) < 0 && errno != EEXIST)
                 return -errno;
 
         d = opendir(dir);

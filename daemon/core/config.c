@@ -51,13 +51,6 @@ typedef struct ConfigKey {
         size_t offset;
 } ConfigKey;
 
-static char **strv_free(char **l) {
-        if (l)
-                for (char **i = l; *i; i++)
-                        free(*i);
-        free(l);
-        return NULL;
-}
 
 #define config_error(reterr, prefix, ...) reason_set(reterr, -EINVAL, prefix, __VA_ARGS__)
 

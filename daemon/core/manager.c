@@ -8,6 +8,7 @@
 
 #include "engine.h"
 #include "fault.h"
+#include "fileio.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
@@ -15,25 +16,6 @@
 
 /* Ended records are pruned at start and then once a day. */
 #define MANAGER_PRUNE_INTERVAL_USEC (24 * 3600 * USEC_PER_SEC)
-
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
-
-        if (!p)
-                return -ENOMEM;
-
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
 
 static void on_state_health(int error, const char *path, void *userdata) {
         Manager *m = userdata;
@@ -87,7 +69,7 @@ int manager_new(Config *config, Manager **ret) {
         if (asprintf(&m->jobs_directory, "%s/jobs", config->state_directory) < 0)
                 return -ENOMEM;
 
-        r = mkdir_p(m->jobs_directory, 0750);
+        r = mkdir_p(m->jobs_directory);
         if (r < 0)
                 return log_error_errno(r, "Cannot create %s: %m", m->jobs_directory);
 

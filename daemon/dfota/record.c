@@ -111,31 +111,6 @@ static bool imei_is_file_name(const char *imei) {
         return imei[n] == '\0' && n <= 32;
 }
 
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = NULL;
-
-        if (isempty(path))
-                return -EINVAL;
-
-        p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-
-        for (char *s = p + 1;; s++) {
-                if (*s != '/' && *s != '\0')
-                        continue;
-
-                char c = *s;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = c;
-
-                if (c == '\0')
-                        return 0;
-        }
-}
-
 int job_record_new(const char *dir, Job *job, JobRecord **ret) {
         _cleanup_(job_record_freep) JobRecord *rec = NULL;
         _cleanup_(job_freep) Job *j = job;
@@ -144,7 +119,7 @@ int job_record_new(const char *dir, Job *job, JobRecord **ret) {
         if (!j || !job_id_is_file_name(j->id))
                 return -EINVAL;
 
-        r = mkdir_p(dir, 0755);
+        r = mkdir_p(dir);
         if (r < 0)
                 return r;
 

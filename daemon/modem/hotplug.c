@@ -7,6 +7,7 @@
 #include "hotplug.h"
 #include "log.h"
 #include "manager.h"
+#include "string-util.h"
 
 /* Events one dispatch takes from the monitor at most; the rest waits for the next dispatch (the I/O
  * source is level-triggered), so that a storm cannot starve the AT channels. */
@@ -69,19 +70,13 @@ struct Hotplug {
         size_t n_table_logged;
 };
 
-static void strv_free_list(char **l) {
-        for (char **i = l; i && *i; i++)
-                free(*i);
-        free(l);
-}
-
 HotplugPort *hotplug_port_free(HotplugPort *p) {
         if (!p)
                 return NULL;
 
         free(p->syspath);
         free(p->devnode);
-        strv_free_list(p->devlinks);
+        strv_free(p->devlinks);
         free(p->usb_path);
         free(p->usb_syspath);
         free(p->usb_name);
@@ -181,7 +176,7 @@ static char **devlinks_of(struct udev_device *d) {
                         break;
                 l[i] = strdup(udev_list_entry_get_name(e));
                 if (!l[i]) {
-                        strv_free_list(l);
+                        strv_free(l);
                         return NULL;
                 }
                 i++;

@@ -7,6 +7,31 @@
 
 #include "fileio.h"
 
+int mkdir_p(const char *path) {
+        _cleanup_free_ char *p = NULL;
+
+        if (isempty(path))
+                return -EINVAL;
+
+        p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+
+        for (char *s = p + 1;; s++) {
+                if (*s != '/' && *s != '\0')
+                        continue;
+
+                char c = *s;
+                *s = '\0';
+                if (mkdir(p, STATE_DIRECTORY_MODE) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = c;
+
+                if (c == '\0')
+                        return 0;
+        }
+}
+
 static int write_all(int fd, const char *s, size_t n) {
         while (n > 0) {
                 ssize_t k = write(fd, s, n);

@@ -16,3 +16,10 @@ int free_and_strdup(char **p, const char *s) {
         *p = copy;
         return 0;
 }
+
+char **strv_free(char **l) {
+        for (char **i = l; i && *i; i++)
+                free(*i);
+        free(l);
+        return NULL;
+}

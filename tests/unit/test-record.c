@@ -89,13 +89,6 @@ static size_t count_entries(const char *dir, char ***ret_names) {
         return k;
 }
 
-static void strv_freep(char ***l) {
-        if (*l)
-                for (char **i = *l; *i; i++)
-                        free(*i);
-        free(*l);
-}
-
 static void test_timestamps(void **state) {
         static const struct {
                 usec_t t;
@@ -388,7 +381,7 @@ static void test_history(void **state) {
 static void test_atomic_save(void **state) {
         Dir *d = *state;
         _cleanup_(job_record_freep) JobRecord *rec = NULL, *loaded = NULL;
-        _cleanup_(strv_freep) char **names = NULL;
+        _cleanup_strv_free_ char **names = NULL;
         struct stat st;
 
         rec = make_record(d->jobs, "atomic");
