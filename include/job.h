@@ -41,6 +41,12 @@ DECLARE_STRING_TABLE_LOOKUP(job_delivery, JobDelivery);
 
 #define JOB_ID_MAX 64
 
+/* The job id rule, [A-Za-z0-9_-]{1,64}, in one place: an id becomes a record's file name and an
+ * MQTT topic level, so nothing else may pass (ASCII only, whatever the locale). */
+bool job_id_char_is_valid(char c);
+/* True when s (NULL allowed: false) follows the job id rule. */
+bool job_id_is_valid(const char *s);
+
 typedef struct Job {
         char *id;                   /* [A-Za-z0-9_-]{1,64} */
         char *modem_imei;           /* selector "modem": {"imei": ...}; 15 digits; may be NULL */

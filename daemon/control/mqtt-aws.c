@@ -190,7 +190,7 @@ static int aws_load(AwsJobs *a) {
                 }
                 if (state_file_read(path, AWS_STATE_MAX, &text, &size) < 0 || memchr(text, '\0', size) ||
                     json_parse_strict(text, size, NULL, &o, NULL) < 0 ||
-                    !(id = json_str(o, "job_id")) || !mqtt_job_id_valid(id, strlen(id))) {
+                    !(id = json_str(o, "job_id")) || !job_id_is_valid(id)) {
                         _cleanup_free_ char *name = escape_foreign_str(de->d_name, ESCAPE_LINE_MAX);
 
                         log_warning("MQTT: %s/%s cannot be read, ignoring it", a->dir, strna(name));
@@ -676,7 +676,7 @@ static void aws_take_execution(Mqtt *m, json_object *x) {
         AwsJob *j;
         int r;
 
-        if (!job_id || !mqtt_job_id_valid(job_id, strlen(job_id))) {
+        if (!job_id || !job_id_is_valid(job_id)) {
                 _cleanup_free_ char *safe = json_str_safe(x, "jobId", ESCAPE_KEY_MAX);
 
                 log_warning("MQTT: start-next returned an execution without a valid jobId (%s), ignoring it", strna(safe));
@@ -871,7 +871,7 @@ static void aws_unparsable(Mqtt *m, const char *api, const char *topic_safe, con
                         a->start_next_token = NULL;
                 }
 
-                if (mqtt_job_id_valid(scan.job_id, strlen(scan.job_id))) {
+                if (job_id_is_valid(scan.job_id)) {
                         if (asprintf(&reason, "(document): the %s message carrying it %s", api, what) < 0)
                                 return;
 

@@ -83,9 +83,6 @@ void mqtt_pump(Mqtt *m);
 /* The outbox head was acknowledged: it leaves the outbox, the next one goes. */
 void mqtt_delivered(Mqtt *m, OutboxEntry *e);
 
-/* Job ids in topics: [A-Za-z0-9_-]{1,64}, the job document's and AWS IoT's alphabet. */
-bool mqtt_job_id_valid(const char *s, size_t len);
-
 /* The job id an order gets whose topic names it with something else (s, len bytes: a topic
  * level): every character outside the alphabet (a UTF-8 sequence, or a byte that is none) becomes
  * '_', cut to 55 characters, then "-" and the first 8 hex digits of the SHA-256 of s, so that two

@@ -154,7 +154,7 @@ static void plain_message(Mqtt *m, const char *topic, const char *topic_safe, co
         if (len == 0)
                 return;
 
-        if (!mqtt_job_id_valid(rest, strlen(rest))) {
+        if (!job_id_is_valid(rest)) {
                 plain_reject_level(m, rest);
                 return;
         }

@@ -15,19 +15,6 @@
 /* How long a stopping daemon waits for the PUBACK of its "offline". */
 #define MQTT_STOP_TIMEOUT_USEC (2 * USEC_PER_SEC)
 
-static bool job_id_char(char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
-
-bool mqtt_job_id_valid(const char *s, size_t len) {
-        if (len == 0 || len > JOB_ID_MAX)
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if (!job_id_char(s[i]))
-                        return false;
-        return true;
-}
-
 /* "-" and 8 hex digits of the hash. */
 #define DERIVED_SUFFIX_LEN 9
 
@@ -46,7 +33,7 @@ int mqtt_job_id_derive(const char *s, size_t len, char **ret) {
         for (size_t i = 0; i < len && n < JOB_ID_MAX - DERIVED_SUFFIX_LEN; ) {
                 size_t k = utf8_sequence_length((const unsigned char *) s + i, len - i, NULL);
 
-                id[n++] = k == 1 && job_id_char(s[i]) ? s[i] : '_';
+                id[n++] = k == 1 && job_id_char_is_valid(s[i]) ? s[i] : '_';
                 i += MAX(k, (size_t) 1);
         }
         (void) snprintf(id + n, DERIVED_SUFFIX_LEN + 1, "-%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
@@ -284,7 +271,7 @@ static bool mqtt_knows_job(ControlPlane *cp, const char *id) {
         _cleanup_(json_object_putp) json_object *last = NULL;
         Mqtt *m = (Mqtt *) cp;
 
-        if (!mqtt_job_id_valid(id, strlen(id)))
+        if (!job_id_is_valid(id))
                 return false;
         if (m->dialect->knows_job && m->dialect->knows_job(m, id))
                 return true;
@@ -298,7 +285,7 @@ static void mqtt_job_pruned(ControlPlane *cp, const char *id) {
         Mqtt *m = (Mqtt *) cp;
         int r;
 
-        if (!mqtt_job_id_valid(id, strlen(id)))
+        if (!job_id_is_valid(id))
                 return;
         r = outbox_forget_job(m->outbox, id);
         if (r < 0)

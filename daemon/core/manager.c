@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 
-#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -988,7 +987,7 @@ static char *sanitize_id(const char *s) {
         if (!id)
                 return NULL;
         for (char *c = id; *c; c++)
-                if (!isalnum((unsigned char) *c) && *c != '-' && *c != '_')
+                if (!job_id_char_is_valid(*c))
                         *c = '_';
         return id;
 }
@@ -1001,9 +1000,8 @@ static char *rejected_document_id(const char *text, const char *fallback) {
         if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "id", &v) &&
             json_object_is_type(v, json_type_string)) {
                 const char *s = json_object_get_string(v);
-                size_t l = strlen(s);
 
-                if (l > 0 && l <= JOB_ID_MAX && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == l)
+                if (job_id_is_valid(s))
                         id = strdup(s);
         }
         json_object_put(o);

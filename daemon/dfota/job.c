@@ -34,6 +34,21 @@ static const char *const job_delivery_table[_JOB_DELIVERY_MAX] = {
 
 DEFINE_STRING_TABLE_LOOKUP(job_delivery, JobDelivery);
 
+bool job_id_char_is_valid(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+bool job_id_is_valid(const char *s) {
+        size_t n = 0;
+
+        if (!s)
+                return false;
+        for (; s[n]; n++)
+                if (n >= JOB_ID_MAX || !job_id_char_is_valid(s[n]))
+                        return false;
+        return n > 0;
+}
+
 bool job_state_is_terminal(JobState s) {
         switch (s) {
         case JOB_SUCCEEDED:
@@ -275,7 +290,8 @@ static int job_parse_id(json_object *v, const char *field, void *data, char **re
         if (s[0] == '\0')
                 return job_reason(reterr, field, "is empty");
 
-        n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+        for (n = 0; s[n] && job_id_char_is_valid(s[n]); n++)
+                ;
         if (s[n] != '\0')
                 return job_reason(reterr, field, "contains %s at offset %zu (allowed: A-Z a-z 0-9 _ -)",
                                   char_repr(s[n], buf), n);

@@ -90,17 +90,6 @@ static int parse_timestamp_iso(const char *s, usec_t *ret) {
         return 0;
 }
 
-static bool job_id_is_file_name(const char *id) {
-        size_t n;
-
-        /* The id becomes a file name: the job document's rule, checked again because a Job may be
-         * built without job_from_json(). */
-        if (isempty(id))
-                return false;
-        n = strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
-        return id[n] == '\0' && n <= JOB_ID_MAX;
-}
-
 /* An execution's IMEI becomes part of its file name: digits only (AT+GSN gives 14-17 of them). */
 static bool imei_is_file_name(const char *imei) {
         size_t n;
@@ -116,7 +105,7 @@ int job_record_new(const char *dir, Job *job, JobRecord **ret) {
         _cleanup_(job_freep) Job *j = job;
         int r;
 
-        if (!j || !job_id_is_file_name(j->id))
+        if (!j || !job_id_is_valid(j->id))
                 return -EINVAL;
 
         r = mkdir_p(dir);
@@ -616,7 +605,7 @@ static int record_parse_rejected_job(json_object *v, Job **ret) {
 
         if (!json_object_object_get_ex(v, "id", &id) ||
             !json_object_is_type(id, json_type_string) ||
-            !job_id_is_file_name(json_object_get_string(id)))
+            !job_id_is_valid(json_object_get_string(id)))
                 return -EINVAL;
 
         j = calloc(1, sizeof(Job));
@@ -1181,7 +1170,7 @@ int job_record_new_damaged(const char *path, const char *text, const char *why, 
                 job_free(job);
                 return -ENOMEM;
         }
-        if (!job_id_is_file_name(job->id)) {
+        if (!job_id_is_valid(job->id)) {
                 /* Not a name we would have written: made one, so that it can be saved. */
                 for (char *c = job->id; *c; c++)
                         if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", *c))
@@ -1224,7 +1213,7 @@ int job_record_new_damaged(const char *path, const char *text, const char *why, 
 bool job_record_exists(const char *dir, const char *id) {
         _cleanup_free_ char *path = NULL, *pruned = NULL;
 
-        if (!job_id_is_file_name(id))
+        if (!job_id_is_valid(id))
                 return false;
 
         if (asprintf(&path, "%s/%s.json", dir, id) < 0 || asprintf(&pruned, "%s/%s.pruned", dir, id) < 0)
@@ -1263,7 +1252,7 @@ int job_record_prune(const char *dir, char **ids, size_t n_ids) {
                 _cleanup_free_ char *tombstone = NULL;
                 int fd;
 
-                if (!job_id_is_file_name(ids[i]))
+                if (!job_id_is_valid(ids[i]))
                         return -EINVAL;
                 if (asprintf(&tombstone, "%s/%s.pruned", dir, ids[i]) < 0)
                         return -ENOMEM;

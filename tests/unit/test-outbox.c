@@ -401,7 +401,7 @@ static void test_derived_job_id(void **state) {
                 assert_int_equal(mqtt_job_id_derive(cases[i].level, strlen(cases[i].level), &id), 0);
                 assert_true(startswith(id, cases[i].id));
                 assert_int_equal(strlen(id), strlen(cases[i].id) + 8);
-                assert_true(mqtt_job_id_valid(id, strlen(id)));
+                assert_true(job_id_is_valid(id));
                 assert_int_equal(mqtt_job_id_derive(cases[i].level, strlen(cases[i].level), &again), 0);
                 assert_string_equal(id, again);
         }
@@ -421,7 +421,7 @@ static void test_derived_job_id(void **state) {
 
                 assert_int_equal(mqtt_job_id_derive(hundred, 100, &id), 0);
                 assert_int_equal(strlen(id), JOB_ID_MAX);
-                assert_true(mqtt_job_id_valid(id, strlen(id)));
+                assert_true(job_id_is_valid(id));
                 assert_int_equal(id[55], '-');
                 /* Same first 55 characters, another level: another id. */
                 hundred[99] = 'y';
