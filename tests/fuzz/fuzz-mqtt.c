@@ -87,7 +87,7 @@ static int check_record(const char *path, JobRecord **rec, const char *why, void
         /* The handlers wrote it: it must read back. */
         if (!*rec)
                 fuzz_fail("a record the MQTT handlers wrote does not load: %s: %s", path, strna(why));
-        fuzz_assert(mqtt_job_id_valid((*rec)->job->id, strlen((*rec)->job->id)));
+        fuzz_assert(job_id_is_valid((*rec)->job->id));
         return 0;
 }
 
@@ -152,7 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (!aws && payload_len > 0) {
                         const char *level = startswith(topic, PLAIN_PREFIX "jobs/");
 
-                        if (level && !strchr(level, '/') && mqtt_job_id_valid(level, strlen(level)))
+                        if (level && !strchr(level, '/') && job_id_is_valid(level))
                                 fuzz_assert(manager_job_exists(manager, level));
                 }
         }
