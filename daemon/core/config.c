@@ -91,22 +91,78 @@ static int config_parse_path(json_object *v, const char *key_path, void *data, c
         return free_and_strdup(data, s);
 }
 
-static int config_parse_log_level(json_object *v, const char *key_path, void *data, char **reterr) {
-        int *level = data;
+/* The names of a string table, "a", "b" or "c" (values 0..max-1 that have one; except: a value
+ * to leave out, or -1), newly allocated; NULL on allocation failure. */
+static char *enum_names(const char *(*to_string)(int), int max, int except) {
+        const char *last = NULL;
+        char *buf = NULL;
+        size_t size = 0, n = 0;
+        FILE *f;
+
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return NULL;
+
+        /* Written one behind, so that the last one gets "or" instead of a comma. */
+        for (int i = 0; i < max; i++) {
+                const char *name = i == except ? NULL : to_string(i);
+
+                if (!name)
+                        continue;
+                if (last)
+                        fprintf(f, "%s\"%s\"", n++ > 0 ? ", " : "", last);
+                last = name;
+        }
+        if (last)
+                fprintf(f, "%s\"%s\"", n > 0 ? " or " : "", last);
+
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+/* The one parser of a string that names a value of one of our enums: from_string() maps it (a
+ * negative errno when unknown), to_string() over 0..max-1 lists the choices in the error; except
+ * (or -1) is a value the table has but the key refuses, with except_reason as its message. Writes
+ * *ret only on success. Returns 0, -EINVAL with the key named in *reterr, or -ENOMEM. */
+static int config_parse_enum(
+                json_object *v,
+                const char *key_path,
+                int (*from_string)(const char *),
+                const char *(*to_string)(int),
+                int max,
+                int except,
+                const char *except_reason,
+                int *ret,
+                char **reterr) {
+
+        _cleanup_free_ char *names = NULL;
         const char *s;
-        int r;
+        int r, e;
 
         r = config_get_string(v, key_path, &s, reterr);
         if (r < 0)
                 return r;
 
-        r = log_level_from_string(s);
-        if (r < 0)
-                return config_error(reterr, key_path,
-                                    "unknown log level \"%s\" (debug, info, notice, warning, err, crit, alert, emerg)", s);
+        e = from_string(s);
+        if (e >= 0 && e != except) {
+                *ret = e;
+                return 0;
+        }
 
-        *level = r;
-        return 0;
+        names = enum_names(to_string, max, except);
+        if (!names)
+                return -ENOMEM;
+        if (e >= 0 && except_reason)
+                return config_error(reterr, key_path, "%s (choose %s)", except_reason, names);
+        return config_error(reterr, key_path, "must be %s, not \"%s\"", names, s);
+}
+
+static int config_parse_log_level(json_object *v, const char *key_path, void *data, char **reterr) {
+        return config_parse_enum(v, key_path, log_level_from_string, log_level_to_string, LOG_DEBUG + 1,
+                                 -1, NULL, data, reterr);
 }
 
 static int config_parse_bool(json_object *v, const char *key_path, void *data, char **reterr) {
@@ -154,57 +210,29 @@ static int config_parse_sec(json_object *v, const char *key_path, void *data, ch
         return 0;
 }
 
-static char *known_families(void) {
-        const char *sep = "";
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *f;
 
-        f = open_memstream(&buf, &size);
-        if (!f)
-                return NULL;
+static int modem_family_from_name(const char *s) {
+        return modem_family_from_string(s);
+}
 
-        for (ModemFamily i = 0; i < _MODEM_FAMILY_MAX; i++)
-                if (i != MODEM_FAMILY_GENERIC) {
-                        fprintf(f, "%s%s", sep, modem_family_to_string(i));
-                        sep = ", ";
-                }
-
-        if (fclose(f) != 0) {
-                free(buf);
-                return NULL;
-        }
-        return buf;
+static const char *modem_family_name(int f) {
+        return modem_family_to_string(f);
 }
 
 static int config_parse_family(json_object *v, const char *key_path, void *data, char **reterr) {
-        _cleanup_free_ char *known = NULL;
-        ModemFamily *family = data, f;
-        const char *s;
-        int r;
-
-        r = config_get_string(v, key_path, &s, reterr);
-        if (r < 0)
-                return r;
-
-        f = modem_family_from_string(s);
-        if (f >= 0 && f != MODEM_FAMILY_GENERIC) {
-                *family = f;
-                return 0;
-        }
-
-        known = known_families();
-        if (!known)
-                return -ENOMEM;
+        int f, r;
 
         /* "generic" is what an unrecognised module runs with; choosing it for a known port would
          * only throw away the family's limits and error tables. Leave "family" out instead. */
-        if (f == MODEM_FAMILY_GENERIC)
-                return config_error(reterr, key_path,
-                                    "\"generic\" is the fallback for unrecognised modules, not a family to choose; "
-                                    "leave \"family\" out to detect it (known: %s)", known);
-
-        return config_error(reterr, key_path, "unknown family \"%s\" (known: %s)", s, known);
+        r = config_parse_enum(v, key_path, modem_family_from_name, modem_family_name, _MODEM_FAMILY_MAX,
+                              MODEM_FAMILY_GENERIC,
+                              "\"generic\" is the fallback for unrecognised modules, not a family to choose; "
+                              "leave \"family\" out to detect it",
+                              &f, reterr);
+        if (r < 0)
+                return r;
+        *(ModemFamily *) data = f;
+        return 0;
 }
 
 /* ---- Secrets: passwords and private keys, read from files or systemd credentials ---------------- */
@@ -433,20 +461,18 @@ static int config_parse_pdp_username(json_object *v, const char *key_path, void 
         return pdp_parse_string(v, key_path, data, PDP_CREDENTIAL_MAX, reterr);
 }
 
-static int config_parse_pdp_auth(json_object *v, const char *key_path, void *data, char **reterr) {
-        unsigned *auth = data;
-        const char *s;
-        int r;
+static const char *pdp_auth_name(int auth) {
+        return auth >= 0 ? pdp_auth_to_string((unsigned) auth) : NULL;
+}
 
-        r = config_get_string(v, key_path, &s, reterr);
+static int config_parse_pdp_auth(json_object *v, const char *key_path, void *data, char **reterr) {
+        int auth, r;
+
+        r = config_parse_enum(v, key_path, pdp_auth_from_string, pdp_auth_name, (int) ELEMENTSOF(pdp_auth_table),
+                              -1, NULL, &auth, reterr);
         if (r < 0)
                 return r;
-
-        r = pdp_auth_from_string(s);
-        if (r < 0)
-                return config_error(reterr, key_path, "must be \"none\", \"pap\", \"chap\" or \"pap-or-chap\", not \"%s\"", s);
-
-        *auth = (unsigned) r;
+        *(unsigned *) data = (unsigned) auth;
         return 0;
 }
 
@@ -932,22 +958,22 @@ static int config_parse_readable_path(json_object *v, const char *key_path, void
         return free_and_strdup(data, s);
 }
 
-static int config_parse_mqtt_dialect(json_object *v, const char *key_path, void *data, char **reterr) {
-        MqttDialect *dialect = data, d;
-        const char *s;
-        int r;
+static int mqtt_dialect_from_name(const char *s) {
+        return mqtt_dialect_from_string(s);
+}
 
-        r = config_get_string(v, key_path, &s, reterr);
+static const char *mqtt_dialect_name(int d) {
+        return mqtt_dialect_to_string(d);
+}
+
+static int config_parse_mqtt_dialect(json_object *v, const char *key_path, void *data, char **reterr) {
+        int d, r;
+
+        r = config_parse_enum(v, key_path, mqtt_dialect_from_name, mqtt_dialect_name, _MQTT_DIALECT_MAX,
+                              -1, NULL, &d, reterr);
         if (r < 0)
                 return r;
-
-        d = mqtt_dialect_from_string(s);
-        if (d < 0)
-                return config_error(reterr, key_path, "must be \"%s\" or \"%s\", not \"%s\"",
-                                    mqtt_dialect_to_string(MQTT_DIALECT_PLAIN),
-                                    mqtt_dialect_to_string(MQTT_DIALECT_AWS_IOT_JOBS), s);
-
-        *dialect = d;
+        *(MqttDialect *) data = d;
         return 0;
 }
 
