@@ -43,13 +43,6 @@ DEFINE_STRING_TABLE_LOOKUP(reset_method, ResetMethod);
 /* Each key is handled by a parser that gets the value, the address to store it at (the table's
  * base plus offset) and the key's path for messages ("timeouts.download", "modems[1].port"). A
  * parser that refuses a value returns -EINVAL and, in *reterr, a message starting with that path. */
-typedef int (*ConfigParser)(json_object *v, const char *key_path, void *data, char **reterr);
-
-typedef struct ConfigKey {
-        const char *key;
-        ConfigParser parse;
-        size_t offset;
-} ConfigKey;
 
 
 #define config_error(reterr, prefix, ...) reason_set(reterr, -EINVAL, prefix, __VA_ARGS__)
@@ -68,14 +61,6 @@ static int config_get_string(json_object *v, const char *key_path, const char **
         *ret = s;
         return 0;
 }
-
-static int config_parse_table(
-                json_object *o,
-                const char *key_path,
-                const ConfigKey *table,
-                size_t n_table,
-                void *base,
-                char **reterr);
 
 static int config_parse_path(json_object *v, const char *key_path, void *data, char **reterr) {
         const char *s;
@@ -488,7 +473,7 @@ static int config_parse_pdp_password_file(json_object *v, const char *key_path, 
                                           &pdp->password, &pdp->password_file, reterr);
 }
 
-static const ConfigKey pdp_keys[] = {
+static const JsonField pdp_keys[] = {
         { "cid",           config_parse_pdp_cid,           offsetof(PdpConfig, cid)      },
         { "apn",           config_parse_pdp_apn,           offsetof(PdpConfig, apn)      },
         { "username",      config_parse_pdp_username,      offsetof(PdpConfig, username) },
@@ -508,7 +493,7 @@ static int config_parse_pdp(json_object *v, const char *key_path, void *data, ch
         /* UMTS/HSPA DFOTA User Guide ch. 3: "The default PDP context ID is 1". auth 0: none. */
         pdp->cid = 1;
 
-        r = config_parse_table(v, key_path, pdp_keys, ELEMENTSOF(pdp_keys), pdp, reterr);
+        r = json_dispatch_table(v, key_path, pdp_keys, ELEMENTSOF(pdp_keys), JSON_DISPATCH_CALLER_ESCAPES, pdp, reterr);
         if (r < 0)
                 return r;
 
@@ -520,7 +505,7 @@ static int config_parse_pdp(json_object *v, const char *key_path, void *data, ch
         return 0;
 }
 
-static const ConfigKey modem_keys[] = {
+static const JsonField modem_keys[] = {
         { "port",   config_parse_path,   offsetof(ModemConfig, port)   },
         { "family", config_parse_family, offsetof(ModemConfig, family) },
         { "pdp",    config_parse_pdp,    offsetof(ModemConfig, pdp)    },
@@ -558,7 +543,7 @@ static int config_parse_modems(json_object *v, const char *key_path, void *data,
 
                 modems[i].family = _MODEM_FAMILY_INVALID;
 
-                r = config_parse_table(json_object_array_get_idx(v, i), p, modem_keys, ELEMENTSOF(modem_keys), &modems[i], reterr);
+                r = json_dispatch_table(json_object_array_get_idx(v, i), p, modem_keys, ELEMENTSOF(modem_keys), JSON_DISPATCH_CALLER_ESCAPES, &modems[i], reterr);
                 if (r < 0)
                         goto fail;
 
@@ -596,7 +581,7 @@ fail:
         return r;
 }
 
-static const ConfigKey timeout_keys[] = {
+static const JsonField timeout_keys[] = {
         { "at_command",             config_parse_sec, offsetof(Timeouts, at_command)             },
         { "download_start",         config_parse_sec, offsetof(Timeouts, download_start)         },
         { "download",               config_parse_sec, offsetof(Timeouts, download)               },
@@ -609,7 +594,7 @@ static const ConfigKey timeout_keys[] = {
 
 static int config_parse_timeouts(json_object *v, const char *key_path, void *data, char **reterr) {
         /* Key by key: a drop-in that sets one timeout keeps the others. */
-        return config_parse_table(v, key_path, timeout_keys, ELEMENTSOF(timeout_keys), data, reterr);
+        return json_dispatch_table(v, key_path, timeout_keys, ELEMENTSOF(timeout_keys), JSON_DISPATCH_CALLER_ESCAPES, data, reterr);
 }
 
 /* The program of an argv, checked at load time: the watchdog needs it when a module has stopped
@@ -698,7 +683,7 @@ fail:
         return r;
 }
 
-static const ConfigKey reset_keys[] = {
+static const JsonField reset_keys[] = {
         { "command",      config_parse_argv, offsetof(Config, reset_command)      },
         { "try_at_first", config_parse_bool, offsetof(Config, reset_try_at_first) },
 };
@@ -722,7 +707,7 @@ static int config_parse_reset(json_object *v, const char *key_path, void *data, 
         c->reset_command = strv_free(c->reset_command);
         c->reset_try_at_first = false;
 
-        r = config_parse_table(v, key_path, reset_keys, ELEMENTSOF(reset_keys), c, reterr);
+        r = json_dispatch_table(v, key_path, reset_keys, ELEMENTSOF(reset_keys), JSON_DISPATCH_CALLER_ESCAPES, c, reterr);
         if (r < 0)
                 return r;
 
@@ -750,22 +735,22 @@ static int config_parse_records_max_count(json_object *v, const char *key_path, 
         return config_parse_uint(v, key_path, 0, RECORDS_MAX_COUNT_MAX, data, reterr);
 }
 
-static const ConfigKey records_keys[] = {
+static const JsonField records_keys[] = {
         { "max_age_days", config_parse_records_max_age,   offsetof(Config, records_max_age)   },
         { "max_count",    config_parse_records_max_count, offsetof(Config, records_max_count) },
 };
 
 static int config_parse_records(json_object *v, const char *key_path, void *data, char **reterr) {
         /* Key by key, like "timeouts": a drop-in that sets one limit keeps the other. */
-        return config_parse_table(v, key_path, records_keys, ELEMENTSOF(records_keys), data, reterr);
+        return json_dispatch_table(v, key_path, records_keys, ELEMENTSOF(records_keys), JSON_DISPATCH_CALLER_ESCAPES, data, reterr);
 }
 
-static const ConfigKey local_keys[] = {
+static const JsonField local_keys[] = {
         { "inbox", config_parse_path, offsetof(Config, inbox) },
 };
 
 static int config_parse_local(json_object *v, const char *key_path, void *data, char **reterr) {
-        return config_parse_table(v, key_path, local_keys, ELEMENTSOF(local_keys), data, reterr);
+        return json_dispatch_table(v, key_path, local_keys, ELEMENTSOF(local_keys), JSON_DISPATCH_CALLER_ESCAPES, data, reterr);
 }
 
 /* ---- mqtt: the MQTT control plane (issue 5) ------------------------------------------------- */
@@ -1108,7 +1093,7 @@ static int config_parse_mqtt_alpn(json_object *v, const char *key_path, void *da
         return mqtt_parse_string(v, key_path, MQTT_ALPN_MAX, char_is_graph, GRAPH_CHARS, data, reterr);
 }
 
-static const ConfigKey mqtt_tls_keys[] = {
+static const JsonField mqtt_tls_keys[] = {
         { "ca_file",          config_parse_readable_path, offsetof(MqttConfig, ca_file)          },
         { "certificate_file", config_parse_readable_path, offsetof(MqttConfig, certificate_file) },
         { "key_file",         config_parse_mqtt_key_file, offsetof(MqttConfig, key_file)         },
@@ -1120,7 +1105,7 @@ static int config_parse_mqtt_tls(json_object *v, const char *key_path, void *dat
         MqttConfig *c = data;
         int r;
 
-        r = config_parse_table(v, key_path, mqtt_tls_keys, ELEMENTSOF(mqtt_tls_keys), c, reterr);
+        r = json_dispatch_table(v, key_path, mqtt_tls_keys, ELEMENTSOF(mqtt_tls_keys), JSON_DISPATCH_CALLER_ESCAPES, c, reterr);
         if (r < 0)
                 return r;
 
@@ -1128,7 +1113,7 @@ static int config_parse_mqtt_tls(json_object *v, const char *key_path, void *dat
         return 0;
 }
 
-static const ConfigKey mqtt_keys[] = {
+static const JsonField mqtt_keys[] = {
         { "dialect",              config_parse_mqtt_dialect,       offsetof(MqttConfig, dialect)              },
         { "host",                 config_parse_mqtt_host,          offsetof(MqttConfig, host)                 },
         { "port",                 config_parse_mqtt_port,          offsetof(MqttConfig, port)                 },
@@ -1153,7 +1138,7 @@ static int config_parse_mqtt(json_object *v, const char *key_path, void *data, c
         MqttConfig **c = data;
 
         if (!json_object_is_type(v, json_type_object))
-                return config_error(reterr, key_path, "must be an object");
+                return config_error(reterr, key_path, "must be a JSON object");
 
         /* Key by key, like "timeouts": a drop-in that sets one key keeps the others. The defaults
          * that depend on other keys, and the checks across keys, wait for mqtt_config_finish(). */
@@ -1163,7 +1148,7 @@ static int config_parse_mqtt(json_object *v, const char *key_path, void *data, c
                         return -ENOMEM;
         }
 
-        return config_parse_table(v, key_path, mqtt_keys, ELEMENTSOF(mqtt_keys), *c, reterr);
+        return json_dispatch_table(v, key_path, mqtt_keys, ELEMENTSOF(mqtt_keys), JSON_DISPATCH_CALLER_ESCAPES, *c, reterr);
 }
 
 /* "1.5" for 1500000 µs, "300" for 300 s: seconds as the config file gives them. */
@@ -1288,7 +1273,7 @@ static int mqtt_config_finish(MqttConfig *c, char **reterr) {
         return 0;
 }
 
-static const ConfigKey config_keys[] = {
+static const JsonField config_keys[] = {
         { "state_directory", config_parse_path,      offsetof(Config, state_directory) },
         { "log_level",       config_parse_log_level, offsetof(Config, log_level)       },
         { "modems",          config_parse_modems,    0                                 },
@@ -1301,39 +1286,6 @@ static const ConfigKey config_keys[] = {
 };
 
 /* key_path is NULL for the top level. */
-static int config_parse_table(
-                json_object *o,
-                const char *key_path,
-                const ConfigKey *table,
-                size_t n_table,
-                void *base,
-                char **reterr) {
-
-        if (!json_object_is_type(o, json_type_object))
-                return config_error(reterr, key_path, key_path ? "must be an object" : "must be a JSON object");
-
-        json_object_object_foreach(o, key, v) {
-                _cleanup_free_ char *p = NULL;
-                const ConfigKey *k = NULL;
-                int r;
-
-                for (size_t i = 0; i < n_table && !k; i++)
-                        if (streq(table[i].key, key))
-                                k = &table[i];
-                if (!k)
-                        return config_error(reterr, key_path, "unknown key \"%s\"", key);
-
-                if (key_path ? asprintf(&p, "%s.%s", key_path, key) < 0 : !(p = strdup(key)))
-                        return -ENOMEM;
-
-                r = k->parse(v, p, (uint8_t *) base + k->offset, reterr);
-                if (r < 0)
-                        return r;
-        }
-
-        return 0;
-}
-
 static int config_parse_json(const char *text, size_t size, json_object **ret, char **reterr) {
         return json_parse_strict(text, size, NULL, ret, reterr);
 }
@@ -1358,7 +1310,7 @@ static int config_apply_file(Config *c, const char *path, bool missing_ok, char 
 
         r = config_parse_json(text, size, &o, &err);
         if (r >= 0) {
-                r = config_parse_table(o, NULL, config_keys, ELEMENTSOF(config_keys), c, &err);
+                r = json_dispatch_table(o, NULL, config_keys, ELEMENTSOF(config_keys), JSON_DISPATCH_CALLER_ESCAPES, c, &err);
                 if (r >= 0 && json_object_object_get_ex(o, "mqtt", NULL))
                         r = free_and_strdup(mqtt_source, path);
                 json_object_put(o);

@@ -254,14 +254,6 @@ int job_check_url_syntax(const char *url, char **reterr) {
 }
 
 /* How one key of the document is parsed: into the Job at offset; field is the key's path. */
-typedef int (*JobFieldParser)(json_object *v, const char *field, void *data, char **reterr);
-
-typedef struct JobField {
-        const char *key;
-        JobFieldParser parse;
-        size_t offset;
-} JobField;
-
 /* json-c accepts "\u0000" in strings; C strings would silently end there. */
 static int job_get_string(json_object *v, const char *field, const char **ret, char **reterr) {
         const char *s;
@@ -438,15 +430,7 @@ static int job_parse_delivery(json_object *v, const char *field, void *data, cha
         return 0;
 }
 
-static int job_parse_fields(
-                json_object *o,
-                const char *prefix,
-                const JobField *table,
-                size_t n_table,
-                Job *j,
-                char **reterr);
-
-static const JobField modem_fields[] = {
+static const JsonField modem_fields[] = {
         { "imei",  job_parse_imei,  offsetof(Job, modem_imei)  },
         { "model", job_parse_model, offsetof(Job, modem_model) },
 };
@@ -455,7 +439,7 @@ static int job_parse_modem(json_object *v, const char *field, void *data, char *
         Job *j = data;
         int r;
 
-        r = job_parse_fields(v, field, modem_fields, ELEMENTSOF(modem_fields), j, reterr);
+        r = json_dispatch_table(v, field, modem_fields, ELEMENTSOF(modem_fields), JSON_DISPATCH_NULL_IS_ABSENT, j, reterr);
         if (r < 0)
                 return r;
 
@@ -467,7 +451,7 @@ static int job_parse_modem(json_object *v, const char *field, void *data, char *
         return 0;
 }
 
-static const JobField package_fields[] = {
+static const JsonField package_fields[] = {
         { "url",    job_parse_url,    offsetof(Job, url)    },
         { "sha256", job_parse_sha256, offsetof(Job, sha256) },
         { "size",   job_parse_size,   offsetof(Job, size)   },
@@ -477,7 +461,7 @@ static int job_parse_package(json_object *v, const char *field, void *data, char
         Job *j = data;
         int r;
 
-        r = job_parse_fields(v, field, package_fields, ELEMENTSOF(package_fields), j, reterr);
+        r = json_dispatch_table(v, field, package_fields, ELEMENTSOF(package_fields), JSON_DISPATCH_NULL_IS_ABSENT, j, reterr);
         if (r < 0)
                 return r;
 
@@ -487,7 +471,7 @@ static int job_parse_package(json_object *v, const char *field, void *data, char
         return 0;
 }
 
-static const JobField job_fields[] = {
+static const JsonField job_fields[] = {
         { "id",             job_parse_id,       offsetof(Job, id)             },
         { "modem",          job_parse_modem,    0                             },
         { "source_version", job_parse_version,  offsetof(Job, source_version) },
@@ -497,52 +481,6 @@ static const JobField job_fields[] = {
 };
 
 /* prefix is NULL for the top level. */
-static int job_parse_fields(
-                json_object *o,
-                const char *prefix,
-                const JobField *table,
-                size_t n_table,
-                Job *j,
-                char **reterr) {
-
-        if (!json_object_is_type(o, json_type_object))
-                return job_reason(reterr, prefix ?: "(document)", "must be a JSON object");
-
-        json_object_object_foreach(o, key, v) {
-                _cleanup_free_ char *field = NULL;
-                const JobField *f = NULL;
-                int r;
-
-                for (size_t i = 0; i < n_table && !f; i++)
-                        if (streq(table[i].key, key))
-                                f = &table[i];
-
-                if (!f) {
-                        /* The key is the sender's text: it reaches the reason escaped and cut. */
-                        _cleanup_free_ char *k = escape_foreign_str(key, ESCAPE_KEY_MAX);
-
-                        if (!k)
-                                return -ENOMEM;
-                        return prefix ? reason_set(reterr, -EINVAL, NULL, "%s.%s: unknown field", prefix, k) :
-                                        job_reason(reterr, k, "unknown field");
-                }
-
-                if (prefix ? asprintf(&field, "%s.%s", prefix, key) < 0 : !(field = strdup(key)))
-                        return -ENOMEM;
-
-                /* Control planes generate documents from templates: an explicit null is the same as
-                 * leaving an optional field out. Required fields are checked for below. */
-                if (json_object_is_type(v, json_type_null))
-                        continue;
-
-                r = f->parse(v, field, (uint8_t *) j + f->offset, reterr);
-                if (r < 0)
-                        return r;
-        }
-
-        return 0;
-}
-
 int job_from_json(json_object *o, Job **ret, char **reterr) {
         _cleanup_(job_freep) Job *j = NULL;
         _cleanup_free_ char *reason = NULL;
@@ -553,7 +491,11 @@ int job_from_json(json_object *o, Job **ret, char **reterr) {
                 return -ENOMEM;
         j->delivery = JOB_DELIVERY_MODEM;
 
-        r = job_parse_fields(o, NULL, job_fields, ELEMENTSOF(job_fields), j, &reason);
+        /* The top level is named, so that the reason says what was wrong with what. */
+        if (!json_object_is_type(o, json_type_object))
+                r = job_reason(&reason, "(document)", "must be a JSON object");
+        else
+                r = json_dispatch_table(o, NULL, job_fields, ELEMENTSOF(job_fields), JSON_DISPATCH_NULL_IS_ABSENT, j, &reason);
         if (r >= 0) {
                 if (!j->id)
                         r = job_reason(&reason, "id", "missing");

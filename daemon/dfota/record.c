@@ -465,50 +465,6 @@ int job_record_save_durable(JobRecord *rec) {
 
 #define record_reason(reterr, field, ...) reason_set(reterr, -EINVAL, field, __VA_ARGS__)
 
-typedef int (*RecordFieldParser)(json_object *v, const char *field, void *data, char **reterr);
-
-typedef struct RecordField {
-        const char *key;
-        RecordFieldParser parse;
-        size_t offset;
-        bool required;
-} RecordField;
-
-static int record_parse_fields(
-                json_object *o,
-                const char *prefix,
-                const RecordField *table,
-                size_t n_table,
-                JobRecord *rec,
-                char **reterr) {
-
-        if (!json_object_is_type(o, json_type_object))
-                return record_reason(reterr, prefix, "must be an object");
-
-        /* Walks the table, not the object: keys a newer dfotad added are ignored, so that a
-         * downgrade still resumes the jobs it finds. */
-        for (size_t i = 0; i < n_table; i++) {
-                _cleanup_free_ char *field = NULL;
-                json_object *v;
-                int r;
-
-                if (prefix ? asprintf(&field, "%s.%s", prefix, table[i].key) < 0 : !(field = strdup(table[i].key)))
-                        return -ENOMEM;
-
-                if (!json_object_object_get_ex(o, table[i].key, &v)) {
-                        if (table[i].required)
-                                return record_reason(reterr, field, "missing");
-                        continue;
-                }
-
-                r = table[i].parse(v, field, (uint8_t *) rec + table[i].offset, reterr);
-                if (r < 0)
-                        return r;
-        }
-
-        return 0;
-}
-
 static int record_parse_string_or_null(json_object *v, const char *field, void *data, char **reterr) {
         const char *s;
 
@@ -708,7 +664,7 @@ static int record_parse_module_error_kind(json_object *v, const char *field, voi
         return 0;
 }
 
-static const RecordField module_error_fields[] = {
+static const JsonField module_error_fields[] = {
         { "code",    record_parse_int,               offsetof(JobRecord, module_error_code),    true  },
         { "kind",    record_parse_module_error_kind, offsetof(JobRecord, module_error_kind),    true  },
         { "meaning", record_parse_string_or_null,    offsetof(JobRecord, module_error_meaning), false },
@@ -723,7 +679,7 @@ static int record_parse_module_error(json_object *v, const char *field, void *da
                 return 0;
         }
 
-        r = record_parse_fields(v, field, module_error_fields, ELEMENTSOF(module_error_fields), rec, reterr);
+        r = json_dispatch_table(v, field, module_error_fields, ELEMENTSOF(module_error_fields), JSON_DISPATCH_ALLOW_UNKNOWN, rec, reterr);
         if (r < 0)
                 return r;
 
@@ -731,7 +687,7 @@ static int record_parse_module_error(json_object *v, const char *field, void *da
         return 0;
 }
 
-static const RecordField modem_fields[] = {
+static const JsonField modem_fields[] = {
         { "port",   record_parse_string_or_null, offsetof(JobRecord, modem_port),   false },
         { "imei",   record_parse_string_or_null, offsetof(JobRecord, modem_imei),   false },
         { "model",  record_parse_string_or_null, offsetof(JobRecord, modem_model),  false },
@@ -739,7 +695,7 @@ static const RecordField modem_fields[] = {
 };
 
 static int record_parse_modem(json_object *v, const char *field, void *data, char **reterr) {
-        return record_parse_fields(v, field, modem_fields, ELEMENTSOF(modem_fields), data, reterr);
+        return json_dispatch_table(v, field, modem_fields, ELEMENTSOF(modem_fields), JSON_DISPATCH_ALLOW_UNKNOWN, data, reterr);
 }
 
 static int record_parse_history(json_object *v, const char *field, void *data, char **reterr) {
@@ -818,7 +774,7 @@ static int record_parse_executions(json_object *v, const char *field, void *data
         return 0;
 }
 
-static const RecordField record_fields[] = {
+static const JsonField record_fields[] = {
         /* state first: how "job" is read depends on it. */
         { "state",           record_parse_state,              offsetof(JobRecord, state),           true  },
         { "job",             record_parse_job,                0,                                    true  },
@@ -856,7 +812,7 @@ static int record_parse_text(const char *path, const char *text, JobRecord *rec,
         if (r < 0)
                 return r;
 
-        r = record_parse_fields(o, NULL, record_fields, ELEMENTSOF(record_fields), rec, reterr);
+        r = json_dispatch_table(o, NULL, record_fields, ELEMENTSOF(record_fields), JSON_DISPATCH_ALLOW_UNKNOWN, rec, reterr);
         if (r < 0)
                 return r;
 

@@ -61,7 +61,7 @@ def with_change(cfg, path, value):
 
 # (change applied to a valid config, words the single error line must contain)
 CONFIG_ERRORS = {
-    "unknown-top-level-key": ("foo", 1, ['"foo"', "unknown key"]),
+    "unknown-top-level-key": ("foo", 1, ["foo: unknown field"]),
     "unknown-nested-key": ("timeouts.verfy", 3, ["timeouts", "verfy"]),
     "zero-timeout": ("timeouts.urc_watchdog", 0, ["timeouts.urc_watchdog"]),
     "negative-timeout": ("timeouts.download", -5, ["timeouts.download"]),
