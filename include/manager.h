@@ -117,7 +117,7 @@ void manager_forget_modem(Manager *m, Modem *modem);
 
 /* A job record goes through dispatch again (ownership passes): queued on a matching modem,
  * pending, or rejected. Returns 0 or -ENOMEM. */
-int manager_requeue(Manager *m, JobRecord *record);
+int manager_queue(Manager *m, JobRecord *record);
 
 /* From hotplug: an AT port appeared. Finds the modem of its USB device (or the modem that waits,
  * since a restart, for a module with this port name), or creates one, and hands it the port. */

@@ -942,13 +942,7 @@ static int manager_add_pending(Manager *m, JobRecord *rec) {
         return 0;
 }
 
-static int manager_queue(Manager *m, JobRecord *rec);
-
-int manager_requeue(Manager *m, JobRecord *record) {
-        return manager_queue(m, record);
-}
-
-static int manager_queue(Manager *m, JobRecord *rec) {
+int manager_queue(Manager *m, JobRecord *rec) {
         int r;
 
         r = manager_dispatch(m, rec);

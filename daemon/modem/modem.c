@@ -986,7 +986,7 @@ static int on_absent_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         /* Forgotten first, so that dispatch does not pick this modem again. */
         manager_forget_modem(m->manager, m);
         for (size_t i = 0; i < n; i++)
-                (void) manager_requeue(m->manager, queue[i]);
+                (void) manager_queue(m->manager, queue[i]);
         free(queue);
         return 0;
 }
