@@ -36,6 +36,10 @@
 int engine_start(Modem *m, JobRecord *record, Engine **ret);
 
 Engine *engine_free(Engine *e);
+
+/* Whether the engine knows how to run and judge a preflight check (its command, the prefix of its
+ * answer, the judge); true for every PreflightCheck (tests/unit/test-engine.c). */
+bool engine_preflight_check_known(PreflightCheck c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
 
 /* Events from the modem layer. */

@@ -58,6 +58,23 @@ typedef enum ModuleErrorKind {
         _MODULE_ERROR_KIND_INVALID = -EINVAL,
 } ModuleErrorKind;
 
+/* The checks preflight runs after ATE0/ATI/AT+GSN (../shared/product.md "Preflight"), as values
+ * rather than command strings, so that a typo cannot turn a gate into "any OK will do". The string
+ * table gives each one's AT command; the engine judges each answer (engine_preflight_check_known()). */
+typedef enum PreflightCheck {
+        PREFLIGHT_CPIN,             /* AT+CPIN?: the SIM is ready */
+        PREFLIGHT_CREG,             /* AT+CREG?: registered, circuit switched (EC2x, UCxx) */
+        PREFLIGHT_CEREG,            /* AT+CEREG?: registered, EPS (EP06, RG50x, BC26) */
+        PREFLIGHT_CGREG,            /* AT+CGREG?: registered, GPRS */
+        PREFLIGHT_CSQ,              /* AT+CSQ: signal, logged */
+        PREFLIGHT_CESQ,             /* AT+CESQ: signal on NB-IoT, logged (BC26 guide §2.3) */
+        PREFLIGHT_CGPADDR,          /* AT+CGPADDR=1: the default PDN has an IP address (BC26 guide §2.3) */
+        _PREFLIGHT_CHECK_MAX,
+        _PREFLIGHT_CHECK_INVALID = -EINVAL,
+} PreflightCheck;
+
+DECLARE_STRING_TABLE_LOOKUP(preflight_check, PreflightCheck);
+
 typedef struct ModemProfile {
         ModemFamily family;
         const char *name;               /* config name, e.g. "ec2x" */
@@ -97,9 +114,10 @@ typedef struct ModemProfile {
          * AT+QICSGP=<cid>,... and AT+QCFG="fota/cid",<cid> (UMTS/HSPA DFOTA guide ch. 3). */
         bool needs_pdp_context;
 
-        /* Commands run during preflight after ATE0/ATI/AT+GSN; NULL-terminated. A command that
-         * fails makes preflight fail. */
-        const char *const *preflight_commands;
+        /* The checks run during preflight after ATE0/ATI/AT+GSN, in this order; one that fails
+         * makes preflight fail. */
+        const PreflightCheck *preflight_checks;
+        size_t n_preflight_checks;
 
         /* Error tables, indexed by ModuleErrorKind; NULL for a kind the family cannot report
          * (BC26: no FTP, so no <ftp_err> table). */

@@ -1119,49 +1119,51 @@ typedef struct PreflightStep {
         int (*process)(Engine *e, const AtResponse *r);  /* NULL: any result is fine */
 } PreflightStep;
 
-/* ATE0/ATI/AT+GSN for every family, then the checks the profile lists, looked up here by command. */
+/* ATE0/ATI/AT+GSN for every family, then the checks the profile lists. */
 static const PreflightStep preflight_common[] = {
         { "ATE0",     NULL,      NULL          },
         { "ATI",      NULL,      preflight_ati },
         { "AT+GSN",   NULL,      preflight_gsn },
 };
 
-static const PreflightStep preflight_known[] = {
-        { "AT+CPIN?",  "+CPIN:",  preflight_cpin },
-        { "AT+CREG?",  "+CREG:",  preflight_creg },
-        { "AT+CEREG?", "+CEREG:", preflight_creg },
-        { "AT+CGREG?", "+CGREG:", preflight_creg },
-        { "AT+CSQ",    "+CSQ:",   preflight_csq  },
-        { "AT+CESQ",   "+CESQ:",  preflight_cesq },
-        { "AT+CGPADDR=1", "+CGPADDR:", preflight_cgpaddr },
+/* How each PreflightCheck is judged; its command is the enum's string (profile.c). */
+static const PreflightStep preflight_checks[_PREFLIGHT_CHECK_MAX] = {
+        [PREFLIGHT_CPIN]    = { NULL, "+CPIN:",    preflight_cpin    },
+        [PREFLIGHT_CREG]    = { NULL, "+CREG:",    preflight_creg    },
+        [PREFLIGHT_CEREG]   = { NULL, "+CEREG:",   preflight_creg    },
+        [PREFLIGHT_CGREG]   = { NULL, "+CGREG:",   preflight_creg    },
+        [PREFLIGHT_CSQ]     = { NULL, "+CSQ:",     preflight_csq     },
+        [PREFLIGHT_CESQ]    = { NULL, "+CESQ:",    preflight_cesq    },
+        [PREFLIGHT_CGPADDR] = { NULL, "+CGPADDR:", preflight_cgpaddr },
 };
 
-static bool engine_preflight_step(const Engine *e, unsigned i, PreflightStep *ret) {
+bool engine_preflight_check_known(PreflightCheck c) {
+        return c >= 0 && c < _PREFLIGHT_CHECK_MAX && preflight_checks[c].process && preflight_checks[c].response_prefix &&
+                preflight_check_to_string(c);
+}
+
+/* Step i of preflight: returns 1 and the step, 0 after the last one, or -EINVAL for a check the
+ * engine cannot judge (a profile table error that tests/unit/test-engine.c rules out; the job
+ * fails rather than skip a gate). */
+static int engine_preflight_step(const Engine *e, unsigned i, PreflightStep *ret) {
         const ModemProfile *p = engine_profile(e);
-        const char *command;
+        PreflightCheck c;
 
         if (i < ELEMENTSOF(preflight_common)) {
                 *ret = preflight_common[i];
-                return true;
+                return 1;
         }
 
         i -= ELEMENTSOF(preflight_common);
-        for (unsigned k = 0; p->preflight_commands && p->preflight_commands[k]; k++) {
-                if (k != i)
-                        continue;
+        if (i >= p->n_preflight_checks)
+                return 0;
 
-                command = p->preflight_commands[k];
-                for (size_t j = 0; j < ELEMENTSOF(preflight_known); j++)
-                        if (streq(preflight_known[j].command, command)) {
-                                *ret = preflight_known[j];
-                                return true;
-                        }
-
-                *ret = (PreflightStep) { command, NULL, NULL };
-                return true;
-        }
-
-        return false;
+        c = p->preflight_checks[i];
+        if (!engine_preflight_check_known(c))
+                return -EINVAL;
+        *ret = preflight_checks[c];
+        ret->command = preflight_check_to_string(c);
+        return 1;
 }
 
 /* ---- set-up before AT+QFOTADL ------------------------------------------------------------ */
@@ -1285,7 +1287,7 @@ static void on_preflight_reply(AtChannel *ch, const AtResponse *r, void *userdat
         if (r->result == AT_RESULT_PORT_LOST)
                 return; /* engine_port_lost() restarts preflight when the port is back */
 
-        if (!engine_preflight_step(e, e->preflight_step, &step))
+        if (engine_preflight_step(e, e->preflight_step, &step) <= 0)
                 return;
 
         if (step.process)
@@ -1305,7 +1307,13 @@ static void engine_preflight_next(Engine *e) {
         PreflightStep step;
         int r;
 
-        if (!engine_preflight_step(e, e->preflight_step, &step)) {
+        r = engine_preflight_step(e, e->preflight_step, &step);
+        if (r < 0) {
+                engine_end(e, JOB_FAILED, "preflight: the %s profile lists a check dfotad cannot judge",
+                           engine_profile(e)->name);
+                return;
+        }
+        if (r == 0) {
                 engine_preflight_done(e);
                 return;
         }

@@ -49,6 +49,18 @@ static const char *const module_error_kind_table[_MODULE_ERROR_KIND_MAX] = {
 
 DEFINE_STRING_TABLE_LOOKUP(module_error_kind, ModuleErrorKind);
 
+static const char *const preflight_check_table[_PREFLIGHT_CHECK_MAX] = {
+        [PREFLIGHT_CPIN]    = "AT+CPIN?",
+        [PREFLIGHT_CREG]    = "AT+CREG?",
+        [PREFLIGHT_CEREG]   = "AT+CEREG?",
+        [PREFLIGHT_CGREG]   = "AT+CGREG?",
+        [PREFLIGHT_CSQ]     = "AT+CSQ",
+        [PREFLIGHT_CESQ]    = "AT+CESQ",
+        [PREFLIGHT_CGPADDR] = "AT+CGPADDR=1",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(preflight_check, PreflightCheck);
+
 /* How a source is named in a human-readable reason. */
 static const char *const package_source_display_table[_PACKAGE_SOURCE_MAX] = {
         [PACKAGE_SOURCE_FTP]        = "FTP",
@@ -63,19 +75,17 @@ static const char *const package_source_display_table[_PACKAGE_SOURCE_MAX] = {
 #define ERR_END            { .meaning = NULL }
 
 /* ---- preflight lists -------------------------------------------------------------------------
- * ATE0/ATI/AT+GSN run for every family; these follow. The engine knows how to judge each command
- * (SIM ready, registered, informational signal, PDN address); a command it does not know only has
- * to answer OK. */
+ * ATE0/ATI/AT+GSN run for every family; these follow. The engine judges each (SIM ready,
+ * registered, informational signal, PDN address). */
 
 /* SIM ready, registered, signal (../shared/product.md "Preflight"). AT+CREG? rather than
  * AT+CEREG?: the EC2x modules also download over WCDMA/GPRS (EC25&EC21 DFOTA User Guide §2 "via
  * LTE/WCDMA/GPRS network"), and the UC20/UC15 only over WCDMA/GPRS (UMTS/HSPA DFOTA User Guide
  * ch. 2 figure "via WCDMA/GPRS network"), where only +CREG reports. */
-static const char *const preflight_creg[] = {
-        "AT+CPIN?",
-        "AT+CREG?",
-        "AT+CSQ",
-        NULL,
+static const PreflightCheck preflight_creg[] = {
+        PREFLIGHT_CPIN,
+        PREFLIGHT_CREG,
+        PREFLIGHT_CSQ,
 };
 
 /* EP06/EG06/EM06 (LTE-A Cat 6/12) and RG50xQ/RM5xxQ (5G NSA, whose anchor cell is LTE) attach to
@@ -84,22 +94,20 @@ static const char *const preflight_creg[] = {
  * fallen back to WCDMA (EP06&EG06&EM06 guide ch. 2 "via LTE/WCDMA network") shows +CEREG: 0,0 and
  * fails preflight: a DFOTA download is better started on the RAT the package server was tested
  * with than on a fallback. */
-static const char *const preflight_cereg[] = {
-        "AT+CPIN?",
-        "AT+CEREG?",
-        "AT+CSQ",
-        NULL,
+static const PreflightCheck preflight_cereg[] = {
+        PREFLIGHT_CPIN,
+        PREFLIGHT_CEREG,
+        PREFLIGHT_CSQ,
 };
 
 /* BC26 DFOTA User Guide §2.3 "Check Network Status": AT+CESQ (signal), AT+CEREG? (registration),
  * AT+CGPADDR=1 (the default PDN has an IP address); the §4.1 example also queries AT+CPIN? in the
  * same command line. NB-IoT has no +CSQ-style RSSI worth the name and only EPS registration. */
-static const char *const preflight_bc26[] = {
-        "AT+CPIN?",
-        "AT+CESQ",
-        "AT+CEREG?",
-        "AT+CGPADDR=1",
-        NULL,
+static const PreflightCheck preflight_bc26[] = {
+        PREFLIGHT_CPIN,
+        PREFLIGHT_CESQ,
+        PREFLIGHT_CEREG,
+        PREFLIGHT_CGPADDR,
 };
 
 /* ==== ec2x: EC25&EC21 DFOTA User Guide V1.0 (2016), ../shared/seeds/000_36b9d468918b002c.txt ==== */
@@ -613,7 +621,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
                 /* The EC2x downloads over its default data context; the guide configures none. */
                 .needs_pdp_context = false,
 
-                .preflight_commands = preflight_creg,
+                .preflight_checks = preflight_creg,
+                .n_preflight_checks = ELEMENTSOF(preflight_creg),
 
                 .errors = {
                         [MODULE_ERROR_FTP] = ec2x_errors_ftp,
@@ -665,7 +674,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
                 .qfotadl_cme_is_module_error = false,
                 .needs_pdp_context = false,
 
-                .preflight_commands = preflight_cereg,
+                .preflight_checks = preflight_cereg,
+                .n_preflight_checks = ELEMENTSOF(preflight_cereg),
 
                 .errors = {
                         [MODULE_ERROR_FTP] = ep06_errors_ftp,
@@ -723,7 +733,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
                  * nothing. */
                 .needs_pdp_context = false,
 
-                .preflight_commands = preflight_cereg,
+                .preflight_checks = preflight_cereg,
+                .n_preflight_checks = ELEMENTSOF(preflight_cereg),
 
                 .errors = {
                         [MODULE_ERROR_FTP] = rg50x_errors_ftp,
@@ -785,7 +796,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
                  * AT+QICSGP=1,1,"UNINET","","",1 then AT+QCFG="fota/cid",1. */
                 .needs_pdp_context = true,
 
-                .preflight_commands = preflight_creg,
+                .preflight_checks = preflight_creg,
+                .n_preflight_checks = ELEMENTSOF(preflight_creg),
 
                 .errors = {
                         [MODULE_ERROR_FTP] = ucxx_errors_ftp,
@@ -845,7 +857,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
                 /* The module downloads over its default PDN (§2.3 AT+CGPADDR=1). */
                 .needs_pdp_context = false,
 
-                .preflight_commands = preflight_bc26,
+                .preflight_checks = preflight_bc26,
+                .n_preflight_checks = ELEMENTSOF(preflight_bc26),
 
                 .errors = {
                         /* No FTP: no <ftp_err> table. */
@@ -908,7 +921,8 @@ static const ModemProfile profile_table[_MODEM_FAMILY_MAX] = {
                 .qfotadl_cme_is_module_error = false,
                 .needs_pdp_context = false,
 
-                .preflight_commands = preflight_creg,
+                .preflight_checks = preflight_creg,
+                .n_preflight_checks = ELEMENTSOF(preflight_creg),
 
                 .errors = {
                         [MODULE_ERROR_FTP] = generic_errors_ftp,

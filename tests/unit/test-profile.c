@@ -706,6 +706,17 @@ static void assert_strv_equal(const char *const *got, const char *const *want) {
                 fail_msg("list has '%s' at %zu, expected its end", got[i], i);
 }
 
+/* The commands of the profile's preflight checks, in order, equal want (NULL-terminated). */
+static void assert_preflight_commands(const ModemProfile *p, const char *const *want) {
+        size_t n = 0;
+
+        for (; want[n]; n++) {
+                assert_true(n < p->n_preflight_checks);
+                assert_string_equal(preflight_check_to_string(p->preflight_checks[n]), want[n]);
+        }
+        assert_int_equal(n, p->n_preflight_checks);
+}
+
 static bool strv_contains(const char *const *l, const char *s) {
         for (; l && *l; l++)
                 if (streq(*l, s))
@@ -730,7 +741,7 @@ static void test_ec2x_values(void **state) {
         assert_int_equal(p->qfotadl_response_usec, 5 * USEC_PER_SEC);
         assert_false(p->qfotadl_cme_is_module_error);
         assert_false(p->needs_pdp_context);
-        assert_strv_equal(p->preflight_commands, (const char *const[]) { "AT+CPIN?", "AT+CREG?", "AT+CSQ", NULL });
+        assert_preflight_commands(p, (const char *const[]) { "AT+CPIN?", "AT+CREG?", "AT+CSQ", NULL });
         assert_strv_equal(p->urc_words, (const char *const[]) {
                 "FTPSTART", "FTPEND", "HTTPSTART", "HTTPEND", "HTTPSSTART", "HTTPSEND", "START", "UPDATING", "END", NULL });
 }
@@ -753,7 +764,7 @@ static void test_ep06_values(void **state) {
         assert_int_equal(p->qfotadl_response_usec, 5 * USEC_PER_SEC);
         assert_false(p->qfotadl_cme_is_module_error);
         assert_false(p->needs_pdp_context);
-        assert_strv_equal(p->preflight_commands, (const char *const[]) { "AT+CPIN?", "AT+CEREG?", "AT+CSQ", NULL });
+        assert_preflight_commands(p, (const char *const[]) { "AT+CPIN?", "AT+CEREG?", "AT+CSQ", NULL });
         assert_strv_equal(p->urc_words, (const char *const[]) {
                 "FTPSTART", "FTPEND", "HTTPSTART", "HTTPEND", "START", "UPDATING", "END", NULL });
 }
@@ -780,7 +791,7 @@ static void test_rg50x_values(void **state) {
         assert_int_equal(p->qfotadl_response_usec, 5 * USEC_PER_SEC);
         assert_false(p->qfotadl_cme_is_module_error);
         assert_false(p->needs_pdp_context);
-        assert_strv_equal(p->preflight_commands, (const char *const[]) { "AT+CPIN?", "AT+CEREG?", "AT+CSQ", NULL });
+        assert_preflight_commands(p, (const char *const[]) { "AT+CPIN?", "AT+CEREG?", "AT+CSQ", NULL });
         /* §3.3.2: HTTPPEND (table and example), HTTPEND (every other guide). */
         assert_true(strv_contains(p->urc_words, "HTTPPEND"));
         assert_true(strv_contains(p->urc_words, "HTTPEND"));
@@ -806,7 +817,7 @@ static void test_ucxx_values(void **state) {
         assert_int_equal(p->qfotadl_response_usec, 90 * USEC_PER_SEC);  /* ch. 3 table */
         assert_false(p->qfotadl_cme_is_module_error);
         assert_true(p->needs_pdp_context);                       /* ch. 3, AT+QICSGP/fota/cid */
-        assert_strv_equal(p->preflight_commands, (const char *const[]) { "AT+CPIN?", "AT+CREG?", "AT+CSQ", NULL });
+        assert_preflight_commands(p, (const char *const[]) { "AT+CPIN?", "AT+CREG?", "AT+CSQ", NULL });
         assert_strv_equal(p->urc_words, (const char *const[]) {
                 "FTPSTART", "FTPEND", "HTTPSTART", "HTTPEND", "START", "UPDATING", "END", NULL });
 }
@@ -832,7 +843,7 @@ static void test_bc26_values(void **state) {
         assert_true(p->qfotadl_cme_is_module_error);             /* §3.1 "+CME ERROR: <err>" */
         assert_false(p->needs_pdp_context);
         /* §2.3 and the §4.1 example. */
-        assert_strv_equal(p->preflight_commands,
+        assert_preflight_commands(p,
                           (const char *const[]) { "AT+CPIN?", "AT+CESQ", "AT+CEREG?", "AT+CGPADDR=1", NULL });
         assert_strv_equal(p->urc_words, (const char *const[]) {
                 "HTTPSTART", "HTTPTART", "DOWNLOADING", "HTTPPEND", "HTTPEND", "START", "UPDATING", "END", NULL });
@@ -854,7 +865,7 @@ static void test_generic_values(void **state) {
         assert_int_equal(p->max_attempts, 5);
         assert_false(p->qfotadl_cme_is_module_error);
         assert_false(p->needs_pdp_context);
-        assert_strv_equal(p->preflight_commands, (const char *const[]) { "AT+CPIN?", "AT+CREG?", "AT+CSQ", NULL });
+        assert_preflight_commands(p, (const char *const[]) { "AT+CPIN?", "AT+CREG?", "AT+CSQ", NULL });
 
         /* The most conservative value of every family: the smallest limits, the longest waits,
          * the most attempts, no HTTPS unless every family has it. */
@@ -887,7 +898,8 @@ static void test_invariants(void **state) {
                 assert_non_null(p->description);
                 assert_non_null(p->guide);
                 assert_non_null(p->sources_citation);
-                assert_non_null(p->preflight_commands);
+                assert_non_null(p->preflight_checks);
+                assert_true(p->n_preflight_checks >= 2);
                 assert_non_null(p->urc_words);
                 assert_true(downloads || p->source_allowed[PACKAGE_SOURCE_LOCAL_FILE]);
                 assert_true(p->url_max >= strlen("https://h/x"));
