@@ -3,8 +3,9 @@
 
 /* Discovery of USB modules through udev (layer 2): an enumeration of the tty subsystem at start and
  * a libudev monitor (subsystems "tty" and "usb") as a named sd-event I/O source. It finds the AT
- * ports of Quectel modules and tells the manager when one appears or disappears; the manager keeps
- * one Modem per physical USB device and hands it the port. Nothing here opens a tty.
+ * ports of Quectel modules and tells its owner (HotplugCallbacks) when one appears or disappears;
+ * the owner keeps one Modem per physical USB device and hands it the port. Nothing here opens a
+ * tty, and nothing here knows the layers above.
  *
  * Which tty is a module's AT port:
  *  - udev says so: the tty carries DFOTAD_PORT_TYPE=at (and DFOTAD_FAMILY=<family>, optional),
@@ -26,7 +27,6 @@
 #include "macro.h"
 #include "profile.h"
 
-typedef struct Manager Manager;
 typedef struct Hotplug Hotplug;
 
 /* One AT port of a module, as hotplug saw it when it appeared. */
@@ -68,14 +68,33 @@ HotplugVerdict hotplug_classify(
                 const char *interface,
                 ModemFamily *ret_family);
 
-/* Creates the udev context and the monitor (not yet enumerating). Returns 0 or a negative errno. */
-int hotplug_new(Manager *manager, Hotplug **ret);
+/* How hotplug reports to its owner (callback + userdata, as at-channel.h). The port is hotplug's,
+ * valid during the call only. A configured static port is never reported: it is left to its
+ * static modem. */
+typedef struct HotplugCallbacks {
+        /* An AT port appeared (or is present at start). */
+        void (*port_added)(const HotplugPort *port, void *userdata);
+        /* An AT port that was reported as added is gone; hotplug_find_port() tells whether the
+         * module has another one (a rename within one batch of events). */
+        void (*port_removed)(const HotplugPort *port, void *userdata);
+} HotplugCallbacks;
+
+/* Creates the udev context and the monitor (not yet enumerating) on event (a reference is taken).
+ * static_ports: the configured static AT ports (NULL-terminated, copied; NULL for none), matched
+ * against a tty's node, its udev symlinks and what the path resolves to. callbacks (copied) and
+ * userdata: the owner's. Returns 0 or a negative errno. */
+int hotplug_new(
+                sd_event *event,
+                char *const *static_ports,
+                const HotplugCallbacks *callbacks,
+                void *userdata,
+                Hotplug **ret);
 Hotplug *hotplug_free(Hotplug *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Hotplug *, hotplug_free);
 
 /* Starts the monitor, then enumerates the ttys present (monitor first: nothing that appears in
- * between is missed; what is seen twice is the same port). Every AT port found is handed to
- * manager_hotplug_port_added(). Logs one info line with what was found. Returns 0: a monitor that
+ * between is missed; what is seen twice is the same port). Every AT port found is reported
+ * through port_added(). Logs one info line with what was found. Returns 0: a monitor that
  * cannot be set up, or an enumeration that fails, is logged and leaves the other (and the static
  * ports) working. */
 int hotplug_start(Hotplug *h);

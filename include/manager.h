@@ -119,14 +119,6 @@ void manager_forget_modem(Manager *m, Modem *modem);
  * pending, or rejected. Returns 0 or -ENOMEM. */
 int manager_queue(Manager *m, JobRecord *record);
 
-/* From hotplug: an AT port appeared. Finds the modem of its USB device (or the modem that waits,
- * since a restart, for a module with this port name), or creates one, and hands it the port. */
-void manager_hotplug_port_added(Manager *m, const HotplugPort *port);
-
-/* From hotplug: an AT port seen before was removed (port is what hotplug knew of it; sysfs may be
- * gone). The module's modem loses it; another AT port of the module, if any, takes over. */
-void manager_hotplug_port_removed(Manager *m, const HotplugPort *port);
-
 /* From a hotplug modem just identified (IMEI known, nothing to do): if another modem waits for its
  * port with a running engine and has this IMEI, the port goes to that one and from is forgotten.
  * Returns 1 when handed over, 0 otherwise. */
@@ -137,7 +129,3 @@ int manager_hand_over_port(Manager *m, Modem *from);
  * for its port with a running engine past AT+QFOTADL (and no known IMEI contradicts), the port goes
  * to that one, with the URC, and from is forgotten. Returns 1 when handed over, 0 otherwise. */
 int manager_hand_over_port_on_urc(Manager *m, Modem *from, const char *line);
-
-/* Whether devnode (or one of its udev symlinks, devlinks NULL-terminated, may be NULL) is a static
- * port of the configuration: such a tty is left to its static modem. */
-bool manager_is_static_port(Manager *m, const char *devnode, char *const *devlinks);

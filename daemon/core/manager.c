@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 
-#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -12,6 +11,10 @@
 #include "log.h"
 #include "manager.h"
 #include "state-file.h"
+#include "string-util.h"
+
+static void manager_hotplug_port_added(const HotplugPort *port, void *userdata);
+static void manager_hotplug_port_removed(const HotplugPort *port, void *userdata);
 
 /* Ended records are pruned at start and then once a day. */
 #define MANAGER_PRUNE_INTERVAL_USEC (24 * 3600 * USEC_PER_SEC)
@@ -83,7 +86,21 @@ int manager_new(Config *config, Manager **ret) {
         }
 
         if (config->hotplug) {
-                r = hotplug_new(m, &m->hotplug);
+                _cleanup_strv_free_ char **static_ports = calloc(config->n_modems + 1, sizeof(char *));
+
+                if (!static_ports)
+                        return -ENOMEM;
+                for (size_t i = 0; i < config->n_modems; i++) {
+                        static_ports[i] = strdup(config->modems[i].port);
+                        if (!static_ports[i])
+                                return -ENOMEM;
+                }
+                r = hotplug_new(m->event, static_ports,
+                                &(const HotplugCallbacks) {
+                                        .port_added = manager_hotplug_port_added,
+                                        .port_removed = manager_hotplug_port_removed,
+                                },
+                                m, &m->hotplug);
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up udev hotplug: %m");
         }
@@ -190,23 +207,6 @@ void manager_forget_modem(Manager *m, Modem *modem) {
         manager_update_status(m);
 }
 
-bool manager_is_static_port(Manager *m, const char *devnode, char *const *devlinks) {
-        for (size_t i = 0; i < m->config->n_modems; i++) {
-                const char *port = m->config->modems[i].port;
-                char resolved[PATH_MAX];
-
-                if (streq(port, devnode))
-                        return true;
-                for (char *const *l = devlinks; l && *l; l++)
-                        if (streq(port, *l))
-                                return true;
-                /* Any other symlink the operator made to the node. */
-                if (realpath(port, resolved) && streq(resolved, devnode))
-                        return true;
-        }
-        return false;
-}
-
 /* A modem that waits, since a restart, for a module with this AT port name. */
 static Modem *manager_find_detached_modem(Manager *m, const char *devnode) {
         for (size_t i = 0; i < m->n_modems; i++) {
@@ -218,7 +218,11 @@ static Modem *manager_find_detached_modem(Manager *m, const char *devnode) {
         return NULL;
 }
 
-void manager_hotplug_port_added(Manager *m, const HotplugPort *port) {
+/* HotplugCallbacks.port_added: finds the modem of the port's USB device (or the modem that waits,
+ * since a restart, for a module with this port name), or creates one, and hands it the port. */
+static void manager_hotplug_port_added(const HotplugPort *port, void *userdata) {
+        Manager *m = userdata;
+
         Modem *modem;
         int r;
 
@@ -255,7 +259,11 @@ void manager_hotplug_port_added(Manager *m, const HotplugPort *port) {
         (void) modem_port_added(modem, port);
 }
 
-void manager_hotplug_port_removed(Manager *m, const HotplugPort *port) {
+/* HotplugCallbacks.port_removed (port is what hotplug knew of it; sysfs may be gone): the
+ * module's modem loses it; another AT port of the module, if any, takes over. */
+static void manager_hotplug_port_removed(const HotplugPort *port, void *userdata) {
+        Manager *m = userdata;
+
         const HotplugPort *alt = NULL;
         Modem *modem;
 

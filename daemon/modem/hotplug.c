@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 
 #include <libudev.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 
 #include "hotplug.h"
 #include "log.h"
-#include "manager.h"
 #include "string-util.h"
 
 /* Events one dispatch takes from the monitor at most; the rest waits for the next dispatch (the I/O
@@ -53,7 +54,9 @@ typedef struct Batch {
 } Batch;
 
 struct Hotplug {
-        Manager *manager;
+        HotplugCallbacks callbacks;
+        void *userdata;
+        char **static_ports;
         sd_event *event;
         struct udev *udev;
         struct udev_monitor *monitor;
@@ -191,6 +194,23 @@ static int dup_field(char **dst, const char *src) {
         return *dst ? 0 : -ENOMEM;
 }
 
+/* Whether a tty is one of the configured static ports: its node, one of its udev symlinks, or what
+ * a configured path (any other symlink the operator made) resolves to. */
+static bool hotplug_is_static_port(const Hotplug *h, const char *devnode, char *const *devlinks) {
+        for (char *const *port = h->static_ports; port && *port; port++) {
+                char resolved[PATH_MAX];
+
+                if (streq(*port, devnode))
+                        return true;
+                for (char *const *l = devlinks; l && *l; l++)
+                        if (streq(*port, *l))
+                                return true;
+                if (realpath(*port, resolved) && streq(resolved, devnode))
+                        return true;
+        }
+        return false;
+}
+
 /* Reads what an "add"/"change" (or the enumeration) shows of a tty, with its parents from sysfs.
  * Returns 1 and the port when it is a module's AT port, 0 when it is not (never touched
  * again), or -ENOMEM. */
@@ -254,7 +274,7 @@ static int hotplug_port_from_device(Hotplug *h, struct udev_device *d, HotplugPo
                 p->product = (uint16_t) x;
         p->family = family;
         p->from_table = v == HOTPLUG_AT_FROM_TABLE;
-        p->static_port = manager_is_static_port(h->manager, devnode, p->devlinks);
+        p->static_port = hotplug_is_static_port(h, devnode, p->devlinks);
 
         if (family_name && v == HOTPLUG_AT_FROM_UDEV && family < 0)
                 log_warning("Modem %s: DFOTAD_FAMILY=\"%s\" on %s names no family (ec2x, ep06, rg50x, ucxx, bc26, generic); "
@@ -310,7 +330,7 @@ static int push_port(HotplugPort ***l, size_t *n, HotplugPort *p) {
 static void hotplug_commit(Hotplug *h, HotplugPort **removed, size_t n_removed, HotplugPort **added, size_t n_added) {
         for (size_t i = 0; i < n_removed; i++) {
                 if (!removed[i]->static_port)
-                        manager_hotplug_port_removed(h->manager, removed[i]);
+                        h->callbacks.port_removed(removed[i], h->userdata);
                 hotplug_port_free(removed[i]);
         }
 
@@ -319,7 +339,7 @@ static void hotplug_commit(Hotplug *h, HotplugPort **removed, size_t n_removed, 
                         log_info("Modem %s: %s is a configured static port; left to its static modem",
                                  added[i]->usb_name, added[i]->devnode);
                 else
-                        manager_hotplug_port_added(h->manager, added[i]);
+                        h->callbacks.port_added(added[i], h->userdata);
         }
 }
 
@@ -671,15 +691,36 @@ static int hotplug_setup_monitor(Hotplug *h) {
         return 0;
 }
 
-int hotplug_new(Manager *manager, Hotplug **ret) {
+int hotplug_new(
+                sd_event *event,
+                char *const *static_ports,
+                const HotplugCallbacks *callbacks,
+                void *userdata,
+                Hotplug **ret) {
+
         _cleanup_(hotplug_freep) Hotplug *h = NULL;
+        size_t n = 0;
+
+        if (!event || !callbacks || !callbacks->port_added || !callbacks->port_removed)
+                return -EINVAL;
 
         h = calloc(1, sizeof(Hotplug));
         if (!h)
                 return -ENOMEM;
 
-        h->manager = manager;
-        h->event = sd_event_ref(manager->event);
+        h->callbacks = *callbacks;
+        h->userdata = userdata;
+        while (static_ports && static_ports[n])
+                n++;
+        h->static_ports = calloc(n + 1, sizeof(char *));
+        if (!h->static_ports)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                h->static_ports[i] = strdup(static_ports[i]);
+                if (!h->static_ports[i])
+                        return -ENOMEM;
+        }
+        h->event = sd_event_ref(event);
         h->udev = udev_new();
         if (!h->udev)
                 return negative_errno();
@@ -733,6 +774,7 @@ Hotplug *hotplug_free(Hotplug *h) {
         udev_monitor_unref(h->monitor);
         udev_unref(h->udev);
         sd_event_unref(h->event);
+        strv_free(h->static_ports);
 
         for (size_t i = 0; i < h->n_ports; i++)
                 hotplug_port_free(h->ports[i]);
