@@ -201,11 +201,3 @@ char *modem_describe(const Modem *m);
 /* Busy = running or queued job executions. */
 bool modem_is_busy(const Modem *m);
 
-/* Parses the information lines of ATI (Quectel: "Quectel", "<model>", "Revision: <revision>").
- * Lines that are neither (boot noise that slipped in) are skipped. Returns 0 and newly allocated
- * strings (either output may be NULL to skip it), -EBADMSG when there is no "Revision:" line, or
- * -ENOMEM. */
-int modem_parse_ati(char *const *lines, char **ret_model, char **ret_revision);
-
-/* Parses AT+GSN's lines: the first line of 14-17 digits. Returns 0, -EBADMSG or -ENOMEM. */
-int modem_parse_gsn(char *const *lines, char **ret_imei);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "at-parse.h"
 #include "engine.h"
 #include "fault.h"
 #include "fota-urc.h"
@@ -510,7 +511,7 @@ static void on_ati_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
                 return; /* engine_port_lost() follows */
 
         if (r->result == AT_RESULT_OK)
-                k = modem_parse_ati(r->lines, NULL, &revision);
+                k = at_parse_ati(r->lines, NULL, &revision);
         if (k >= 0) {
                 /* The target revision is success whenever it shows. Anything else only counts
                  * once the module has rebooted: right after END a module whose port stays (a
@@ -1004,10 +1005,7 @@ static void engine_send_qfotadl(Engine *e) {
 static void engine_preflight_next(Engine *e);
 
 static const char *first_line(const AtResponse *r, const char *prefix) {
-        for (size_t i = 0; i < r->n_lines; i++)
-                if (startswith(r->lines[i], prefix))
-                        return r->lines[i];
-        return NULL;
+        return at_find_line(r->lines, prefix);
 }
 
 static int preflight_ati(Engine *e, const AtResponse *r) {
@@ -1017,7 +1015,7 @@ static int preflight_ati(Engine *e, const AtResponse *r) {
 
         if (r->result != AT_RESULT_OK)
                 return -EIO;
-        k = modem_parse_ati(r->lines, &model, &revision);
+        k = at_parse_ati(r->lines, &model, &revision);
         if (k < 0)
                 return k;
 
@@ -1033,7 +1031,7 @@ static int preflight_gsn(Engine *e, const AtResponse *r) {
 
         if (r->result != AT_RESULT_OK)
                 return -EIO;
-        k = modem_parse_gsn(r->lines, &imei);
+        k = at_parse_gsn(r->lines, &imei);
         if (k < 0)
                 return k;
         return free_and_strdup(&e->record->modem_imei, imei);
@@ -1051,10 +1049,9 @@ static int preflight_cpin(Engine *e, const AtResponse *r) {
 
 static int preflight_creg(Engine *e, const AtResponse *r) {
         const char *l = first_line(r, "+CREG:") ?: first_line(r, "+CEREG:") ?: first_line(r, "+CGREG:");
-        int n, stat;
+        int stat;
 
-        /* +CREG: <n>,<stat>: 1 registered home, 5 roaming (TS 27.007 §7.2). */
-        if (r->result == AT_RESULT_OK && l && sscanf(strchr(l, ':') + 1, " %d , %d", &n, &stat) == 2 && (stat == 1 || stat == 5))
+        if (r->result == AT_RESULT_OK && at_parse_registration(l, &stat) >= 0 && at_registration_is_registered(stat))
                 return 0;
 
         if (engine_source_is_local(e)) {
@@ -1069,10 +1066,10 @@ static int preflight_creg(Engine *e, const AtResponse *r) {
 
 static int preflight_csq(Engine *e, const AtResponse *r) {
         const char *l = first_line(r, "+CSQ:");
-        int rssi, ber;
+        int rssi;
 
-        /* +CSQ: <rssi>,<ber>; 99 = not known (TS 27.007 §8.5). Informational only. */
-        if (l && sscanf(l + strlen("+CSQ:"), " %d , %d", &rssi, &ber) == 2) {
+        /* 99 = not known (TS 27.007 §8.5); 0..31 = -113..-51 dBm. Informational only. */
+        if (at_parse_csq(l, &rssi) >= 0) {
                 if (rssi == 99)
                         log_engine(e, LOG_NOTICE, 0, "Job %s: signal strength not known (%s)", job_record_name(e->record), l);
                 else
@@ -1083,11 +1080,10 @@ static int preflight_csq(Engine *e, const AtResponse *r) {
 
 static int preflight_cesq(Engine *e, const AtResponse *r) {
         const char *l = first_line(r, "+CESQ:");
-        int rxlev, ber, rscp, ecno, rsrq, rsrp;
+        int rsrp;
 
-        /* +CESQ: <rxlev>,<ber>,<rscp>,<ecno>,<rsrq>,<rsrp>; RSRP 0..97 = -140..-44 dBm, 255 = not
-         * known (TS 27.007 §8.69). Informational, like +CSQ. */
-        if (l && sscanf(l + strlen("+CESQ:"), " %d , %d , %d , %d , %d , %d", &rxlev, &ber, &rscp, &ecno, &rsrq, &rsrp) == 6) {
+        /* RSRP 0..97 = -140..-44 dBm, 255 = not known (TS 27.007 §8.69). Informational, like +CSQ. */
+        if (at_parse_cesq(l, &rsrp) >= 0) {
                 if (rsrp == 255)
                         log_engine(e, LOG_NOTICE, 0, "Job %s: signal strength not known (%s)", job_record_name(e->record), l);
                 else
@@ -1097,13 +1093,11 @@ static int preflight_cesq(Engine *e, const AtResponse *r) {
 }
 
 static int preflight_cgpaddr(Engine *e, const AtResponse *r) {
-        const char *l = first_line(r, "+CGPADDR:"), *addr = NULL;
+        const char *l = first_line(r, "+CGPADDR:");
 
-        /* +CGPADDR: <cid>,<PDP_addr>: an NB-IoT module downloads over its default PDN, which must
-         * have an address (BC26 DFOTA User Guide §2.3 "Check Network Status"). */
-        if (r->result == AT_RESULT_OK && l && (addr = strchr(l, ',')))
-                addr += strspn(addr, ", \"");
-        if (addr && !isempty(addr) && !startswith(addr, "0.0.0.0"))
+        /* An NB-IoT module downloads over its default PDN, which must have an address (BC26 DFOTA
+         * User Guide §2.3 "Check Network Status"). */
+        if (r->result == AT_RESULT_OK && at_cgpaddr_has_address(l))
                 return 0;
 
         if (engine_source_is_local(e))

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "string-util.h"
 #include "manager.h"
+#include "at-parse.h"
 #include "modem.h"
 
 /* How often an absent or silent port is retried when no inotify event says it is back. */
@@ -287,7 +288,7 @@ static int probe_ati(Modem *m, const AtResponse *r) {
         if (r->result != AT_RESULT_OK)
                 return -EIO;
 
-        k = modem_parse_ati(r->lines, &model, &revision);
+        k = at_parse_ati(r->lines, &model, &revision);
         if (k < 0)
                 return k;
 
@@ -305,7 +306,7 @@ static int probe_gsn(Modem *m, const AtResponse *r) {
         if (r->result != AT_RESULT_OK)
                 return -EIO;
 
-        k = modem_parse_gsn(r->lines, &imei);
+        k = at_parse_gsn(r->lines, &imei);
         if (k < 0)
                 return k;
 
@@ -834,69 +835,6 @@ char *modem_describe(const Modem *m) {
                 r = asprintf(&s, "%s: %s", name, modem_port_state_to_string(m->port_state));
 
         return r < 0 ? NULL : s;
-}
-
-int modem_parse_ati(char *const *lines, char **ret_model, char **ret_revision) {
-        _cleanup_free_ char *model = NULL, *revision = NULL;
-
-        for (size_t i = 0; lines && lines[i]; i++) {
-                const char *l = lines[i], *v;
-
-                v = startswith(l, "Revision:");
-                if (v) {
-                        v += strspn(v, " ");
-                        if (isempty(v))
-                                continue;
-                        free(revision);
-                        revision = strdup(v);
-                        if (!revision)
-                                return -ENOMEM;
-                        continue;
-                }
-
-                /* The first line is the manufacturer; the model follows it. Boot noise that
-                 * slipped in (URC-like lines) is skipped. The NB-IoT modules print both with a
-                 * prefix: "Quectel_Ltd", "Quectel_BC26" (BC26 AT commands manual, ATI). */
-                if (strcasecmp(l, "Quectel") == 0 || strcasecmp(l, "Quectel_Ltd") == 0 ||
-                    l[0] == '+' || streq(l, "RDY") || model)
-                        continue;
-                if (strncasecmp(l, "Quectel_", strlen("Quectel_")) == 0 && l[strlen("Quectel_")] != '\0')
-                        l += strlen("Quectel_");
-
-                model = strdup(l);
-                if (!model)
-                        return -ENOMEM;
-        }
-
-        if (!revision)
-                return -EBADMSG;
-
-        if (ret_model)
-                *ret_model = TAKE_PTR(model);
-        if (ret_revision)
-                *ret_revision = TAKE_PTR(revision);
-        return 0;
-}
-
-int modem_parse_gsn(char *const *lines, char **ret_imei) {
-        for (size_t i = 0; lines && lines[i]; i++) {
-                const char *l = lines[i];
-                size_t n;
-
-                l = startswith(l, "+GSN:") ?: startswith(l, "+CGSN:") ?: l;
-                l += strspn(l, " \"");
-                n = strspn(l, "0123456789");
-                if (n < 14 || n > 17)
-                        continue;
-
-                char *imei = strndup(l, n);
-                if (!imei)
-                        return -ENOMEM;
-                *ret_imei = imei;
-                return 0;
-        }
-
-        return -EBADMSG;
 }
 
 static Modem *modem_alloc(Manager *manager, const ModemConfig *config, ModemFamily family) {

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 
-/* The identification of a module (modem.h: modem_parse_ati(), modem_parse_gsn(), and
+/* The identification of a module (at-parse.h: at_parse_ati(), at_parse_gsn(), and
  * modem_profile_from_model() on the model found), on the information lines of a response as the
  * AT tokenizer gives them (TEXT and ECHO lines; a final result ends the response). Invariants:
  * ATI's revision is non-empty and starts with no blank; the model is non-empty; outputs are
  * written only on success; AT+GSN's IMEI is 14-17 digits; the family lookup never returns NULL. */
 
+#include "at-parse.h"
 #include "at-tokenizer.h"
 #include "fuzz-util.h"
 #include "modem.h"
@@ -31,7 +32,7 @@ static void check_ati(char *const *lines) {
         char *model = (char *) "untouched", *revision = (char *) "untouched";
         int r;
 
-        r = modem_parse_ati(lines, &model, &revision);
+        r = at_parse_ati(lines, &model, &revision);
         if (r < 0) {
                 fuzz_assert(r == -EBADMSG || r == -ENOMEM);
                 fuzz_assert(streq(model, "untouched") && streq(revision, "untouched"));
@@ -50,7 +51,7 @@ static void check_gsn(char *const *lines) {
         char *imei = NULL;
         int r;
 
-        r = modem_parse_gsn(lines, &imei);
+        r = at_parse_gsn(lines, &imei);
         if (r < 0) {
                 fuzz_assert(r == -EBADMSG || r == -ENOMEM);
                 fuzz_assert(!imei);
