@@ -415,7 +415,10 @@ class Trial:
         got_qfotadl = any(e["event"] == "dfota_start" for e in events)
 
         # What the module did decides the expected end.
-        if self.qfotadl_recorded_kill and not got_qfotadl:
+        # Killed between "recorded as sent" and the write: at the named point, or a random-time
+        # kill that landed in that window (the record said qfotadl-sent when it was read).
+        in_window = self.qfotadl_recorded_kill or any(l.endswith("/qfotadl-sent") for l in self.res.labels)
+        if in_window and not got_qfotadl:
             exp = dict(state="FAILED", count=0, attempt=0, codes=[], error=None,
                        reason=("may never have reached the module",), revision=v.source)
         elif abandoned:
@@ -442,6 +445,7 @@ class Trial:
         # attempt then looks like a power failure to dfotad (START again without END), which is no
         # attempt (README "What dfotad guarantees").
         module_ends, excused = self._module_ends(events)
+        excused |= self._unread_ends(module_ends)
         codes = [a["code"] for a in rec["attempts"]]
         ways = _missing(codes, module_ends, excused)
         if [c for c, _ in module_ends] != exp["codes"]:
@@ -553,6 +557,21 @@ class Trial:
                     excused.add(idx)
         excused.update(pending)
         return ends, excused
+
+    def _unread_ends(self, module_ends):
+        """The indexes of ENDs no dfotad read (its debug log has every line it read): for each
+        code, when fewer were read than said, any of that code may be the unread one. This covers
+        what the port's timeline cannot tell: an END said while no dfotad had the port open and a
+        dfotad opening it a moment before the reboot took the port away."""
+        read = {}
+        for d in self.h.daemons:
+            for line in d.grep(r'<-- \+QIND: "FOTA","END",\d+'):
+                code = int(re.search(r'"END",(\d+)', line).group(1))
+                read[code] = read.get(code, 0) + 1
+        said = {}
+        for code, _ in module_ends:
+            said[code] = said.get(code, 0) + 1
+        return {i for i, (code, _) in enumerate(module_ends) if read.get(code, 0) < said[code]}
 
     def _goes_back(self, states):
         """The first state that goes back in the status model (WAITING_FOR_MODEM aside), or None.
