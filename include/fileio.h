@@ -11,6 +11,10 @@
  * directory. A crash leaves either the old or the new file. Returns 0 or a negative errno. */
 int write_file_atomic(const char *path, const char *text);
 
+/* Writes all n bytes of buf to fd, retrying short writes and EINTR. Returns 0 or a negative errno
+ * from write(). */
+int loop_write(int fd, const void *buf, size_t n);
+
 /* The mode of every directory dfotad creates under its state directory (jobs/, inbox/, the MQTT
  * outbox): its own, no one else's (the records may carry FTP credentials). */
 #define STATE_DIRECTORY_MODE 0750

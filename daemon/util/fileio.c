@@ -32,7 +32,9 @@ int mkdir_p(const char *path) {
         }
 }
 
-static int write_all(int fd, const char *s, size_t n) {
+int loop_write(int fd, const void *buf, size_t n) {
+        const char *s = buf;
+
         while (n > 0) {
                 ssize_t k = write(fd, s, n);
                 if (k < 0) {
@@ -71,9 +73,9 @@ int write_file_atomic(const char *path, const char *text) {
         if (fd < 0)
                 return -errno;
 
-        r = write_all(fd, text, strlen(text));
+        r = loop_write(fd, text, strlen(text));
         if (r >= 0)
-                r = write_all(fd, "\n", 1);
+                r = loop_write(fd, "\n", 1);
         if (r >= 0 && fsync(fd) < 0)
                 r = -errno;
         if (r >= 0 && close(TAKE_FD(fd)) < 0)

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
+#include "fileio.h"
 #include "fuzz-util.h"
 #include "log.h"
 
@@ -71,23 +72,11 @@ const char *fuzz_scratch_dir(void) {
 
 int fuzz_write_file(const char *path, const void *data, size_t n) {
         _cleanup_close_ int fd = -EBADF;
-        const char *p = data;
 
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return -errno;
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
+        return loop_write(fd, data, n);
 }
 
 char *fuzz_strndup0(const uint8_t *data, size_t n) {
