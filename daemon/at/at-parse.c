@@ -75,7 +75,7 @@ const char *at_find_line(char *const *lines, const char *prefix) {
         return NULL;
 }
 
-/* The text after "+XXX:", or NULL. */
+/* The text after the colon of a "+<name>:" line, or NULL. */
 static const char *after_colon(const char *line) {
         const char *p = line && line[0] == '+' ? strchr(line, ':') : NULL;
 

@@ -7,6 +7,7 @@ thread + condition), a datagram on the test's NOTIFY_SOCKET (receiver thread), a
 """
 
 import ctypes
+import functools
 import json
 import os
 import re
@@ -59,6 +60,7 @@ def scaled(seconds):
     return seconds * SLOWDOWN
 
 
+@functools.lru_cache(maxsize=None)
 def sanitized():
     """True when dfotad was built with ASan/UBSan (the run.sh stage c build)."""
     r = subprocess.run(["ldd", str(DFOTAD)], capture_output=True, text=True)
