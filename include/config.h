@@ -8,23 +8,12 @@
  * README.md. */
 
 #include "macro.h"
+#include "pdp.h"
 #include "profile.h"
+#include "timeouts.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/dfotad/dfotad.json"
 #define CONFIG_DEFAULT_STATE_DIRECTORY "/var/lib/dfotad"
-
-/* All in microseconds; the config file gives seconds (fractions allowed, must be > 0). Defaults
- * are the guides' values. */
-typedef struct Timeouts {
-        usec_t at_command;              /* one AT command's final result; default 5 s */
-        usec_t download_start;          /* OK of AT+QFOTADL -> FTPSTART/HTTPSTART; default 90 s (EC25&EC21 guide §3) */
-        usec_t download;                /* *START -> *END: the whole download; default 1800 s (real modules stay silent for minutes) */
-        usec_t port_return;             /* AT port gone -> back; default 300 s */
-        usec_t first_urc_after_reboot;  /* port back -> first URC; default 90 s */
-        usec_t urc_watchdog;            /* update phase, no URC for this long -> reset; default 240 s (EP06 guide, abnormalities chapter) */
-        usec_t verify;                  /* END -> revision read back; default 300 s */
-        usec_t state_write_retry;       /* a state file that could not be written is tried again this often; default 10 s */
-} Timeouts;
 
 typedef enum ResetMethod {
         RESET_METHOD_AT,                /* AT+CFUN=1,1 on the AT port */
@@ -32,39 +21,6 @@ typedef enum ResetMethod {
         _RESET_METHOD_MAX,
         _RESET_METHOD_INVALID = -EINVAL,
 } ResetMethod;
-
-/* AT+QICSGP's <contextID> range, as the UC20 TCP/IP AT manual gives it (listed as [1] in the
- * UMTS/HSPA DFOTA User Guide ch. 6; not among ../shared/seeds/). */
-#define PDP_CID_MIN 1
-#define PDP_CID_MAX 16
-/* The APN limit set for this key by issue 3. */
-#define PDP_APN_MAX 62
-/* A cap of ours on username and password: no guide here gives one, and with it the whole
- * AT+QICSGP line stays below 350 bytes. */
-#define PDP_CREDENTIAL_MAX 127
-
-/* The PDP context a module that needs one (UC20/UC15: profile needs_pdp_context) downloads over:
- * AT+QICSGP=<cid>,1,"<apn>","<username>","<password>",<auth> and AT+QCFG="fota/cid",<cid>
- * (UMTS/HSPA DFOTA User Guide ch. 3). Config key "modems[].pdp". Every string is printable ASCII
- * without '"' (it is pasted into that command line). */
-typedef struct PdpConfig {
-        unsigned cid;                   /* "cid": 1..16, default 1 */
-        char *apn;                      /* "apn": required, 1..PDP_APN_MAX bytes */
-        char *username;                 /* "username": 1..PDP_CREDENTIAL_MAX bytes; may be NULL */
-        char *password;                 /* read from "password_file" (or a systemd credential), trailing
-                                         * newline stripped, at most PDP_CREDENTIAL_MAX bytes; may be NULL.
-                                         * A secret: never logged, wiped when freed. */
-        unsigned auth;                  /* "auth": 0 none, 1 pap, 2 chap, 3 pap-or-chap (AT+QICSGP <authentication>) */
-        char *password_file;            /* where the password was read from (a credential resolved to its
-                                         * full path), for messages; NULL without a password */
-} PdpConfig;
-
-PdpConfig *pdp_config_free(PdpConfig *p);
-DEFINE_TRIVIAL_CLEANUP_FUNC(PdpConfig *, pdp_config_free);
-
-/* "none", "pap", "chap", "pap-or-chap" <-> 0..3 (AT+QICSGP <authentication>); -EINVAL when unknown. */
-const char *pdp_auth_to_string(unsigned auth);
-int pdp_auth_from_string(const char *s);
 
 typedef struct ModemConfig {
         char *port;                     /* AT port path, e.g. /dev/ttyUSB2 */

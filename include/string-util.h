@@ -12,3 +12,7 @@ int free_and_strdup(char **p, const char *s);
 char **strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+/* Frees a secret (a password), overwriting it first, so that it does not outlive its use in freed
+ * heap memory. s may be NULL. Returns NULL. */
+char *erase_and_free(char *s);

@@ -222,15 +222,6 @@ static int config_parse_family(json_object *v, const char *key_path, void *data,
 
 /* ---- Secrets: passwords and private keys, read from files or systemd credentials ---------------- */
 
-/* Secrets do not outlive their use in freed heap memory. */
-static char *secret_free(char *s) {
-        if (s) {
-                explicit_bzero(s, strlen(s));
-                free(s);
-        }
-        return NULL;
-}
-
 /* A password in the config text would end up in backups, drop-in listings and bug reports
  * (../shared/product.md "Secrets ... are read from files, and from systemd credentials, never from
  * the command line"): say where it goes instead of "unknown key". */
@@ -338,7 +329,7 @@ static int config_parse_password_file(
                 return r;
         }
 
-        secret_free(*password);
+        erase_and_free(*password);
         *password = TAKE_PTR(text);
         free(*password_file);
         *password_file = TAKE_PTR(path);
@@ -347,36 +338,6 @@ static int config_parse_password_file(
 
 /* ---- modems[].pdp: the PDP context of a UC20/UC15 (UMTS/HSPA DFOTA User Guide ch. 3) ---------- */
 
-/* AT+QICSGP's <authentication> (the guide's §3.1 example: AT+QICSGP=1,1,"UNINET","","",1). */
-static const char *const pdp_auth_table[] = {
-        [0] = "none",
-        [1] = "pap",
-        [2] = "chap",
-        [3] = "pap-or-chap",
-};
-
-const char *pdp_auth_to_string(unsigned auth) {
-        return auth < ELEMENTSOF(pdp_auth_table) ? pdp_auth_table[auth] : NULL;
-}
-
-int pdp_auth_from_string(const char *s) {
-        for (size_t i = 0; s && i < ELEMENTSOF(pdp_auth_table); i++)
-                if (streq(pdp_auth_table[i], s))
-                        return (int) i;
-        return -EINVAL;
-}
-
-PdpConfig *pdp_config_free(PdpConfig *p) {
-        if (!p)
-                return NULL;
-
-        free(p->apn);
-        free(p->username);
-        secret_free(p->password);
-        free(p->password_file);
-        free(p);
-        return NULL;
-}
 
 /* The strings go between '"' into AT+QICSGP=<cid>,1,"<apn>","<username>","<password>",<auth>:
  * printable ASCII (space included) without '"', which would end the string and let the rest of
@@ -453,7 +414,7 @@ static const char *pdp_auth_name(int auth) {
 static int config_parse_pdp_auth(json_object *v, const char *key_path, void *data, char **reterr) {
         int auth, r;
 
-        r = config_parse_enum(v, key_path, pdp_auth_from_string, pdp_auth_name, (int) ELEMENTSOF(pdp_auth_table),
+        r = config_parse_enum(v, key_path, pdp_auth_from_string, pdp_auth_name, (int) PDP_AUTH_COUNT,
                               -1, NULL, &auth, reterr);
         if (r < 0)
                 return r;
@@ -788,7 +749,7 @@ MqttConfig *mqtt_config_free(MqttConfig *c) {
         free(c->thing_name);
         free(c->prefix);
         free(c->username);
-        secret_free(c->password);
+        erase_and_free(c->password);
         free(c->password_file);
         free(c->ca_file);
         free(c->certificate_file);
