@@ -20,12 +20,73 @@
  *   -> VERIFYING (the module reboots into normal mode; ATI's revision must equal target_version)
  *   -> SUCCEEDED, or FAILED with the module's code and its meaning from the family's tables. */
 
-#include "modem.h"
-#include "record.h"
+#include <systemd/sd-event.h>
 
-/* Creates the engine for record on modem m and starts (or, for a record that was already past
- * QUEUED when the daemon stopped, resumes) it. The engine takes ownership of record on success.
- * Returns 0 or -ENOMEM. The engine reports its end through modem_engine_finished().
+#include "at-channel.h"
+#include "modemmanager.h"
+#include "pdp.h"
+#include "profile.h"
+#include "record.h"
+#include "timeouts.h"
+
+typedef struct Engine Engine;
+
+/* What the engine is given at creation and borrows for its life: the loop, the waits, and what
+ * its module needs set up. */
+typedef struct EngineEnv {
+        sd_event *event;
+        const Timeouts *timeouts;   /* the phase timers (timeouts.h) */
+        MmClient *mm;               /* keeps ModemManager off the module; NULL: never asked */
+        const PdpConfig *pdp;       /* the module's PDP context (UC20/UC15, profile needs_pdp_context); NULL: none configured */
+} EngineEnv;
+
+/* The module as the engine sees it now, borrowed until the engine returns to the loop. */
+typedef struct EnginePortInfo {
+        const char *path;           /* the AT port's path now (it may change across a reboot: ttyUSB2 -> ttyUSB6) */
+        const char *imei;           /* the module's IMEI as identified, or NULL */
+        const char *device;         /* the physical device's sysfs path (ModemManager's uid), or NULL for a static port */
+        const ModemProfile *profile;/* the module's family profile, or NULL when unknown (the generic one applies) */
+} EnginePortInfo;
+
+/* Whether a reset (EnginePortOps.reset) reached the module: AT+CFUN=1,1 written or the configured
+ * program ran (delivered), or neither. detail says what happened, for the log; borrowed. */
+typedef void (*EngineResetCallback)(bool delivered, const char *detail, void *userdata);
+
+/* How the engine reaches its module's AT port, implemented by its owner (dfota/queue.c over the
+ * Modem; tests/unit/test-engine.c over a scripted fake). port is EnginePort.userdata. */
+typedef struct EnginePortOps {
+        /* Sends command, as at_channel_send(); *ret_id for cancel. -ENOTCONN while the port is absent. */
+        int (*send)(void *port, const char *command, const AtCommandOptions *opts, AtCommandCallback cb, void *userdata, uint64_t *ret_id);
+        /* Forgets the callback of a command sent with send(). */
+        void (*cancel)(void *port, uint64_t id);
+        /* Resets the module through the configured method; cb once, from the loop. 0 or -EBUSY. */
+        int (*reset)(void *port, EngineResetCallback cb, void *userdata);
+        /* Forgets the callback of the reset in progress. */
+        void (*reset_cancel)(void *port);
+        /* Fills *ret with the module as known now. */
+        void (*info)(void *port, EnginePortInfo *ret);
+} EnginePortOps;
+
+typedef struct EnginePort {
+        const EnginePortOps *ops;
+        void *userdata;
+} EnginePort;
+
+/* Upward traffic, to the engine's owner (callback + userdata). */
+typedef struct EngineCallbacks {
+        /* The record changed in a way the control plane must hear of (a transition, a progress
+         * step, an attempt): the record is saved already; borrowed for the call. */
+        void (*report)(Engine *e, const JobRecord *record, void *userdata);
+        /* The execution ended (record terminal, saved and reported). The owner frees the engine,
+         * but not from inside this call: from a defer source. */
+        void (*finished)(Engine *e, void *userdata);
+} EngineCallbacks;
+
+/* Creates the engine for record and starts (or, for a record that was already past QUEUED when
+ * the daemon stopped, resumes) it. env, port and callbacks are copied; what they point to is
+ * borrowed for the engine's life. The engine takes ownership of record on success. *ret is set
+ * before the first callback can run (a fresh start on an open port may end at once: a REJECTED
+ * preflight), so that the owner's callbacks find it. Returns 0 or -ENOMEM.
  *
  * A resume reads typed record fields only (record.h): "phase" says where to go on and which wait
  * applies (after AT+QFOTADL was recorded but before any URC: download_start, and the command may
@@ -33,7 +94,8 @@
  * left: first_urc_after_reboot; an attempt: urc_watchdog; the end: verify), "last_end" whether
  * the next START is a new attempt, "modem.family" the profile. AT+QFOTADL is never sent for a
  * record that says it was sent. */
-int engine_start(Modem *m, JobRecord *record, Engine **ret);
+int engine_start(const EngineEnv *env, const EnginePort *port, const EngineCallbacks *callbacks, void *userdata,
+                 JobRecord *record, Engine **ret);
 
 Engine *engine_free(Engine *e);
 
@@ -42,7 +104,7 @@ Engine *engine_free(Engine *e);
 bool engine_preflight_check_known(PreflightCheck c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
 
-/* Events from the modem layer. */
+/* Events from the module, through the owner. */
 void engine_port_opened(Engine *e);             /* the AT port is (back) open */
 void engine_port_lost(Engine *e, int error);    /* the AT port disappeared; error: negative errno */
 void engine_on_urc(Engine *e, const char *line);/* +QIND and boot URCs (RDY) */

@@ -16,6 +16,7 @@
 #include <systemd/sd-event.h>
 
 #include "at-channel.h"
+#include "engine.h"
 #include "config.h"
 #include "hotplug.h"
 #include "profile.h"
@@ -86,6 +87,7 @@ struct Modem {
         char *reset_why;                /* what came before the program, for the report */
         ModemResetResult reset_result;
         char *reset_detail;
+        EngineResetCallback engine_reset_callback; /* the engine's, behind reset_callback */
 
         Engine *engine;             /* the running job execution, or NULL */
         JobRecord **queue;          /* queued job executions, FIFO, owned */

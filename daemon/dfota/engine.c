@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -8,7 +9,6 @@
 #include "fault.h"
 #include "fota-urc.h"
 #include "log.h"
-#include "manager.h"
 
 /* A module whose update phase stays silent through this many watchdog resets is given up on:
  * resetting it forever would keep it from ever booting normally again. The same bound holds for
@@ -62,7 +62,10 @@ typedef struct StatusKey {
 } StatusKey;
 
 struct Engine {
-        Modem *modem;
+        EngineEnv env;
+        EnginePort port;
+        EngineCallbacks callbacks;
+        void *userdata;
         JobRecord *record;
 
         sd_event_source *timer;         /* the phase timer */
@@ -84,7 +87,7 @@ struct Engine {
         EngineTimer check_timer;        /* the wait that ran out, for the reason */
         unsigned progress_reported;     /* last progress decade saved and reported */
         StatusKey reported;             /* what the control plane was last told */
-        bool reset_pending;             /* a watchdog reset is on its way (modem_reset()) */
+        bool reset_pending;             /* a watchdog reset is on its way (EnginePortOps.reset) */
         bool qfotadl_unsaved;           /* AT+QFOTADL waits for its record to reach the disk (logged once) */
         unsigned resets_undelivered;    /* watchdog expiries in a row whose reset could not be delivered */
 
@@ -97,8 +100,30 @@ static bool engine_source_is_local(const Engine *e) {
         return package_source_from_url(e->record->job->url) == PACKAGE_SOURCE_LOCAL_FILE;
 }
 
+static EnginePortInfo engine_port_info(const Engine *e) {
+        EnginePortInfo i = {};
+
+        e->port.ops->info(e->port.userdata, &i);
+        return i;
+}
+
+/* The AT port's path now, for log lines and the record. */
+static const char *engine_port_path(const Engine *e) {
+        return engine_port_info(e).path;
+}
+
 static const ModemProfile *engine_profile(const Engine *e) {
-        return e->modem->profile ?: modem_profile_get(MODEM_FAMILY_GENERIC);
+        return engine_port_info(e).profile ?: modem_profile_get(MODEM_FAMILY_GENERIC);
+}
+
+static int engine_send(Engine *e, const char *command, const AtCommandOptions *opts, AtCommandCallback cb) {
+        return e->port.ops->send(e->port.userdata, command, opts, cb, e, &e->command);
+}
+
+static void engine_cancel_command(Engine *e) {
+        if (e->command != 0)
+                e->port.ops->cancel(e->port.userdata, e->command);
+        e->command = 0;
 }
 
 /* Storage for the fields of one log entry about a job execution. */
@@ -113,6 +138,7 @@ typedef struct EngineLogFields {
  * `journalctl DFOTAD_JOB_ID=<id>` tells the whole story. */
 static void engine_log_ctx(const Engine *e, LogContext *ctx, EngineLogFields *f, const char *message_id) {
         const JobRecord *r = e->record;
+        EnginePortInfo i = engine_port_info(e);
 
         (void) snprintf(f->attempt, sizeof f->attempt, "DFOTAD_ATTEMPT=%u", r->attempt);
         (void) snprintf(f->progress, sizeof f->progress, "DFOTAD_PROGRESS=%u", r->progress);
@@ -123,8 +149,8 @@ static void engine_log_ctx(const Engine *e, LogContext *ctx, EngineLogFields *f,
                 (void) snprintf(f->module_error, sizeof f->module_error, "%d", r->module_error_code);
 
         *ctx = (LogContext) {
-                .modem = e->modem->port,
-                .imei = r->modem_imei ?: e->modem->imei,
+                .modem = i.path,
+                .imei = r->modem_imei ?: i.imei,
                 .job_id = r->job->id,
                 .state = job_state_to_string(r->state),
                 .module_error = r->has_module_error ? f->module_error : NULL,
@@ -165,7 +191,7 @@ static void engine_report(Engine *e) {
             k.n_attempts == e->reported.n_attempts && !job_state_is_terminal(k.state))
                 return;
         e->reported = k;
-        manager_report(e->modem->manager, e->record);
+        e->callbacks.report(e, e->record, e->userdata);
 }
 
 static void engine_save(Engine *e) {
@@ -191,7 +217,7 @@ static const char *format_seconds(usec_t u, char buf[static 32]) {
 }
 
 static usec_t engine_timer_usec(const Engine *e, EngineTimer t) {
-        const Timeouts *to = e->modem->timeouts;
+        const Timeouts *to = e->env.timeouts;
 
         switch (t) {
         case ENGINE_TIMER_DOWNLOAD_START: return to->download_start;
@@ -221,7 +247,7 @@ static void engine_arm(Engine *e, EngineTimer t) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(e->timer, SD_EVENT_ONESHOT);
         } else {
-                r = sd_event_add_time_relative(e->modem->event, &e->timer, CLOCK_BOOTTIME, u, 0, on_timer, e);
+                r = sd_event_add_time_relative(e->env.event, &e->timer, CLOCK_BOOTTIME, u, 0, on_timer, e);
                 if (r >= 0)
                         (void) sd_event_source_set_description(e->timer, "engine-phase");
         }
@@ -315,14 +341,12 @@ static void engine_set_state(Engine *e, JobState s, DfotaPhase phase, const char
                 engine_disarm(e);
                 e->retry = sd_event_source_disable_unref(e->retry);
                 e->qfotadl_retry = sd_event_source_disable_unref(e->qfotadl_retry);
-                if (e->command != 0) {
-                        modem_cancel(e->modem, e->command);
-                        e->command = 0;
-                }
-                modem_reset_cancel(e->modem);
+                engine_cancel_command(e);
+                e->port.ops->reset_cancel(e->port.userdata);
+                e->reset_pending = false;
                 /* The module is ModemManager's again (and the next job inhibits anew). */
                 e->mm = mm_uninhibit(e->mm);
-                modem_engine_finished(e->modem);
+                e->callbacks.finished(e, e->userdata);
         }
 }
 
@@ -458,7 +482,7 @@ static void engine_decide_revision(Engine *e, const char *revision) {
                 char buf[32];
 
                 engine_end(e, JOB_FAILED, "the module sent no URC for %s in the update phase, %u watchdog resets did not help; "
-                           "it runs revision %s", format_seconds(e->modem->timeouts->urc_watchdog, buf), rec->watchdog_resets, revision);
+                           "it runs revision %s", format_seconds(e->env.timeouts->urc_watchdog, buf), rec->watchdog_resets, revision);
         } else if (e->check == REVISION_CHECK_NO_FIRST_URC) {
                 _cleanup_free_ char *why = engine_wait_reason(e);
 
@@ -495,7 +519,7 @@ static int on_verify_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 static void engine_handle_watchdog(Engine *e);
 
 static void engine_retry_revision(Engine *e) {
-        if (!e->retry && sd_event_add_time_relative(e->modem->event, &e->retry, CLOCK_BOOTTIME,
+        if (!e->retry && sd_event_add_time_relative(e->env.event, &e->retry, CLOCK_BOOTTIME,
                                                     ENGINE_VERIFY_RETRY_USEC, 0, on_verify_retry, e) >= 0)
                 (void) sd_event_source_set_description(e->retry, "engine-verify-retry");
 }
@@ -531,7 +555,7 @@ static void on_ati_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
                 char buf[32];
 
                 engine_end(e, JOB_FAILED, "the module sent no URC for %s in the update phase, %u watchdog resets did not help, "
-                           "and it does not answer ATI (%s)", format_seconds(e->modem->timeouts->urc_watchdog, buf),
+                           "and it does not answer ATI (%s)", format_seconds(e->env.timeouts->urc_watchdog, buf),
                            e->record->watchdog_resets, at_result_to_string(r->result));
                 return;
         }
@@ -562,7 +586,7 @@ static void engine_read_revision(Engine *e) {
         if (e->command != 0 || engine_ended(e) || e->mm_pending)
                 return;
 
-        r = modem_send(e->modem, "ATI", NULL, on_ati_reply, e, &e->command);
+        r = engine_send(e, "ATI", NULL, on_ati_reply);
         if (r < 0)
                 log_engine(e, LOG_DEBUG, r, "Job %s: cannot send ATI yet: %m", job_record_name(e->record));
 }
@@ -580,7 +604,7 @@ static void engine_first_urc_missed(Engine *e, EngineTimer t) {
 
 /* ---- the update phase ---------------------------------------------------------------------- */
 
-static void on_reset_result(Modem *m, ModemResetResult result, const char *detail, void *userdata) {
+static void on_reset_result(bool delivered, const char *detail, void *userdata) {
         Engine *e = userdata;
         JobRecord *rec = e->record;
         char buf[32];
@@ -589,11 +613,9 @@ static void on_reset_result(Modem *m, ModemResetResult result, const char *detai
         if (engine_ended(e))
                 return;
 
-        format_seconds(e->modem->timeouts->urc_watchdog, buf);
+        format_seconds(e->env.timeouts->urc_watchdog, buf);
 
-        switch (result) {
-        case MODEM_RESET_SENT_AT:
-        case MODEM_RESET_RAN_COMMAND:
+        if (delivered) {
                 /* Counted now that it was delivered, and saved with the count. */
                 e->resets_undelivered = 0;
                 rec->watchdog_resets++;
@@ -602,22 +624,16 @@ static void on_reset_result(Modem *m, ModemResetResult result, const char *detai
                               job_record_name(rec), buf, rec->watchdog_resets, ENGINE_MAX_WATCHDOG_RESETS, detail);
                 engine_set_state(e, rec->state, rec->phase, "watchdog reset %u: %s", rec->watchdog_resets, detail);
                 return;
+        }
 
-        case MODEM_RESET_NOT_DELIVERED:
-                e->resets_undelivered++;
+        e->resets_undelivered++;
                 log_engine_id(e, DFOTAD_MESSAGE_WATCHDOG_RESET, LOG_ERR, 0,
                               "Job %s: watchdog: no URC for %s in the update phase, and the module could not be reset: %s; "
                               "not counted (%u of %u tries)",
                               job_record_name(rec), buf, detail, e->resets_undelivered, ENGINE_MAX_WATCHDOG_RESETS);
-                if (e->resets_undelivered >= ENGINE_MAX_WATCHDOG_RESETS)
-                        engine_end(e, JOB_FAILED, "the module sent no URC for %s in the update phase and could not be reset: %s",
-                                   buf, detail);
-                return;
-
-        case _MODEM_RESET_RESULT_MAX:
-        case _MODEM_RESET_RESULT_INVALID:
-                break;
-        }
+        if (e->resets_undelivered >= ENGINE_MAX_WATCHDOG_RESETS)
+                engine_end(e, JOB_FAILED, "the module sent no URC for %s in the update phase and could not be reset: %s",
+                           buf, detail);
 }
 
 static void engine_handle_watchdog(Engine *e) {
@@ -629,7 +645,7 @@ static void engine_handle_watchdog(Engine *e) {
                 /* Given up on: the revision it runs goes into the record (it may even be the
                  * target, reached without a word), or that it does not answer. */
                 log_engine(e, LOG_WARNING, 0, "Job %s: no URC for %s in the update phase after %u watchdog resets; reading the revision",
-                           job_record_name(rec), format_seconds(e->modem->timeouts->urc_watchdog, buf), rec->watchdog_resets);
+                           job_record_name(rec), format_seconds(e->env.timeouts->urc_watchdog, buf), rec->watchdog_resets);
                 e->check = REVISION_CHECK_WATCHDOG;
                 engine_arm(e, ENGINE_TIMER_VERIFY);
                 engine_read_revision(e);
@@ -642,7 +658,7 @@ static void engine_handle_watchdog(Engine *e) {
 
         if (e->reset_pending)
                 return;
-        r = modem_reset(e->modem, on_reset_result, e);
+        r = e->port.ops->reset(e->port.userdata, on_reset_result, e);
         if (r < 0) {
                 log_engine(e, LOG_ERR, r, "Job %s: cannot reset the module: %m", job_record_name(rec));
                 return;
@@ -972,11 +988,11 @@ static void engine_send_qfotadl(Engine *e) {
                 /* Once at error level; the retries, every state_write_retry, at debug level. */
                 log_engine(e, e->qfotadl_unsaved ? LOG_DEBUG : LOG_ERR, r,
                            "Job %s: cannot record AT+QFOTADL as sent (%m); it is not sent until the record is on disk, "
-                           "trying again every %s", job_record_name(rec), format_seconds(e->modem->timeouts->state_write_retry, buf));
+                           "trying again every %s", job_record_name(rec), format_seconds(e->env.timeouts->state_write_retry, buf));
                 e->qfotadl_unsaved = true;
                 if (!e->qfotadl_retry &&
-                    sd_event_add_time_relative(e->modem->event, &e->qfotadl_retry, CLOCK_BOOTTIME,
-                                               e->modem->timeouts->state_write_retry, 0, on_qfotadl_retry, e) >= 0)
+                    sd_event_add_time_relative(e->env.event, &e->qfotadl_retry, CLOCK_BOOTTIME,
+                                               e->env.timeouts->state_write_retry, 0, on_qfotadl_retry, e) >= 0)
                         (void) sd_event_source_set_description(e->qfotadl_retry, "engine-qfotadl-retry");
                 return;
         }
@@ -990,11 +1006,10 @@ static void engine_send_qfotadl(Engine *e) {
         log_engine_id(e, DFOTAD_MESSAGE_QFOTADL_SENT, LOG_INFO, 0, "Job %s: sending AT+QFOTADL (%s)",
                       job_record_name(rec), package_source_to_string(package_source_from_url(rec->job->url)));
 
-        r = modem_send(e->modem, command,
+        r = engine_send(e, command,
                        &(AtCommandOptions) {
-                               .timeout = MAX(p->qfotadl_response_usec, e->modem->timeouts->at_command),
-                       },
-                       on_qfotadl_reply, e, &e->command);
+                               .timeout = MAX(p->qfotadl_response_usec, e->env.timeouts->at_command),
+                       }, on_qfotadl_reply);
         if (r < 0)
                 /* Recorded as sent but not written: never retried, so the job cannot run twice. */
                 engine_end(e, JOB_FAILED, "failed to write AT+QFOTADL to the AT port (%s)", strerror(-r));
@@ -1187,7 +1202,7 @@ static void on_setup_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
  * context ID is 1, and it can be configured by AT+QCFG="fota/cid",<contextid>" (UMTS/HSPA DFOTA
  * User Guide ch. 3, examples §3.1/§3.2). A local file needs no network. */
 static void engine_setup_next(Engine *e) {
-        const PdpConfig *pdp = e->modem->config ? e->modem->config->pdp : NULL;
+        const PdpConfig *pdp = e->env.pdp;
         _cleanup_free_ char *command = NULL;
         bool sensitive = false;
         int r;
@@ -1199,7 +1214,7 @@ static void engine_setup_next(Engine *e) {
 
         if (e->setup_step == 0 && !pdp) {
                 log_engine(e, LOG_NOTICE, 0, "Job %s: no \"pdp\" configured for %s; the module downloads over its PDP context 1 as set up",
-                           job_record_name(e->record), e->modem->port);
+                           job_record_name(e->record), engine_port_path(e));
                 e->setup_step = 1;
         }
 
@@ -1223,7 +1238,7 @@ static void engine_setup_next(Engine *e) {
                 return;
         }
 
-        r = modem_send(e->modem, command, &(AtCommandOptions) { .sensitive = sensitive }, on_setup_reply, e, &e->command);
+        r = engine_send(e, command, &(AtCommandOptions) { .sensitive = sensitive }, on_setup_reply);
         if (r < 0)
                 log_engine(e, LOG_INFO, r, "Job %s: cannot set up the PDP context yet, waiting for the AT port: %m", job_record_name(e->record));
 }
@@ -1312,9 +1327,8 @@ static void engine_preflight_next(Engine *e) {
                 return;
         }
 
-        r = modem_send(e->modem, step.command,
-                       &(AtCommandOptions) { .response_prefix = step.response_prefix },
-                       on_preflight_reply, e, &e->command);
+        r = engine_send(e, step.command,
+                       &(AtCommandOptions) { .response_prefix = step.response_prefix }, on_preflight_reply);
         if (r < 0)
                 log_engine(e, LOG_INFO, r, "Job %s: cannot send %s, waiting for the AT port: %m", job_record_name(e->record), step.command);
 }
@@ -1407,8 +1421,8 @@ void engine_port_opened(Engine *e) {
 
         /* Across a re-enumeration the port may have a new name (ttyUSB2 -> ttyUSB6): the record
          * names where the module is now, for the operator and for a restart. */
-        if (!streq_ptr(rec->modem_port, e->modem->port))
-                (void) free_and_strdup(&rec->modem_port, e->modem->port);
+        if (!streq_ptr(rec->modem_port, engine_port_path(e)))
+                (void) free_and_strdup(&rec->modem_port, engine_port_path(e));
 
         if (e->mm_pending) {
                 e->port_opened_early = true;
@@ -1444,7 +1458,7 @@ void engine_port_lost(Engine *e, int error) {
         e->port_opened_early = false;
 
         log_engine_id(e, DFOTAD_MESSAGE_PORT_LOST, LOG_INFO, error, "Job %s: AT port %s lost in %s: %m",
-                      job_record_name(rec), e->modem->port, job_state_to_string(rec->state));
+                      job_record_name(rec), engine_port_path(e), job_state_to_string(rec->state));
         if (rec->state != JOB_WAITING_FOR_MODEM)
                 /* The phase stays: it is what the port's return resumes (nothing sent yet:
                  * preflight starts over). */
@@ -1478,7 +1492,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 break;
 
         case ENGINE_TIMER_PORT_RETURN:
-                engine_end(e, JOB_FAILED, "the AT port %s did not come back within %s", e->modem->port, buf);
+                engine_end(e, JOB_FAILED, "the AT port %s did not come back within %s", engine_port_path(e), buf);
                 break;
 
         case ENGINE_TIMER_FIRST_URC:
@@ -1531,7 +1545,8 @@ static void on_mm_answer(MmInhibition *i, MmInhibitResult result, void *userdata
  * again, before it sends anything: the inhibition ended with the previous process's bus
  * connection. Until the manager has a client (NULL), nothing is asked. */
 static void engine_inhibit(Engine *e) {
-        MmClient *mm = e->modem->manager->mm;
+        MmClient *mm = e->env.mm;
+        EnginePortInfo i = engine_port_info(e);
         int r;
 
         if (!mm)
@@ -1539,7 +1554,7 @@ static void engine_inhibit(Engine *e) {
 
         /* The physical device's sysfs path, NULL for a static port: ModemManager's modem is then
          * found by the port's name. */
-        r = mm_inhibit(mm, e->modem->usb_syspath, e->modem->port, on_mm_answer, e, &e->mm);
+        r = mm_inhibit(mm, i.device, i.path, on_mm_answer, e, &e->mm);
         if (r < 0) {
                 log_engine(e, LOG_WARNING, r, "Job %s: cannot ask ModemManager to keep off the module, going on: %m",
                            job_record_name(e->record));
@@ -1550,24 +1565,33 @@ static void engine_inhibit(Engine *e) {
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
-int engine_start(Modem *m, JobRecord *record, Engine **ret) {
+int engine_start(const EngineEnv *env, const EnginePort *port, const EngineCallbacks *callbacks, void *userdata,
+                 JobRecord *record, Engine **ret) {
         JobRecord *rec = record;
+        EnginePortInfo i = {};
         Engine *e;
+
+        assert(env && port && port->ops && callbacks && callbacks->report && callbacks->finished);
 
         e = calloc(1, sizeof(Engine));
         if (!e)
                 return -ENOMEM;
 
         *e = (Engine) {
-                .modem = m,
+                .env = *env,
+                .port = *port,
+                .callbacks = *callbacks,
+                .userdata = userdata,
                 .record = rec,
         };
 
-        (void) free_and_strdup(&rec->modem_port, m->port);
-        if (m->profile)
-                (void) free_and_strdup(&rec->modem_family, m->profile->name);
-        if (m->imei && !rec->modem_imei)
-                (void) free_and_strdup(&rec->modem_imei, m->imei);
+        /* The module's identity goes into the record here, in one place. */
+        port->ops->info(port->userdata, &i);
+        (void) free_and_strdup(&rec->modem_port, i.path);
+        if (i.profile)
+                (void) free_and_strdup(&rec->modem_family, i.profile->name);
+        if (i.imei && !rec->modem_imei)
+                (void) free_and_strdup(&rec->modem_imei, i.imei);
         e->progress_reported = rec->progress / 10;
         e->reported = engine_status_key(e);
         *ret = e;
@@ -1602,10 +1626,9 @@ Engine *engine_free(Engine *e) {
         if (!e)
                 return NULL;
 
-        if (e->command != 0)
-                modem_cancel(e->modem, e->command);
+        engine_cancel_command(e);
         if (e->reset_pending)
-                modem_reset_cancel(e->modem);
+                e->port.ops->reset_cancel(e->port.userdata);
         e->timer = sd_event_source_disable_unref(e->timer);
         e->retry = sd_event_source_disable_unref(e->retry);
         e->qfotadl_retry = sd_event_source_disable_unref(e->qfotadl_retry);

@@ -649,6 +649,83 @@ void modem_hold(Modem *m) {
         modem_hold_arm(m);
 }
 
+/* ---- the engine's view of the module (EnginePortOps) ---------------------------------------- */
+
+static int modem_port_send(void *port, const char *command, const AtCommandOptions *opts, AtCommandCallback cb, void *userdata, uint64_t *ret_id) {
+        return modem_send(port, command, opts, cb, userdata, ret_id);
+}
+
+static void modem_port_cancel(void *port, uint64_t id) {
+        modem_cancel(port, id);
+}
+
+static void on_engine_reset(Modem *m, ModemResetResult result, const char *detail, void *userdata) {
+        EngineResetCallback cb = m->engine_reset_callback;
+
+        m->engine_reset_callback = NULL;
+        if (cb)
+                cb(IN_SET(result, MODEM_RESET_SENT_AT, MODEM_RESET_RAN_COMMAND), detail, userdata);
+}
+
+static int modem_port_reset(void *port, EngineResetCallback cb, void *userdata) {
+        Modem *m = port;
+        int r;
+
+        r = modem_reset(m, on_engine_reset, userdata);
+        if (r < 0)
+                return r;
+        m->engine_reset_callback = cb;
+        return 0;
+}
+
+static void modem_port_reset_cancel(void *port) {
+        Modem *m = port;
+
+        m->engine_reset_callback = NULL;
+        modem_reset_cancel(m);
+}
+
+static void modem_port_info(void *port, EnginePortInfo *ret) {
+        Modem *m = port;
+
+        *ret = (EnginePortInfo) {
+                .path = m->port,
+                .imei = m->imei,
+                .device = m->usb_syspath,
+                .profile = m->profile,
+        };
+}
+
+static const EnginePortOps modem_port_ops = {
+        .send = modem_port_send,
+        .cancel = modem_port_cancel,
+        .reset = modem_port_reset,
+        .reset_cancel = modem_port_reset_cancel,
+        .info = modem_port_info,
+};
+
+static void on_engine_report(Engine *e, const JobRecord *record, void *userdata) {
+        Modem *m = userdata;
+
+        manager_report(m->manager, record);
+}
+
+static void on_engine_finished(Engine *e, void *userdata) {
+        modem_engine_finished(userdata);
+}
+
+static int modem_engine_start(Modem *m, JobRecord *record) {
+        return engine_start(&(const EngineEnv) {
+                                    .event = m->event,
+                                    .timeouts = m->timeouts,
+                                    .mm = m->manager->mm,
+                                    .pdp = m->config ? m->config->pdp : NULL,
+                            },
+                            &(const EnginePort) { .ops = &modem_port_ops, .userdata = m },
+                            &(const EngineCallbacks) { .report = on_engine_report, .finished = on_engine_finished },
+                            m, record, &m->engine);
+}
+
 static void modem_start_next(Modem *m) {
         JobRecord *rec;
         int r;
@@ -659,7 +736,7 @@ static void modem_start_next(Modem *m) {
         /* Out of the queue only once the engine has it (it takes the record on success only). */
         rec = m->queue[0];
         modem_set_port_state(m, MODEM_PORT_ENGINE);
-        r = engine_start(m, rec, &m->engine);
+        r = modem_engine_start(m, rec);
         if (r < 0) {
                 log_modem(m, LOG_ERR, r, "Failed to start job execution: %m");
                 modem_set_port_state(m, MODEM_PORT_READY);
@@ -718,7 +795,7 @@ int modem_resume(Modem *m, JobRecord *record) {
                  * directory; run them one after the other. */
                 return modem_queue_push(m, record, true);
 
-        r = engine_start(m, record, &m->engine);
+        r = modem_engine_start(m, record);
         if (r < 0)
                 return r;
 
