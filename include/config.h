@@ -8,25 +8,11 @@
  * README.md. */
 
 #include "macro.h"
-#include "pdp.h"
-#include "profile.h"
+#include "modem-config.h"
 #include "timeouts.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/dfotad/dfotad.json"
 #define CONFIG_DEFAULT_STATE_DIRECTORY "/var/lib/dfotad"
-
-typedef enum ResetMethod {
-        RESET_METHOD_AT,                /* AT+CFUN=1,1 on the AT port */
-        RESET_METHOD_COMMAND,           /* run reset_command (argv), e.g. a GPIO power-cycle script */
-        _RESET_METHOD_MAX,
-        _RESET_METHOD_INVALID = -EINVAL,
-} ResetMethod;
-
-typedef struct ModemConfig {
-        char *port;                     /* AT port path, e.g. /dev/ttyUSB2 */
-        ModemFamily family;             /* _MODEM_FAMILY_INVALID: detect from ATI */
-        PdpConfig *pdp;                 /* "pdp"; NULL when not configured */
-} ModemConfig;
 
 typedef enum MqttDialect {
         MQTT_DIALECT_PLAIN,             /* dfotad's own topic scheme (README "MQTT, plain dialect") */
@@ -82,11 +68,8 @@ typedef struct Config {
         ModemConfig *modems;            /* "modems" */
         size_t n_modems;
         Timeouts timeouts;              /* "timeouts" */
-        ResetMethod reset_method;       /* "reset": "at" (default) or {"command": [argv...]}; the program is
-                                         * checked at load time (exists, regular file, executable) */
-        char **reset_command;           /* NULL-terminated argv for RESET_METHOD_COMMAND, else NULL */
-        bool reset_try_at_first;        /* "reset": {"command": [...], "try_at_first": true}: AT+CFUN=1,1 first,
-                                         * the program when the AT port cannot take it */
+        ResetConfig reset;              /* "reset": "at" (default) or {"command": [argv...], "try_at_first": bool};
+                                         * the program is checked at load time (exists, regular file, executable) */
         usec_t records_max_age;         /* "records": {"max_age_days": 0..36500}: ended job records older than
                                          * this are pruned; default 90 days; 0: none */
         unsigned records_max_count;     /* "records": {"max_count": 0..1000000}: at most this many ended job

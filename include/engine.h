@@ -52,6 +52,12 @@ typedef struct EnginePortInfo {
  * program ran (delivered), or neither. detail says what happened, for the log; borrowed. */
 typedef void (*EngineResetCallback)(bool delivered, const char *detail, void *userdata);
 
+/* How the module's identification went (EnginePortOps.identify): error 0 with model, revision and
+ * imei (borrowed for the call; each may be NULL when the module did not say), or a negative errno
+ * and failed saying which step, e.g. "ATI failed (ERROR)". */
+typedef void (*EngineIdentifyCallback)(int error, const char *failed, const char *model, const char *revision,
+                                       const char *imei, void *userdata);
+
 /* How the engine reaches its module's AT port, implemented by its owner (dfota/queue.c over the
  * Modem; tests/unit/test-engine.c over a scripted fake). port is EnginePort.userdata. */
 typedef struct EnginePortOps {
@@ -63,6 +69,12 @@ typedef struct EnginePortOps {
         int (*reset)(void *port, EngineResetCallback cb, void *userdata);
         /* Forgets the callback of the reset in progress. */
         void (*reset_cancel)(void *port);
+        /* Identifies the module: ATE0, ATI, AT+GSN, the same sequence the modem identifies it with
+         * (modem_identify()); cb once, from the loop, unless the port is lost first or
+         * identify_cancel(). 0, -ENOTCONN while the port is absent, -EBUSY. */
+        int (*identify)(void *port, EngineIdentifyCallback cb, void *userdata);
+        /* Forgets the identification in flight. */
+        void (*identify_cancel)(void *port);
         /* Fills *ret with the module as known now. */
         void (*info)(void *port, EnginePortInfo *ret);
 } EnginePortOps;

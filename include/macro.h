@@ -89,6 +89,16 @@ static inline bool streq_ptr(const char *a, const char *b) {
                 _in;                                                            \
         })
 
+#define FLAGS_SET(v, flags) ((~(v) & (flags)) == 0)
+
+/* Frees a and moves b into it (b becomes NULL). */
+#define free_and_replace(a, b)                  \
+        ({                                      \
+                free(a);                        \
+                (a) = TAKE_PTR(b);              \
+                0;                              \
+        })
+
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 

@@ -19,6 +19,7 @@ struct Manager {
         Config *config;
         char *jobs_directory;       /* <state_directory>/jobs */
 
+        ModemEnv modem_env;         /* what every modem is given (config values) */
         Modem **modems;             /* static ports first (config order), then hotplug modems */
         size_t n_modems;
 
@@ -107,8 +108,8 @@ void manager_modem_released(Manager *m, Modem *modem);
 /* Sends STATUS= with what each modem is doing, if it changed. */
 void manager_update_status(Manager *m);
 
-/* Adds a modem (ownership passes, also on failure) and, once the manager has started, starts it.
- * Returns 0 or -ENOMEM. */
+/* Adds a modem, with its job queue (queue.h), and, once the manager has started, starts it.
+ * Ownership of modem passes on success only. Returns 0 or -ENOMEM. */
 int manager_add_modem(Manager *m, Modem *modem);
 
 /* Takes a modem out of the list at once (nothing dispatches to it or finds it any more), makes it

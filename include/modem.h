@@ -8,23 +8,69 @@
  * retry timer for file systems without inotify events) and reopens it.
  *
  * A hotplug modem (found through udev, see hotplug.h) is one physical USB device; its AT port is
- * whatever tty udev last announced for it (ttyUSB2, after a reboot perhaps ttyUSB6). The manager
+ * whatever tty udev last announced for it (ttyUSB2, after a reboot perhaps ttyUSB6). The owner
  * hands it each port with modem_port_added() and takes it away with modem_port_removed(); after a
  * hangup it reopens the same node only while udev has not said the tty is gone. Unplugged while
- * idle, it asks the manager to forget it. */
+ * idle, it asks its owner to forget it.
+ *
+ * The modem knows nothing above it: its owner (core) hears of it through ModemCallbacks, and its
+ * job side (dfota/queue.c: the queue and the running DFOTA engine) through ModemClient. */
 
 #include <systemd/sd-event.h>
 
 #include "at-channel.h"
-#include "engine.h"
-#include "config.h"
 #include "hotplug.h"
-#include "profile.h"
-#include "record.h"
+#include "job.h"
+#include "modem-config.h"
+#include "timeouts.h"
 
-typedef struct Manager Manager;
-typedef struct Engine Engine;
 typedef struct Modem Modem;
+
+/* What a modem is given at creation and borrows for its life. */
+typedef struct ModemEnv {
+        sd_event *event;
+        const Timeouts *timeouts;   /* at_command, port_return, first_urc_after_reboot (the hold) */
+        const ResetConfig *reset;   /* how modem_reset() resets the module */
+} ModemEnv;
+
+/* Upward traffic to the modem's owner (core: the modem set), callback + userdata. Every member
+ * may be NULL. */
+typedef struct ModemCallbacks {
+        /* What STATUS= or an inventory shows of the modem changed. */
+        void (*changed)(Modem *m, void *userdata);
+        /* The module answered ATE0, ATI and AT+GSN: model, revision, IMEI and profile are known. */
+        void (*identified)(Modem *m, void *userdata);
+        /* A hotplug modem with nothing to do was identified (urc NULL: its IMEI is known) or sent a
+         * DFOTA URC (urc: the line): the owner may hand its port to a modem that waits for this
+         * module (modem_take_port()) and forget m. Returns true when it did. */
+        bool (*hand_over)(Modem *m, const char *urc, void *userdata);
+        /* The hold ended (modem_hold()): the module answers normally outside an update. */
+        void (*released)(Modem *m, void *userdata);
+        /* Forget this modem: a hotplug module gone with nothing to do, or not back within
+         * port_return. The owner takes it out of its set at once and frees it later (never from
+         * inside this call). */
+        void (*gone)(Modem *m, void *userdata);
+} ModemCallbacks;
+
+/* The job side of a modem (dfota/queue.c), one per modem, attached with modem_set_client(). While
+ * the port is claimed (modem_claim()), the port's events go to it instead of the identification. */
+typedef struct ModemClient {
+        /* Identified, port open, not on hold, not claimed: a job may start now. */
+        void (*ready)(Modem *m, void *userdata);
+        /* Claimed: the AT port is open (again). */
+        void (*port_opened)(Modem *m, void *userdata);
+        /* Claimed: the AT port is gone (error: negative errno), reported once per loss. */
+        void (*port_lost)(Modem *m, int error, void *userdata);
+        /* Claimed: a URC (+QIND, boot lines such as RDY). */
+        void (*urc)(Modem *m, const char *line, void *userdata);
+        /* Whether jobs wait in the queue (a modem with queued jobs is busy and not forgotten). */
+        bool (*has_queued)(Modem *m, void *userdata);
+        /* The module did not come back within port_return while jobs were queued; the modem is
+         * being forgotten (ModemCallbacks.gone was called): hand the jobs back. */
+        void (*absent)(Modem *m, void *userdata);
+        /* The modem is freed: free userdata. */
+        void (*destroy)(void *userdata);
+} ModemClient;
 
 /* What became of a reset (modem_reset()). */
 typedef enum ModemResetResult {
@@ -41,6 +87,10 @@ DECLARE_STRING_TABLE_LOOKUP(modem_reset_result, ModemResetResult);
  * started"); borrowed for the call. */
 typedef void (*ModemResetCallback)(Modem *m, ModemResetResult result, const char *detail, void *userdata);
 
+/* How an identification went (modem_identify()): error 0, and m->model, m->revision and m->imei
+ * are set; or a negative errno and failed says which step, e.g. "ATI failed (ERROR)". */
+typedef void (*ModemIdentifyCallback)(Modem *m, int error, const char *failed, void *userdata);
+
 typedef enum ModemPortState {
         MODEM_PORT_ABSENT,          /* no AT port: waiting for the path */
         MODEM_PORT_PROBING,         /* port open, identifying the module (ATE0, ATI, AT+GSN) */
@@ -53,11 +103,17 @@ typedef enum ModemPortState {
 DECLARE_STRING_TABLE_LOOKUP(modem_port_state, ModemPortState);
 
 struct Modem {
-        Manager *manager;
         sd_event *event;
-        const Timeouts *timeouts;   /* borrowed from the manager's config */
+        const Timeouts *timeouts;   /* borrowed (ModemEnv) */
+        const ResetConfig *reset_config; /* borrowed (ModemEnv) */
+        ModemCallbacks callbacks;
+        void *userdata;
+        const ModemClient *client;  /* the job side, NULL until attached */
+        void *client_userdata;
+        bool claimed;               /* a job execution owns the port (modem_claim()) */
 
-        const ModemConfig *config;  /* borrowed from the manager's config; NULL for a hotplug modem */
+        const ModemConfig *config;  /* its "modems[]" entry (borrowed): by port, or for a hotplug modem by
+                                     * USB path or IMEI (modem_set_config()); NULL: none */
         char *port;                 /* AT port path: the configured one, or the last node udev announced */
         ModemFamily configured_family; /* _MODEM_FAMILY_INVALID: detect */
         const ModemProfile *profile;   /* the configured family's from the start, else NULL until identified */
@@ -67,9 +123,10 @@ struct Modem {
         AtChannel *channel;         /* NULL while the port is absent */
         sd_event_source *path_watch;/* inotify on the port's directory */
         sd_event_source *retry_timer;
-        sd_event_source *finish_defer; /* frees a finished engine outside its own callbacks */
         uint64_t probe_command;     /* id of the identification command in flight, 0 if none */
         unsigned probe_step;
+        ModemIdentifyCallback identify_callback; /* the identification in flight (modem_identify()) */
+        void *identify_userdata;
 
         char *model;                /* ATI line 2, e.g. "EC25" */
         char *revision;             /* ATI "Revision: ..." */
@@ -87,11 +144,6 @@ struct Modem {
         char *reset_why;                /* what came before the program, for the report */
         ModemResetResult reset_result;
         char *reset_detail;
-        EngineResetCallback engine_reset_callback; /* the engine's, behind reset_callback */
-
-        Engine *engine;             /* the running job execution, or NULL */
-        JobRecord **queue;          /* queued job executions, FIFO, owned */
-        size_t n_queue;
 
         /* Hotplug only (all NULL/false for a static port). */
         bool hotplug;
@@ -104,38 +156,43 @@ struct Modem {
         sd_event_source *absent_timer; /* queued jobs and no port: hands them back after port_return */
 };
 
-/* Creates the modem for a configured port and starts serving it (opens the port or waits for it).
- * Returns 0 or a negative errno. */
-int modem_new(Manager *manager, const ModemConfig *config, Modem **ret);
+/* Creates the modem for a configured port (not yet serving: modem_start()). env, callbacks and
+ * config are borrowed for the modem's life (callbacks is copied). Returns 0 or -ENOMEM. */
+int modem_new(const ModemEnv *env, const ModemCallbacks *callbacks, void *userdata, const ModemConfig *config, Modem **ret);
 Modem *modem_free(Modem *m);
 
 /* Creates a modem for the module of a port found through udev, named and identified by its USB
- * device (not yet serving: hand it the port with modem_port_added()). port->family, from the udev
- * rules or the built-in table, is used as a configured family would be; _MODEM_FAMILY_INVALID:
- * detected from ATI. Returns 0 or -ENOMEM. */
-int modem_new_hotplug(Manager *manager, const HotplugPort *port, Modem **ret);
+ * device (not yet serving: hand it the port with modem_port_added()). config: the "modems[]" entry
+ * with its USB path, or NULL. Its family, else port->family (from the udev rules or the built-in
+ * table), is used as a configured family would be; _MODEM_FAMILY_INVALID: detected from ATI.
+ * Returns 0 or -ENOMEM. */
+int modem_new_hotplug(const ModemEnv *env, const ModemCallbacks *callbacks, void *userdata, const ModemConfig *config,
+                      const HotplugPort *port, Modem **ret);
 
 /* Creates a hotplug modem for a job execution that was running before a restart and whose module
  * is not present now (or not under the port name the record has): it waits with the resumed
- * engine for a module with the record's AT port name or IMEI (see manager_hotplug_port_added()
- * and modem_take_port()). Returns 0, -EINVAL when the record names no port, or -ENOMEM. */
-int modem_new_detached(Manager *manager, const JobRecord *record, Modem **ret);
+ * execution for a module with this AT port name or IMEI (the owner routes udev's ports and hands
+ * ports over with modem_take_port()). port, imei, model and family (a family name, NULL:
+ * detect) come from the record; copied. Returns 0, -EINVAL when port is empty, or -ENOMEM. */
+int modem_new_detached(const ModemEnv *env, const ModemCallbacks *callbacks, void *userdata, const char *port,
+                       const char *imei, const char *model, const char *family, Modem **ret);
 
 /* udev announced an AT port of this modem's module. Opens it (once serving, see modem_start()),
- * unless the modem already uses another present port. A running engine resumes through
- * engine_port_opened(); an idle modem identifies the module, retrying until it answers. Returns 1
+ * unless the modem already uses another present port. A claimed port goes to the job side
+ * (ModemClient.port_opened); an idle modem identifies the module, retrying until it answers. Returns 1
  * when the modem took the port, 0 when it keeps the one it has, -ENOMEM. */
 int modem_port_added(Modem *m, const HotplugPort *port);
 
 /* udev announced the removal of the tty at syspath. When it is the port in use: closes the channel
- * (if a hangup has not done so already) and reports the loss to the engine exactly once, then
- * waits for udev. Unless replacement (another AT port of the module follows at once), a modem with
- * nothing to do asks the manager to forget it, and queued jobs wait timeouts.port_return for the
- * module before they go back to the manager. Returns 1 when it was the port in use, 0 otherwise. */
+ * (if a hangup has not done so already) and reports the loss to the job side exactly once
+ * (ModemClient.port_lost), then waits for udev. Unless replacement (another AT port of the module
+ * follows at once), a modem with nothing to do asks its owner to forget it (ModemCallbacks.gone),
+ * and queued jobs wait timeouts.port_return for the module before they go back
+ * (ModemClient.absent). Returns 1 when it was the port in use, 0 otherwise. */
 int modem_port_removed(Modem *m, const char *syspath, bool replacement);
 
 /* Hands the AT port of from (a hotplug modem with nothing to do, just identified by the same IMEI,
- * or sending DFOTA URCs) to to (a modem waiting for its port with a running engine): the module
+ * or sending DFOTA URCs) to to (a modem waiting for its port with a claimed port): the module
  * came back under another USB path, or after a restart under another name. from's channel is
  * closed before to opens the port, and to takes from's USB identity; the caller forgets from. */
 void modem_take_port(Modem *to, Modem *from);
@@ -143,26 +200,66 @@ void modem_take_port(Modem *to, Modem *from);
 /* Makes a modem inert before it is forgotten: closes the port, stops every event source. */
 void modem_disable(Modem *m);
 
-/* A running engine, and no port. */
+/* Claimed by a job execution, and no port. */
 bool modem_is_waiting_for_port(const Modem *m);
 
 /* The modem's name in the log: the USB sysname of a hotplug modem, else the AT port path. */
 const char *modem_name(const Modem *m);
 
-/* Opens the AT port, or starts waiting for it. Call after modem_resume() of unfinished records, so
- * that a module in the middle of an update is not probed. Returns 0. */
+/* Opens the AT port, or starts waiting for it. Call after the job side resumed unfinished records
+ * (job_queue_resume()), so that a module in the middle of an update is not probed. Returns 0. */
 int modem_start(Modem *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Modem *, modem_free);
 
-/* Queues a job execution for this modem (ownership of record passes to the modem on success). It
- * starts when the modem is identified, idle and not on hold. Returns 0 or -ENOMEM. */
-int modem_enqueue(Modem *m, JobRecord *record);
+/* Attaches the job side (one per modem, before modem_start(); client borrowed, userdata freed
+ * through client->destroy when the modem is freed). */
+void modem_set_client(Modem *m, const ModemClient *client, void *userdata);
 
-/* Attaches a job execution that was running before a restart, ahead of the queue (ownership of
- * record passes on success only). A modem whose family is not known yet (not configured, not
- * identified since the start) takes the one the record names: the family detected from ATI before
- * the restart. Returns 0 or a negative errno. */
-int modem_resume(Modem *m, JobRecord *record);
+/* The job side's userdata, if client is the one attached (a type check for its owner), else NULL. */
+void *modem_get_client(const Modem *m, const ModemClient *client);
+
+/* Identified, port open, not on hold, not claimed: a job may start now. */
+bool modem_is_ready_for_job(const Modem *m);
+
+/* A job execution takes the port: the identification stops, the port's events go to the job side
+ * until modem_unclaim(). */
+void modem_claim(Modem *m);
+
+/* The job execution ended (or never started): the module is identified again if its port is
+ * open (its revision may have changed; ModemClient.ready follows), else the modem waits for it or,
+ * a hotplug modem with nothing to do, is forgotten. */
+void modem_unclaim(Modem *m);
+
+/* A modem whose family is not known yet (not configured, not identified since the start) takes
+ * family (a family name: the one ATI showed before a restart). Returns 0, or -EINVAL when the name
+ * is unknown. */
+int modem_adopt_family(Modem *m, const char *family);
+
+/* The config entry that names this module by IMEI or USB path ("modems[]"; borrowed): its family
+ * replaces the detected one (unless a job runs with a profile already), and its "pdp" is what the
+ * module's jobs set up. */
+void modem_set_config(Modem *m, const ModemConfig *config);
+
+/* The revision the module runs, as a job read it back (ATI after an update). Returns 0 or -ENOMEM. */
+int modem_set_revision(Modem *m, const char *revision);
+
+/* Whether the AT port is open. */
+bool modem_has_port(const Modem *m);
+
+/* Handles line as if the module had sent it now (the first URC of a module whose port was handed
+ * over to m). */
+void modem_deliver_urc(Modem *m, const char *line);
+
+/* The module's identification, the one sequence for the modem's own probe and the DFOTA engine's
+ * preflight: ATE0 (echo is back on after every reboot: it is not saved), ATI (model and revision:
+ * EC25&EC21 guide §2.1, RG50xQ FOTA note §2.1), AT+GSN (IMEI, TS 27.007 §5.4). Sets m->model,
+ * m->revision and m->imei and calls callback once, from the event loop, unless the port is lost
+ * first (then it is forgotten) or modem_identify_cancel(). Returns 0, -ENOTCONN without a port, or
+ * -EBUSY while another identification runs. */
+int modem_identify(Modem *m, ModemIdentifyCallback callback, void *userdata);
+
+/* Forgets the identification in flight, if any. */
+void modem_identify_cancel(Modem *m);
 
 /* Sends a command on the modem's AT port; *ret_id (may be NULL) for at_channel_cancel().
  * -ENOTCONN when the port is absent. */
@@ -183,23 +280,20 @@ int modem_reset(Modem *m, ModemResetCallback callback, void *userdata);
 void modem_reset_cancel(Modem *m);
 
 /* The module takes no new job until it answers normally outside an update: identified (ATE0, ATI,
- * AT+GSN answered) and then no DFOTA URC for timeouts.first_urc_after_reboot. The manager is told
- * when that holds (manager_modem_released()). */
+ * AT+GSN answered) and then no DFOTA URC for timeouts.first_urc_after_reboot. The owner is told
+ * when that holds (ModemCallbacks.released). */
 void modem_hold(Modem *m);
-
-/* Called by the engine when it ended (record terminal, already saved and reported). Frees the
- * engine, re-identifies the module if its port is open, and starts the next queued job. */
-void modem_engine_finished(Modem *m);
 
 /* Whether the modem matches a job's selector: IMEI equal, model equal (case-insensitive), or with
  * no selector, target_version starting with the modem's model. Unidentified modems never match. */
 bool modem_matches_job(const Modem *m, const Job *job);
 
-/* One-line description for STATUS=: "ttyUSB2: idle EC25 EC25EFAR06A01M4G" or the job's state; a
- * hotplug modem is named by its USB path: "1-1.2 ttyUSB2: job-1 UPDATING 40%", and without its
- * port "1-1.2 ttyUSB2 (gone): job-1 WAITING_FOR_MODEM 0%". */
-char *modem_describe(const Modem *m);
+/* One-line description for STATUS=: "ttyUSB2: idle EC25 EC25EFAR06A01M4G", or with job (what
+ * the running execution is doing, e.g. "job-1 UPDATING 40%", from the job side) "ttyUSB2: job-1
+ * UPDATING 40%"; a hotplug modem is named by its USB path: "1-1.2 ttyUSB2: ...", and without its
+ * port "1-1.2 ttyUSB2 (gone): ...". Returns a new string or NULL (out of memory). */
+char *modem_describe(const Modem *m, const char *job);
 
-/* Busy = running or queued job executions. */
+/* Busy = claimed, or jobs queued (ModemClient.has_queued). */
 bool modem_is_busy(const Modem *m);
 

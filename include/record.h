@@ -58,6 +58,7 @@
 #include <json-c/json.h>
 
 #include "job.h"
+#include "log.h"
 #include "macro.h"
 #include "profile.h"
 #include "string-util.h"
@@ -187,6 +188,46 @@ int job_record_save(JobRecord *r);
  * daemon acts on it (a new job before its document is acknowledged; AT+QFOTADL before it is
  * written). Returns 0 or a negative errno. */
 int job_record_save_durable(JobRecord *r);
+
+/* Storage for the journal fields job_record_log_ctx() points to. */
+typedef struct JobLogFields {
+        char attempt[32];
+        char progress[32];
+        char module_error[16];
+        const char *extra[3];
+} JobLogFields;
+
+/* Fills *ctx for a log line about r: DFOTAD_JOB_ID, STATE, MODEM (r's AT port, or port when
+ * given: where the module is now), MODEM_IMEI, MODULE_ERROR, ATTEMPT, PROGRESS and message_id
+ * (may be NULL), so that `journalctl DFOTAD_JOB_ID=<id>` tells the whole story. The strings are
+ * borrowed from r, port and *f, which must outlive ctx. */
+void job_record_log_ctx(const JobRecord *r, const char *port, const char *message_id, LogContext *ctx, JobLogFields *f);
+
+typedef enum JobTransitionFlags {
+        /* The record is on disk before the call returns (job_record_save_durable()); when that
+         * fails, the record is left as it was and the error returned. Without it a failed write
+         * is kept and retried (job_record_save()). */
+        JOB_TRANSITION_DURABLE = 1 << 0,
+        /* detail is also the record's "reason" (an execution that ends before it started). */
+        JOB_TRANSITION_REASON  = 1 << 1,
+        /* Logged only when the state changes (a parent record, whose history notes each change of
+         * one of its executions). */
+        JOB_TRANSITION_LOG_CHANGE_ONLY = 1 << 2,
+} JobTransitionFlags;
+
+/* The one funnel for every change of a job's state, and every event worth a history entry within
+ * a state: state and phase (phase is kept in WAITING_FOR_MODEM: it is what the return resumes),
+ * history entry (detail, may be NULL), save, and one log line at the state's level with its
+ * MESSAGE_ID (SUCCEEDED notice, FAILED/REJECTED warning, others info; systemd/dfotad.catalog),
+ * "Job <name>: OLD -> NEW (detail)". Whatever the caller changed in the record before (attempt,
+ * last_end, module error, watchdog resets) is saved in the same write. SUCCEEDED clears the
+ * current module error (each attempt's stays in "attempts"). The same event again (a babbling
+ * module) is counted on the last history entry and neither saved nor logged above debug. Telling
+ * the control plane is the caller's part (its callbacks). port: as job_record_log_ctx().
+ * Returns 1 when the change was saved (or, without JOB_TRANSITION_DURABLE, is kept for retry), 0
+ * for the same event again, or a negative errno (JOB_TRANSITION_DURABLE: nothing changed). */
+int job_record_transition(JobRecord *r, JobState s, DfotaPhase phase, const char *detail, JobTransitionFlags flags,
+                          const char *port);
 
 /* Whether a record with this id exists in dir, or existed and was pruned. */
 bool job_record_exists(const char *dir, const char *id);

@@ -16,3 +16,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 /* Frees a secret (a password), overwriting it first, so that it does not outlive its use in freed
  * heap memory. s may be NULL. Returns NULL. */
 char *erase_and_free(char *s);
+
+/* An IMEI as AT+GSN gives it and job documents and the config name it: 15 digits (3GPP TS 23.003
+ * §6.2.1). */
+bool imei_is_valid(const char *s);

@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "engine.h"
+#include "queue.h"
 #include "escape.h"
 #include "json-util.h"
 #include "log.h"
@@ -32,7 +32,7 @@ static int plain_init(Mqtt *m) {
 
 static json_object *plain_modem_to_json(const Modem *modem) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
-        const JobRecord *rec = modem->engine ? engine_get_record(modem->engine) : NULL;
+        const JobRecord *rec = job_queue_current(job_queue_of(modem));
         /* A job keeps its module "busy" also while the module reboots without a port. */
         const char *state = rec ? "busy" : !modem->channel ? "absent" : !modem->identified ? "identifying" : "idle";
 

@@ -466,8 +466,54 @@ static int config_parse_pdp(json_object *v, const char *key_path, void *data, ch
         return 0;
 }
 
+static int config_parse_imei(json_object *v, const char *key_path, void *data, char **reterr) {
+        const char *s;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+        if (!imei_is_valid(s))
+                return config_error(reterr, key_path, "must be 15 digits (the module's AT+GSN)");
+        return free_and_strdup(data, s);
+}
+
+/* A USB device's path on the bus as the kernel names it ("1-1.2": bus, then the hub ports; dmesg,
+ * lsusb -t and dfotad's log show it so): digits, one '-', then digits separated by '.'. */
+static bool usb_path_is_valid(const char *s) {
+        const char *p = s + strspn(s, "0123456789");
+
+        if (p == s || *p != '-' || strlen(s) > 64)
+                return false;
+        for (p++;; p++) {
+                size_t n = strspn(p, "0123456789");
+
+                if (n == 0)
+                        return false;
+                p += n;
+                if (*p == '\0')
+                        return true;
+                if (*p != '.')
+                        return false;
+        }
+}
+
+static int config_parse_usb_path(json_object *v, const char *key_path, void *data, char **reterr) {
+        const char *s;
+        int r;
+
+        r = config_get_string(v, key_path, &s, reterr);
+        if (r < 0)
+                return r;
+        if (!usb_path_is_valid(s))
+                return config_error(reterr, key_path, "must be a USB path such as \"1-1.2\" (as dmesg and lsusb -t show it)");
+        return free_and_strdup(data, s);
+}
+
 static const JsonField modem_keys[] = {
-        { "port",   config_parse_path,   offsetof(ModemConfig, port)   },
+        { "port",     config_parse_path,     offsetof(ModemConfig, port)     },
+        { "imei",     config_parse_imei,     offsetof(ModemConfig, imei)     },
+        { "usb_path", config_parse_usb_path, offsetof(ModemConfig, usb_path) },
         { "family", config_parse_family, offsetof(ModemConfig, family) },
         { "pdp",    config_parse_pdp,    offsetof(ModemConfig, pdp)    },
 };
@@ -475,6 +521,8 @@ static const JsonField modem_keys[] = {
 static void modem_config_free_many(ModemConfig *m, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 free(m[i].port);
+                free(m[i].imei);
+                free(m[i].usb_path);
                 pdp_config_free(m[i].pdp);
         }
         free(m);
@@ -487,7 +535,7 @@ static int config_parse_modems(json_object *v, const char *key_path, void *data,
         int r = 0;
 
         if (!json_object_is_type(v, json_type_array))
-                return config_error(reterr, key_path, "must be an array of {\"port\": ..., \"family\": ...}");
+                return config_error(reterr, key_path, "must be an array of {\"port\" | \"imei\" | \"usb_path\": ..., \"family\": ...}");
 
         n = json_object_array_length(v);
         modems = calloc(n ?: 1, sizeof(ModemConfig));
@@ -508,8 +556,10 @@ static int config_parse_modems(json_object *v, const char *key_path, void *data,
                 if (r < 0)
                         goto fail;
 
-                if (!modems[i].port) {
-                        r = config_error(reterr, p, "\"port\" is required");
+                /* One way to name the module: a port (served as a static port), or a module found
+                 * through udev by its IMEI or its USB path. */
+                if (!!modems[i].port + !!modems[i].imei + !!modems[i].usb_path != 1) {
+                        r = config_error(reterr, p, "needs exactly one of \"port\", \"imei\" or \"usb_path\"");
                         goto fail;
                 }
 
@@ -524,9 +574,12 @@ static int config_parse_modems(json_object *v, const char *key_path, void *data,
                 }
 
                 for (size_t j = 0; j < i; j++)
-                        if (streq(modems[j].port, modems[i].port)) {
-                                r = config_error(reterr, p, "port \"%s\" is already listed as %s[%zu]",
-                                                 modems[i].port, key_path, j);
+                        if ((modems[i].port && streq_ptr(modems[j].port, modems[i].port)) ||
+                            (modems[i].imei && streq_ptr(modems[j].imei, modems[i].imei)) ||
+                            (modems[i].usb_path && streq_ptr(modems[j].usb_path, modems[i].usb_path))) {
+                                r = config_error(reterr, p, "%s \"%s\" is already listed as %s[%zu]",
+                                                 modems[i].port ? "port" : modems[i].imei ? "imei" : "usb_path",
+                                                 modems[i].port ?: modems[i].imei ?: modems[i].usb_path, key_path, j);
                                 goto fail;
                         }
         }
@@ -645,8 +698,8 @@ fail:
 }
 
 static const JsonField reset_keys[] = {
-        { "command",      config_parse_argv, offsetof(Config, reset_command)      },
-        { "try_at_first", config_parse_bool, offsetof(Config, reset_try_at_first) },
+        { "command",      config_parse_argv, offsetof(Config, reset.command)      },
+        { "try_at_first", config_parse_bool, offsetof(Config, reset.try_at_first) },
 };
 
 static int config_parse_reset(json_object *v, const char *key_path, void *data, char **reterr) {
@@ -654,9 +707,9 @@ static int config_parse_reset(json_object *v, const char *key_path, void *data, 
         int r;
 
         if (json_object_is_type(v, json_type_string) && streq(json_object_get_string(v), reset_method_to_string(RESET_METHOD_AT))) {
-                c->reset_method = RESET_METHOD_AT;
-                c->reset_command = strv_free(c->reset_command);
-                c->reset_try_at_first = false;
+                c->reset.method = RESET_METHOD_AT;
+                c->reset.command = strv_free(c->reset.command);
+                c->reset.try_at_first = false;
                 return 0;
         }
 
@@ -665,17 +718,17 @@ static int config_parse_reset(json_object *v, const char *key_path, void *data, 
                                     "must be \"at\" or {\"command\": [\"/path/to/program\", ...], \"try_at_first\": true|false}");
 
         /* The object replaces an earlier "reset" as a whole. */
-        c->reset_command = strv_free(c->reset_command);
-        c->reset_try_at_first = false;
+        c->reset.command = strv_free(c->reset.command);
+        c->reset.try_at_first = false;
 
         r = json_dispatch_table(v, key_path, reset_keys, ELEMENTSOF(reset_keys), JSON_DISPATCH_CALLER_ESCAPES, c, reterr);
         if (r < 0)
                 return r;
 
-        if (!c->reset_command)
+        if (!c->reset.command)
                 return config_error(reterr, key_path, "\"command\" is required");
 
-        c->reset_method = RESET_METHOD_COMMAND;
+        c->reset.method = RESET_METHOD_COMMAND;
         return 0;
 }
 
@@ -1346,7 +1399,7 @@ static int config_fill_defaults(Config *c) {
                         .verify                 =  300 * USEC_PER_SEC,
                         .state_write_retry      =   10 * USEC_PER_SEC,
                 },
-                .reset_method = RESET_METHOD_AT,
+                .reset.method = RESET_METHOD_AT,
                 .records_max_age = 90 * 24 * 60 * 60 * USEC_PER_SEC,
                 .records_max_count = 1000,
                 .hotplug = true,
@@ -1385,7 +1438,7 @@ static int config_finish(Config *c, const char *mqtt_source, char **reterr) {
 static void config_done(Config *c) {
         free(c->state_directory);
         modem_config_free_many(c->modems, c->n_modems);
-        strv_free(c->reset_command);
+        strv_free(c->reset.command);
         free(c->inbox);
         mqtt_config_free(c->mqtt);
 }

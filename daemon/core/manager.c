@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
-#include "engine.h"
+#include "queue.h"
 #include "fault.h"
 #include "fileio.h"
 #include "json-util.h"
@@ -31,6 +31,83 @@ static void on_state_health(int error, const char *path, void *userdata) {
                 log_ctx_full_errno(&((LogContext) { .message_id = DFOTAD_MESSAGE_STATE_WRITABLE }), LOG_NOTICE, 0,
                                    "State directory %s can be written again; every change is on disk", m->config->state_directory);
         manager_update_status(m);
+}
+
+/* ---- the seams: what the modems and their job queues tell the manager ---------------------- */
+
+static void on_modem_changed(Modem *modem, void *userdata) {
+        manager_update_status(userdata);
+}
+
+/* The "modems[]" entry that names a module found through udev by its IMEI or USB path. */
+static const ModemConfig *manager_find_modem_config(Manager *m, const char *imei, const char *usb_name) {
+        for (size_t i = 0; i < m->config->n_modems; i++) {
+                const ModemConfig *c = &m->config->modems[i];
+
+                if ((c->imei && streq_ptr(c->imei, imei)) || (c->usb_path && streq_ptr(c->usb_path, usb_name)))
+                        return c;
+        }
+        return NULL;
+}
+
+static void on_modem_identified(Modem *modem, void *userdata) {
+        Manager *m = userdata;
+
+        /* A UC20 found through udev gets its PDP settings (and a family) from an entry that names
+         * it by IMEI, now that AT+GSN said which module it is. */
+        if (modem->hotplug && !modem->config) {
+                const ModemConfig *c = manager_find_modem_config(m, modem->imei, NULL);
+
+                if (c)
+                        modem_set_config(modem, c);
+        }
+        manager_modem_identified(m, modem);
+}
+
+static bool on_modem_hand_over(Modem *modem, const char *urc, void *userdata) {
+        return (urc ? manager_hand_over_port_on_urc(userdata, modem, urc) : manager_hand_over_port(userdata, modem)) > 0;
+}
+
+static void on_modem_released(Modem *modem, void *userdata) {
+        manager_modem_released(userdata, modem);
+}
+
+static void on_modem_gone(Modem *modem, void *userdata) {
+        manager_forget_modem(userdata, modem);
+}
+
+static const ModemCallbacks manager_modem_callbacks = {
+        .changed = on_modem_changed,
+        .identified = on_modem_identified,
+        .hand_over = on_modem_hand_over,
+        .released = on_modem_released,
+        .gone = on_modem_gone,
+};
+
+static void on_queue_report(JobQueue *q, const JobRecord *record, void *userdata) {
+        manager_report(userdata, record);
+}
+
+static void on_queue_changed(JobQueue *q, void *userdata) {
+        manager_update_status(userdata);
+}
+
+static int on_queue_requeue(JobQueue *q, JobRecord *record, void *userdata) {
+        return manager_queue(userdata, record);
+}
+
+/* Gives a modem its job side (queue.h): the modem owns it from here on. */
+static int manager_attach_queue(Manager *m, Modem *modem) {
+        return job_queue_attach(modem,
+                                &(const JobQueueEnv) {
+                                        .mm = m->mm,
+                                },
+                                &(const JobQueueCallbacks) {
+                                        .report = on_queue_report,
+                                        .changed = on_queue_changed,
+                                        .requeue = on_queue_requeue,
+                                },
+                                m, NULL);
 }
 
 int manager_new(Config *config, Manager **ret) {
@@ -75,14 +152,26 @@ int manager_new(Config *config, Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot create %s: %m", m->jobs_directory);
 
+        m->modem_env = (ModemEnv) {
+                .event = m->event,
+                .timeouts = &config->timeouts,
+                .reset = &config->reset,
+        };
         m->modems = calloc(MAX(config->n_modems, 1U), sizeof(Modem *));
         if (!m->modems)
                 return -ENOMEM;
         for (size_t i = 0; i < config->n_modems; i++) {
-                r = modem_new(m, &config->modems[i], &m->modems[i]);
+                Modem *modem;
+
+                if (!config->modems[i].port)
+                        continue; /* a module found through udev, by IMEI or USB path */
+                r = modem_new(&m->modem_env, &manager_modem_callbacks, m, &config->modems[i], &modem);
                 if (r < 0)
                         return r;
-                m->n_modems++;
+                m->modems[m->n_modems++] = modem;
+                r = manager_attach_queue(m, modem);
+                if (r < 0)
+                        return r;
         }
 
         if (config->hotplug) {
@@ -90,9 +179,11 @@ int manager_new(Config *config, Manager **ret) {
 
                 if (!static_ports)
                         return -ENOMEM;
-                for (size_t i = 0; i < config->n_modems; i++) {
-                        static_ports[i] = strdup(config->modems[i].port);
-                        if (!static_ports[i])
+                for (size_t i = 0, j = 0; i < config->n_modems; i++) {
+                        if (!config->modems[i].port)
+                                continue;
+                        static_ports[j] = strdup(config->modems[i].port);
+                        if (!static_ports[j++])
                                 return -ENOMEM;
                 }
                 r = hotplug_new(m->event, static_ports,
@@ -143,12 +234,17 @@ static Modem *manager_find_modem_by_usb(Manager *m, const char *usb_path) {
 
 int manager_add_modem(Manager *m, Modem *modem) {
         Modem **l;
+        int r;
+
+        if (!job_queue_of(modem)) {
+                r = manager_attach_queue(m, modem);
+                if (r < 0)
+                        return r;
+        }
 
         l = reallocarray(m->modems, m->n_modems + 1, sizeof(Modem *));
-        if (!l) {
-                modem_free(modem);
+        if (!l)
                 return -ENOMEM;
-        }
         m->modems = l;
         m->modems[m->n_modems++] = modem;
 
@@ -194,7 +290,7 @@ void manager_forget_modem(Manager *m, Modem *modem) {
         m->forgotten[m->n_forgotten++] = modem;
 
         /* The caller may be inside the modem's own callbacks (its channel's, its timers'): freed
-         * when the loop gets here next, as modem_engine_finished() does with the engine. */
+         * when the loop gets here next, as the job queue does with a finished engine. */
         if (!m->forget_defer) {
                 r = sd_event_add_defer(m->event, &m->forget_defer, on_forget_defer, m);
                 if (r < 0)
@@ -236,7 +332,8 @@ static void manager_hotplug_port_added(const HotplugPort *port, void *userdata) 
         if (!modem) {
                 const ModemProfile *p = port->family >= 0 ? modem_profile_get(port->family) : NULL;
 
-                r = modem_new_hotplug(m, port, &modem);
+                r = modem_new_hotplug(&m->modem_env, &manager_modem_callbacks, m,
+                                      manager_find_modem_config(m, NULL, port->usb_name), port, &modem);
                 if (r < 0) {
                         log_error_errno(r, "Modem %s: cannot serve %s: %m", strna(port->usb_name), port->devnode);
                         return;
@@ -252,6 +349,7 @@ static void manager_hotplug_port_added(const HotplugPort *port, void *userdata) 
                 r = manager_add_modem(m, modem);
                 if (r < 0) {
                         log_error_errno(r, "Modem %s: cannot serve %s: %m", strna(port->usb_name), port->devnode);
+                        modem_free(modem);
                         return;
                 }
         }
@@ -281,17 +379,19 @@ static void manager_hotplug_port_removed(const HotplugPort *port, void *userdata
 int manager_hand_over_port(Manager *m, Modem *from) {
         for (size_t i = 0; i < m->n_modems; i++) {
                 Modem *to = m->modems[i];
+                const JobRecord *rec;
                 const char *imei;
 
                 if (to == from || !to->hotplug || to->port_present || !modem_is_waiting_for_port(to))
                         continue;
 
-                imei = to->imei ?: engine_get_record(to->engine)->modem_imei;
+                rec = job_queue_current(job_queue_of(to));
+                imei = to->imei ?: rec ? rec->modem_imei : NULL;
                 if (!streq_ptr(imei, from->imei))
                         continue;
 
                 log_info("Modem %s: IMEI %s is the module job %s waits for",
-                         strna(modem_name(from)), from->imei, job_record_name(engine_get_record(to->engine)));
+                         strna(modem_name(from)), from->imei, rec ? job_record_name(rec) : "(none)");
                 modem_take_port(to, from);
                 manager_forget_modem(m, from);
                 return 1;
@@ -310,8 +410,8 @@ int manager_hand_over_port_on_urc(Manager *m, Modem *from, const char *line) {
                 if (to == from || !to->hotplug || to->port_present || !modem_is_waiting_for_port(to))
                         continue;
 
-                rec = engine_get_record(to->engine);
-                if (!rec->qfotadl_sent)
+                rec = job_queue_current(job_queue_of(to));
+                if (!rec || !rec->qfotadl_sent)
                         continue; /* not updating: it answers AT, and its IMEI decides */
 
                 imei = to->imei ?: rec->modem_imei;
@@ -326,13 +426,12 @@ int manager_hand_over_port_on_urc(Manager *m, Modem *from, const char *line) {
                 return 0;
 
         log_info("Modem %s: sends DFOTA URCs (%s) and job %s is the only one waiting for its module; it continues on %s",
-                 strna(modem_name(from)), line, job_record_name(engine_get_record(candidate->engine)), from->port);
+                 strna(modem_name(from)), line, job_record_name(job_queue_current(job_queue_of(candidate))), from->port);
 
         modem_take_port(candidate, from);
         manager_forget_modem(m, from);
         /* The URC was the module's first word on the port: the job must see it too. */
-        if (candidate->engine && candidate->channel)
-                engine_on_urc(candidate->engine, line);
+        modem_deliver_urc(candidate, line);
         return 1;
 }
 
@@ -350,7 +449,7 @@ void manager_update_status(Manager *m) {
         if (m->n_modems == 0)
                 fputs(m->hotplug ? "No modems found; watching udev" : "No modems configured", f);
         for (size_t i = 0; i < m->n_modems; i++) {
-                _cleanup_free_ char *d = modem_describe(m->modems[i]);
+                _cleanup_free_ char *d = job_queue_describe(job_queue_of(m->modems[i]));
                 fprintf(f, "%s%s", i > 0 ? "; " : "", strna(d));
         }
         if (m->n_pending > 0)
@@ -565,31 +664,21 @@ static void manager_parent_refresh(Manager *m, JobRecord *p, bool changed, const
         if (!changed && s == old && progress == p->progress)
                 return;
 
-        p->state = s;
         p->progress = progress;
         if (s == JOB_SUCCEEDED &&
             asprintf(&end, "all %zu modules", json_object_array_length(p->executions)) < 0)
                 end = NULL;
         if (reason)
                 (void) free_and_strdup(&p->reason, reason);
-        if (changed || s != old)
-                (void) job_record_add_history(p, s == JOB_SUCCEEDED ? end : s == JOB_FAILED ? reason : detail);
-        r = job_record_save(p);
-        if (r < 0)
-                log_error_errno(r, "Job %s: failed to save the record %s: %m", p->job->id, p->path);
-
-        if (s != old) {
-                LogContext ctx = {
-                        .job_id = p->job->id,
-                        .state = job_state_to_string(s),
-                        .message_id = s == JOB_SUCCEEDED ? DFOTAD_MESSAGE_JOB_SUCCEEDED :
-                                      s == JOB_FAILED ? DFOTAD_MESSAGE_JOB_FAILED : DFOTAD_MESSAGE_JOB_STATE,
-                };
-                const char *why = s == JOB_SUCCEEDED ? end : s == JOB_FAILED ? reason : detail;
-
-                log_ctx_full_errno(&ctx, s == JOB_FAILED ? LOG_WARNING : s == JOB_SUCCEEDED ? LOG_NOTICE : LOG_INFO, 0,
-                                   "Job %s: %s -> %s%s%s%s", p->job->id, job_state_to_string(old), job_state_to_string(s),
-                                   why ? " (" : "", strempty(why), why ? ")" : "");
+        /* The parent's state is its executions' aggregate: a change of an execution is its
+         * history, logged only when the aggregate's state changes. The same note again (0) still
+         * saves the progress. */
+        if (!(changed || s != old) ||
+            job_record_transition(p, s, p->phase, s == JOB_SUCCEEDED ? end : s == JOB_FAILED ? reason : detail,
+                                  JOB_TRANSITION_LOG_CHANGE_ONLY, NULL) == 0) {
+                r = job_record_save(p);
+                if (r < 0)
+                        log_error_errno(r, "Job %s: failed to save the record %s: %m", p->job->id, p->path);
         }
 
         manager_report(m, p);
@@ -651,28 +740,14 @@ void manager_report(Manager *m, const JobRecord *record) {
 /* Ends a record that never reached a modem: REJECTED (before any AT command) or CANCELED (by its
  * control plane while it waited). Returns the result of saving it durably: the caller of a
  * rejected submission must know whether the control plane may forget the document. */
+/* An execution that never started ends (REJECTED, or CANCELED while queued): on disk before the
+ * control plane hears of it. Returns 0 or a negative errno (nothing changed). */
 static int manager_end_unstarted(Manager *m, JobRecord *rec, JobState s, const char *reason) {
-        LogContext ctx = {
-                .job_id = rec->job->id,
-                .state = job_state_to_string(s),
-                .message_id = s == JOB_REJECTED ? DFOTAD_MESSAGE_JOB_REJECTED : DFOTAD_MESSAGE_JOB_STATE,
-        };
-        JobState old = rec->state;
         int r;
 
-        rec->state = s;
-        (void) free_and_strdup(&rec->reason, reason);
-        (void) job_record_add_history(rec, reason);
-        r = job_record_save_durable(rec);
-        if (r < 0) {
-                log_error_errno(r, "Job %s: failed to save the record: %m", job_record_name(rec));
-                rec->state = old;
+        r = job_record_transition(rec, s, rec->phase, reason, JOB_TRANSITION_DURABLE | JOB_TRANSITION_REASON, NULL);
+        if (r < 0)
                 return r;
-        }
-        fault_pointf("saved:%s", job_state_to_string(s));
-
-        log_ctx_warning(&ctx, "Job %s: %s -> %s (%s)", job_record_name(rec), job_state_to_string(old),
-                        job_state_to_string(s), reason);
         manager_report(m, rec);
         return 0;
 }
@@ -714,17 +789,7 @@ int manager_cancel_job(Manager *m, const char *id, const char *reason) {
         int r;
 
         for (size_t i = 0; i < m->n_modems; i++) {
-                Modem *modem = m->modems[i];
-                const JobRecord *rec = modem->engine ? engine_get_record(modem->engine) : NULL;
-
-                if (rec && streq(rec->job->id, id)) {
-                        found = true;
-                        r = engine_cancel(modem->engine, reason);
-                        if (r == -EBUSY)
-                                busy = true;
-                }
-
-                r = cancel_in_list(m, modem->queue, &modem->n_queue, id, reason);
+                r = job_queue_cancel(job_queue_of(m->modems[i]), id, reason);
                 if (r != 0)
                         found = true;
                 if (r == -EBUSY)
@@ -761,7 +826,7 @@ static int manager_enqueue_on(Modem *modem, JobRecord *rec) {
         log_ctx_info(&((LogContext) { .job_id = rec->job->id, .modem = modem->port, .imei = modem->imei, .state = "QUEUED" }),
                      "Job %s: queued on %s%s", job_record_name(rec), modem->port,
                      modem_is_busy(modem) ? " (modem busy, waiting its turn)" : "");
-        return modem_enqueue(modem, rec);
+        return job_queue_push(job_queue_of(modem), rec);
 }
 
 static void execution_records_free(JobRecord **l, size_t n) {
@@ -1385,9 +1450,13 @@ static int manager_resume(Manager *m) {
                  * is under another name: a modem waits for it with the job, by this port name or,
                  * once a module is identified, by IMEI; port_return bounds the wait. */
                 if (!modem && m->hotplug && rec->modem_port) {
-                        r = modem_new_detached(m, rec, &modem);
-                        if (r >= 0)
+                        r = modem_new_detached(&m->modem_env, &manager_modem_callbacks, m,
+                                               rec->modem_port, rec->modem_imei, rec->modem_model, rec->modem_family, &modem);
+                        if (r >= 0) {
                                 r = manager_add_modem(m, modem);
+                                if (r < 0)
+                                        modem = modem_free(modem);
+                        }
                         if (r < 0) {
                                 log_error_errno(r, "Job %s: cannot wait for its module: %m", job_record_name(rec));
                                 modem = NULL;
@@ -1398,27 +1467,17 @@ static int manager_resume(Manager *m) {
                 }
 
                 if (!modem) {
-                        LogContext ctx = {
-                                .job_id = rec->job->id,
-                                .modem = rec->modem_port,
-                                .imei = rec->modem_imei,
-                                .state = "FAILED",
-                                .message_id = DFOTAD_MESSAGE_JOB_FAILED,
-                        };
-                        rec->state = JOB_FAILED;
-                        (void) free_and_strdup(&rec->reason, "its modem is no longer in the configuration");
-                        (void) job_record_add_history(rec, rec->reason);
-                        (void) job_record_save(rec);
-                        log_ctx_warning(&ctx, "Job %s: -> FAILED (modem %s is no longer configured)", job_record_name(rec), strna(rec->modem_port));
+                        (void) job_record_transition(rec, JOB_FAILED, rec->phase, "its modem is no longer in the configuration",
+                                                     JOB_TRANSITION_REASON, NULL);
                         manager_report(m, rec);
                         job_record_free(rec);
                         continue;
                 }
 
                 if (rec->state == JOB_QUEUED && !rec->qfotadl_sent)
-                        r = modem_enqueue(modem, rec);
+                        r = job_queue_push(job_queue_of(modem), rec);
                 else
-                        r = modem_resume(modem, rec);
+                        r = job_queue_resume(job_queue_of(modem), rec);
                 if (r < 0) {
                         log_error_errno(r, "Job %s: failed to resume it: %m", job_record_name(rec));
                         job_record_free(rec);
@@ -1483,8 +1542,7 @@ int manager_run(Manager *m) {
 
         /* Flush progress that was below the persistence step. */
         for (size_t i = 0; i < m->n_modems; i++)
-                if (m->modems[i]->engine)
-                        (void) engine_flush(m->modems[i]->engine);
+                (void) job_queue_flush(job_queue_of(m->modems[i]));
 
         if (m->mqtt && m->mqtt->vtable->stop)
                 m->mqtt->vtable->stop(m->mqtt);

@@ -75,6 +75,7 @@ struct Engine {
         sd_event_source *qfotadl_retry; /* AT+QFOTADL waits for its record to reach the disk */
 
         uint64_t command;               /* our command in flight, 0 if none */
+        bool identifying;               /* EnginePortOps.identify in flight */
         unsigned preflight_step;
         unsigned setup_step;            /* PDP context set-up, before AT+QFOTADL */
 
@@ -124,45 +125,44 @@ static void engine_cancel_command(Engine *e) {
         if (e->command != 0)
                 e->port.ops->cancel(e->port.userdata, e->command);
         e->command = 0;
+        if (e->identifying)
+                e->port.ops->identify_cancel(e->port.userdata);
+        e->identifying = false;
 }
 
-/* Storage for the fields of one log entry about a job execution. */
-typedef struct EngineLogFields {
-        char attempt[32];
-        char progress[32];
-        char module_error[16];
-        const char *extra[3];
-} EngineLogFields;
-
-/* Every entry about a job carries its id, modem, state, attempt and progress, so that
- * `journalctl DFOTAD_JOB_ID=<id>` tells the whole story. */
-static void engine_log_ctx(const Engine *e, LogContext *ctx, EngineLogFields *f, const char *message_id) {
-        const JobRecord *r = e->record;
+/* The module's identity goes into the record here, and only here: at the start (where the module
+ * is, its family, the IMEI the modem knows when the record has none) and from the preflight's
+ * identification (model, revision before, IMEI as the module says it now). */
+static void engine_record_identity(Engine *e, const char *model, const char *revision, const char *imei) {
+        JobRecord *rec = e->record;
         EnginePortInfo i = engine_port_info(e);
 
-        (void) snprintf(f->attempt, sizeof f->attempt, "DFOTAD_ATTEMPT=%u", r->attempt);
-        (void) snprintf(f->progress, sizeof f->progress, "DFOTAD_PROGRESS=%u", r->progress);
-        f->extra[0] = f->attempt;
-        f->extra[1] = f->progress;
-        f->extra[2] = NULL;
-        if (r->has_module_error)
-                (void) snprintf(f->module_error, sizeof f->module_error, "%d", r->module_error_code);
+        if (i.path && !streq_ptr(rec->modem_port, i.path))
+                (void) free_and_strdup(&rec->modem_port, i.path);
+        if (i.profile)
+                (void) free_and_strdup(&rec->modem_family, i.profile->name);
+        if (model)
+                (void) free_and_strdup(&rec->modem_model, model);
+        if (revision && !rec->revision_before)
+                (void) free_and_strdup(&rec->revision_before, revision);
+        if (imei)
+                (void) free_and_strdup(&rec->modem_imei, imei);
+}
 
-        *ctx = (LogContext) {
-                .modem = i.path,
-                .imei = r->modem_imei ?: i.imei,
-                .job_id = r->job->id,
-                .state = job_state_to_string(r->state),
-                .module_error = r->has_module_error ? f->module_error : NULL,
-                .message_id = message_id,
-                .extra = f->extra,
-        };
+/* Every entry about a job carries its id, modem, state, attempt and progress (record.h). The
+ * module's IMEI before the record has one: the identified modem's. */
+static void engine_log_ctx(const Engine *e, LogContext *ctx, JobLogFields *f, const char *message_id) {
+        EnginePortInfo i = engine_port_info(e);
+
+        job_record_log_ctx(e->record, i.path, message_id, ctx, f);
+        if (!ctx->imei)
+                ctx->imei = i.imei;
 }
 
 #define log_engine_id(e, message_id, level, error, ...)                         \
         ({                                                                      \
                 LogContext _ctx;                                                \
-                EngineLogFields _f;                                             \
+                JobLogFields _f;                                                \
                 engine_log_ctx((e), &_ctx, &_f, (message_id));                  \
                 log_ctx_full_errno(&_ctx, (level), (error), __VA_ARGS__);       \
         })
@@ -194,6 +194,7 @@ static void engine_report(Engine *e) {
         e->callbacks.report(e, e->record, e->userdata);
 }
 
+/* A save that is no transition (a progress step, a note in the history). */
 static void engine_save(Engine *e) {
         int r;
 
@@ -255,48 +256,13 @@ static void engine_arm(Engine *e, EngineTimer t) {
                 log_engine(e, LOG_ERR, r, "Failed to arm the %s timer: %m", engine_timer_to_string(t));
 }
 
-/* How a transition into s is logged: its level, and its MESSAGE_ID (catalogued). */
-static int engine_state_log_level(JobState s, const char **ret_message_id) {
-        switch (s) {
-        case JOB_SUCCEEDED:
-                *ret_message_id = DFOTAD_MESSAGE_JOB_SUCCEEDED;
-                return LOG_NOTICE;
-        case JOB_FAILED:
-                *ret_message_id = DFOTAD_MESSAGE_JOB_FAILED;
-                return LOG_WARNING;
-        case JOB_REJECTED:
-                *ret_message_id = DFOTAD_MESSAGE_JOB_REJECTED;
-                return LOG_WARNING;
-        case JOB_QUEUED:
-        case JOB_PREFLIGHT:
-        case JOB_DOWNLOADING:
-        case JOB_DOWNLOADED:
-        case JOB_UPDATING:
-        case JOB_VERIFYING:
-        case JOB_WAITING_FOR_MODEM:
-        case JOB_CANCELED:
-        case _JOB_STATE_MAX:
-        case _JOB_STATE_INVALID:
-                break;
-        }
-        *ret_message_id = DFOTAD_MESSAGE_JOB_STATE;
-        return LOG_INFO;
-}
-
-/* The one funnel for every transition, and every event worth a history entry within a state:
- * state and phase (phase is kept in WAITING_FOR_MODEM: it is what the return resumes), history,
- * atomic save, structured log line, control plane, STATUS=. Whatever the caller changed in the
- * record before (attempt, last_end, module error, watchdog resets) is saved in the same write, so
- * that no change lives only in memory. The same event again (a babbling module) is counted on the
- * last history entry and neither saved nor reported again. */
+/* Every transition, and every event worth a history entry within a state, goes through the
+ * record's funnel (job_record_transition(): state, phase, history, save, log line), then to the
+ * owner (report), and a terminal state ends the execution here. */
 _printf_(4, 5)
 static void engine_set_state(Engine *e, JobState s, DfotaPhase phase, const char *detail_format, ...) {
         JobRecord *rec = e->record;
         _cleanup_free_ char *detail = NULL;
-        JobState old = rec->state;
-        DfotaPhase old_phase = rec->phase;
-        const char *message_id;
-        int added, level;
 
         if (detail_format) {
                 va_list ap;
@@ -307,32 +273,8 @@ static void engine_set_state(Engine *e, JobState s, DfotaPhase phase, const char
                 va_end(ap);
         }
 
-        rec->state = s;
-        if (s != JOB_WAITING_FOR_MODEM)
-                rec->phase = phase;
-        if (s == JOB_SUCCEEDED) {
-                /* Succeeded: there is no current error; each attempt's is in "attempts". */
-                rec->has_module_error = false;
-                rec->module_error_meaning = mfree(rec->module_error_meaning);
-        }
-
-        added = job_record_add_history(rec, detail);
-        if (added == 0 && old == s && old_phase == rec->phase && !job_state_is_terminal(s)) {
-                log_engine(e, LOG_DEBUG, 0, "Job %s: %s again (%s)", job_record_name(rec), job_state_to_string(s), strna(detail));
+        if (job_record_transition(rec, s, phase, detail, 0, engine_port_path(e)) == 0)
                 return;
-        }
-
-        engine_save(e);
-        fault_pointf("saved:%s", job_state_to_string(s));
-
-        level = engine_state_log_level(s, &message_id);
-        if (old == s)
-                log_engine_id(e, message_id, level, 0, "Job %s: %s%s%s%s", job_record_name(rec),
-                              job_state_to_string(s), detail ? " (" : "", strempty(detail), detail ? ")" : "");
-        else
-                log_engine_id(e, message_id, level, 0, "Job %s: %s -> %s%s%s%s", job_record_name(rec),
-                              job_state_to_string(old), job_state_to_string(s),
-                              detail ? " (" : "", strempty(detail), detail ? ")" : "");
 
         e->progress_reported = rec->progress / 10;
         engine_report(e);
@@ -1023,35 +965,6 @@ static const char *first_line(const AtResponse *r, const char *prefix) {
         return at_find_line(r->lines, prefix);
 }
 
-static int preflight_ati(Engine *e, const AtResponse *r) {
-        _cleanup_free_ char *model = NULL, *revision = NULL;
-        JobRecord *rec = e->record;
-        int k;
-
-        if (r->result != AT_RESULT_OK)
-                return -EIO;
-        k = at_parse_ati(r->lines, &model, &revision);
-        if (k < 0)
-                return k;
-
-        (void) free_and_strdup(&rec->modem_model, model);
-        if (!rec->revision_before)
-                (void) free_and_strdup(&rec->revision_before, revision);
-        return 0;
-}
-
-static int preflight_gsn(Engine *e, const AtResponse *r) {
-        _cleanup_free_ char *imei = NULL;
-        int k;
-
-        if (r->result != AT_RESULT_OK)
-                return -EIO;
-        k = at_parse_gsn(r->lines, &imei);
-        if (k < 0)
-                return k;
-        return free_and_strdup(&e->record->modem_imei, imei);
-}
-
 static int preflight_cpin(Engine *e, const AtResponse *r) {
         const char *l = first_line(r, "+CPIN:");
 
@@ -1128,13 +1041,6 @@ typedef struct PreflightStep {
         int (*process)(Engine *e, const AtResponse *r);  /* NULL: any result is fine */
 } PreflightStep;
 
-/* ATE0/ATI/AT+GSN for every family, then the checks the profile lists. */
-static const PreflightStep preflight_common[] = {
-        { "ATE0",     NULL,      NULL          },
-        { "ATI",      NULL,      preflight_ati },
-        { "AT+GSN",   NULL,      preflight_gsn },
-};
-
 /* How each PreflightCheck is judged; its command is the enum's string (profile.c). */
 static const PreflightStep preflight_checks[_PREFLIGHT_CHECK_MAX] = {
         [PREFLIGHT_CPIN]    = { NULL, "+CPIN:",    preflight_cpin    },
@@ -1151,19 +1057,14 @@ bool engine_preflight_check_known(PreflightCheck c) {
                 preflight_check_to_string(c);
 }
 
-/* Step i of preflight: returns 1 and the step, 0 after the last one, or -EINVAL for a check the
- * engine cannot judge (a profile table error that tests/unit/test-engine.c rules out; the job
+/* Preflight is the identification (step 0: EnginePortOps.identify), then the checks the profile
+ * lists. Check i (step i + 1): returns 1 and the step, 0 after the last one, or -EINVAL for a check
+ * the engine cannot judge (a profile table error that tests/unit/test-engine.c rules out; the job
  * fails rather than skip a gate). */
 static int engine_preflight_step(const Engine *e, unsigned i, PreflightStep *ret) {
         const ModemProfile *p = engine_profile(e);
         PreflightCheck c;
 
-        if (i < ELEMENTSOF(preflight_common)) {
-                *ret = preflight_common[i];
-                return 1;
-        }
-
-        i -= ELEMENTSOF(preflight_common);
         if (i >= p->n_preflight_checks)
                 return 0;
 
@@ -1296,7 +1197,7 @@ static void on_preflight_reply(AtChannel *ch, const AtResponse *r, void *userdat
         if (r->result == AT_RESULT_PORT_LOST)
                 return; /* engine_port_lost() restarts preflight when the port is back */
 
-        if (engine_preflight_step(e, e->preflight_step, &step) <= 0)
+        if (e->preflight_step == 0 || engine_preflight_step(e, e->preflight_step - 1, &step) <= 0)
                 return;
 
         if (step.process)
@@ -1312,11 +1213,37 @@ static void on_preflight_reply(AtChannel *ch, const AtResponse *r, void *userdat
         engine_preflight_next(e);
 }
 
+static void on_identified(int error, const char *failed, const char *model, const char *revision, const char *imei, void *userdata) {
+        Engine *e = userdata;
+
+        e->identifying = false;
+        if (engine_ended(e))
+                return;
+        if (error < 0) {
+                engine_end(e, JOB_FAILED, "preflight: %s", failed);
+                return;
+        }
+
+        engine_record_identity(e, model, revision, imei);
+        e->preflight_step++;
+        engine_preflight_next(e);
+}
+
 static void engine_preflight_next(Engine *e) {
         PreflightStep step;
         int r;
 
-        r = engine_preflight_step(e, e->preflight_step, &step);
+        if (e->preflight_step == 0) {
+                r = e->port.ops->identify(e->port.userdata, on_identified, e);
+                if (r < 0)
+                        log_engine(e, LOG_INFO, r, "Job %s: cannot identify the module yet, waiting for the AT port: %m",
+                                   job_record_name(e->record));
+                else
+                        e->identifying = true;
+                return;
+        }
+
+        r = engine_preflight_step(e, e->preflight_step - 1, &step);
         if (r < 0) {
                 engine_end(e, JOB_FAILED, "preflight: the %s profile lists a check dfotad cannot judge",
                            engine_profile(e)->name);
@@ -1421,8 +1348,7 @@ void engine_port_opened(Engine *e) {
 
         /* Across a re-enumeration the port may have a new name (ttyUSB2 -> ttyUSB6): the record
          * names where the module is now, for the operator and for a restart. */
-        if (!streq_ptr(rec->modem_port, engine_port_path(e)))
-                (void) free_and_strdup(&rec->modem_port, engine_port_path(e));
+        engine_record_identity(e, NULL, NULL, NULL);
 
         if (e->mm_pending) {
                 e->port_opened_early = true;
@@ -1451,7 +1377,9 @@ void engine_port_lost(Engine *e, int error) {
         if (engine_ended(e))
                 return;
 
+        /* The port took what was in flight with it (an identification too). */
         e->command = 0;
+        e->identifying = false;
         e->retry = sd_event_source_disable_unref(e->retry);
         /* Nothing was sent: preflight starts over when the port is back, AT+QFOTADL after it. */
         e->qfotadl_retry = sd_event_source_disable_unref(e->qfotadl_retry);
@@ -1585,13 +1513,8 @@ int engine_start(const EngineEnv *env, const EnginePort *port, const EngineCallb
                 .record = rec,
         };
 
-        /* The module's identity goes into the record here, in one place. */
         port->ops->info(port->userdata, &i);
-        (void) free_and_strdup(&rec->modem_port, i.path);
-        if (i.profile)
-                (void) free_and_strdup(&rec->modem_family, i.profile->name);
-        if (i.imei && !rec->modem_imei)
-                (void) free_and_strdup(&rec->modem_imei, i.imei);
+        engine_record_identity(e, NULL, NULL, rec->modem_imei ? NULL : i.imei);
         e->progress_reported = rec->progress / 10;
         e->reported = engine_status_key(e);
         *ret = e;

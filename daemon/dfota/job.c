@@ -332,7 +332,7 @@ static int job_parse_imei(json_object *v, const char *field, void *data, char **
         if (r < 0)
                 return r;
 
-        if (strlen(s) != 15 || strspn(s, "0123456789") != 15)
+        if (!imei_is_valid(s))
                 return job_reason(reterr, field, "must be 15 digits");
 
         return free_and_strdup(data, s);

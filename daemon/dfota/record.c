@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "escape.h"
+#include "fault.h"
 #include "fileio.h"
 #include "json-util.h"
 #include "log.h"
@@ -1245,4 +1246,123 @@ int job_record_prune(const char *dir, char **ids, size_t n_ids) {
                         r = k;
         }
         return r;
+}
+
+void job_record_log_ctx(const JobRecord *r, const char *port, const char *message_id, LogContext *ctx, JobLogFields *f) {
+        (void) snprintf(f->attempt, sizeof f->attempt, "DFOTAD_ATTEMPT=%u", r->attempt);
+        (void) snprintf(f->progress, sizeof f->progress, "DFOTAD_PROGRESS=%u", r->progress);
+        f->extra[0] = f->attempt;
+        f->extra[1] = f->progress;
+        f->extra[2] = NULL;
+        if (r->has_module_error)
+                (void) snprintf(f->module_error, sizeof f->module_error, "%d", r->module_error_code);
+
+        *ctx = (LogContext) {
+                .modem = port ?: r->modem_port,
+                .imei = r->modem_imei,
+                .job_id = r->job ? r->job->id : NULL,
+                .state = job_state_to_string(r->state),
+                .module_error = r->has_module_error ? f->module_error : NULL,
+                .message_id = message_id,
+                .extra = f->extra,
+        };
+}
+
+/* How a transition into s is logged: its level, and its MESSAGE_ID (catalogued). */
+static int job_state_log_level(JobState s, const char **ret_message_id) {
+        switch (s) {
+        case JOB_SUCCEEDED:
+                *ret_message_id = DFOTAD_MESSAGE_JOB_SUCCEEDED;
+                return LOG_NOTICE;
+        case JOB_FAILED:
+                *ret_message_id = DFOTAD_MESSAGE_JOB_FAILED;
+                return LOG_WARNING;
+        case JOB_REJECTED:
+                *ret_message_id = DFOTAD_MESSAGE_JOB_REJECTED;
+                return LOG_WARNING;
+        case JOB_QUEUED:
+        case JOB_PREFLIGHT:
+        case JOB_DOWNLOADING:
+        case JOB_DOWNLOADED:
+        case JOB_UPDATING:
+        case JOB_VERIFYING:
+        case JOB_WAITING_FOR_MODEM:
+        case JOB_CANCELED:
+        case _JOB_STATE_MAX:
+        case _JOB_STATE_INVALID:
+                break;
+        }
+        *ret_message_id = DFOTAD_MESSAGE_JOB_STATE;
+        return LOG_INFO;
+}
+
+int job_record_transition(JobRecord *r, JobState s, DfotaPhase phase, const char *detail, JobTransitionFlags flags,
+                          const char *port) {
+        JobState old = r->state;
+        DfotaPhase old_phase = r->phase;
+        _cleanup_free_ char *old_reason = NULL;
+        const char *message_id;
+        LogContext ctx;
+        JobLogFields f;
+        int added, level, k;
+
+        if (FLAGS_SET(flags, JOB_TRANSITION_REASON)) {
+                old_reason = r->reason ? strdup(r->reason) : NULL;
+                if (r->reason && !old_reason)
+                        return -ENOMEM;
+                k = free_and_strdup(&r->reason, detail);
+                if (k < 0)
+                        return k;
+        }
+
+        r->state = s;
+        if (s != JOB_WAITING_FOR_MODEM)
+                r->phase = phase;
+
+        added = job_record_add_history(r, detail);
+        if (added == 0 && old == s && old_phase == r->phase && !job_state_is_terminal(s)) {
+                job_record_log_ctx(r, port, NULL, &ctx, &f);
+                log_ctx_full_errno(&ctx, LOG_DEBUG, 0, "Job %s: %s again (%s)", job_record_name(r), job_state_to_string(s), strna(detail));
+                return 0;
+        }
+
+        if (s == JOB_SUCCEEDED) {
+                /* Succeeded: there is no current error; each attempt's is in "attempts". */
+                r->has_module_error = false;
+                r->module_error_meaning = mfree(r->module_error_meaning);
+        }
+
+        if (FLAGS_SET(flags, JOB_TRANSITION_DURABLE)) {
+                k = job_record_save_durable(r);
+                if (k < 0) {
+                        log_error_errno(k, "Job %s: failed to save the record: %m", job_record_name(r));
+                        r->state = old;
+                        r->phase = old_phase;
+                        if (FLAGS_SET(flags, JOB_TRANSITION_REASON))
+                                free_and_replace(r->reason, old_reason);
+                        return k;
+                }
+        } else {
+                /* A failed write is kept and retried (state-file.h), and the state directory's
+                 * trouble is logged there, once, with its MESSAGE_ID: here only the detail. */
+                k = job_record_save(r);
+                if (k < 0)
+                        log_debug_errno(k, "Job %s: failed to save the record %s, writing it again later: %m",
+                                        job_record_name(r), r->path);
+        }
+        fault_pointf("saved:%s", job_state_to_string(s));
+
+        if (old == s && FLAGS_SET(flags, JOB_TRANSITION_LOG_CHANGE_ONLY))
+                return 1;
+
+        level = job_state_log_level(s, &message_id);
+        job_record_log_ctx(r, port, message_id, &ctx, &f);
+        if (old == s)
+                log_ctx_full_errno(&ctx, level, 0, "Job %s: %s%s%s%s", job_record_name(r),
+                                   job_state_to_string(s), detail ? " (" : "", strempty(detail), detail ? ")" : "");
+        else
+                log_ctx_full_errno(&ctx, level, 0, "Job %s: %s -> %s%s%s%s", job_record_name(r),
+                                   job_state_to_string(old), job_state_to_string(s),
+                                   detail ? " (" : "", strempty(detail), detail ? ")" : "");
+        return 1;
 }

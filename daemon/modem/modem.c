@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -10,10 +11,8 @@
 #include <sys/inotify.h>
 #include <sys/wait.h>
 
-#include "engine.h"
 #include "log.h"
 #include "string-util.h"
-#include "manager.h"
 #include "at-parse.h"
 #include "modem.h"
 
@@ -86,19 +85,34 @@ static void modem_log_ctx(const Modem *m, LogContext *ctx, ModemLogFields *f) {
                 log_ctx_full_errno(&_ctx, (level), (error), "%s" format, _f.prefix, ##__VA_ARGS__); \
         })
 
+/* ---- upward traffic: to the owner (ModemCallbacks) and to the job side (ModemClient) -------- */
+
+static void modem_changed(Modem *m) {
+        if (m->callbacks.changed)
+                m->callbacks.changed(m, m->userdata);
+}
+
+static bool modem_client_has_queued(Modem *m) {
+        return m->client && m->client->has_queued && m->client->has_queued(m, m->client_userdata);
+}
+
+bool modem_is_busy(const Modem *m) {
+        return m->claimed || modem_client_has_queued((Modem *) m);
+}
+
 static void modem_set_port_state(Modem *m, ModemPortState s) {
         if (m->port_state == s)
                 return;
 
         log_modem(m, LOG_DEBUG, 0, "Port %s -> %s", modem_port_state_to_string(m->port_state), modem_port_state_to_string(s));
         m->port_state = s;
-        manager_update_status(m->manager);
+        modem_changed(m);
 }
 
 static int modem_watch_path(Modem *m);
 static int modem_try_open(Modem *m);
 static void modem_probe_start(Modem *m);
-static void modem_start_next(Modem *m);
+static void modem_offer(Modem *m);
 static void modem_hold_arm(Modem *m);
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -186,13 +200,13 @@ static void modem_port_gone(Modem *m, int error) {
                 return;
 
         m->channel = at_channel_free(m->channel);
-        m->probe_command = 0;
+        modem_identify_cancel(m);
         if (m->hold_timer)
                 (void) sd_event_source_set_enabled(m->hold_timer, SD_EVENT_OFF);
         modem_set_port_state(m, MODEM_PORT_ABSENT);
 
-        if (m->engine)
-                engine_port_lost(m->engine, error);
+        if (m->claimed && m->client)
+                m->client->port_lost(m, error, m->client_userdata);
 }
 
 static void on_port_lost(AtChannel *ch, int error, void *userdata) {
@@ -207,8 +221,8 @@ static void on_port_lost(AtChannel *ch, int error, void *userdata) {
 static void on_urc(AtChannel *ch, const char *line, void *userdata) {
         Modem *m = userdata;
 
-        if (m->engine) {
-                engine_on_urc(m->engine, line);
+        if (m->claimed && m->client) {
+                m->client->urc(m, line, m->client_userdata);
                 return;
         }
 
@@ -220,8 +234,8 @@ static void on_urc(AtChannel *ch, const char *line, void *userdata) {
                 /* A module in the middle of its update sends URCs but may not answer AT, so it may
                  * never be identified: if one job alone waits for a module that went away (the
                  * daemon restarted, or the module came back on another USB path), this is it. */
-                if (m->hotplug && !m->engine && m->n_queue == 0 &&
-                    manager_hand_over_port_on_urc(m->manager, m, line) > 0)
+                if (m->hotplug && !modem_is_busy(m) && m->callbacks.hand_over &&
+                    m->callbacks.hand_over(m, line, m->userdata))
                         return;
                 log_modem(m, LOG_NOTICE, 0, "DFOTA URC with no job running on this modem: %s", line);
         } else
@@ -258,12 +272,12 @@ static int modem_try_open(Modem *m) {
         modem_stop_watch(m);
         log_modem(m, LOG_INFO, 0, "AT port %s opened", m->port);
 
-        if (m->engine) {
+        if (m->claimed) {
                 if (m->hotplug)
-                        log_modem(m, LOG_INFO, 0, "job %s resumes on AT port %s",
-                                  job_record_name(engine_get_record(m->engine)), m->port);
+                        log_modem(m, LOG_INFO, 0, "the job resumes on AT port %s", m->port);
                 modem_set_port_state(m, MODEM_PORT_ENGINE);
-                engine_port_opened(m->engine);
+                if (m->client)
+                        m->client->port_opened(m, m->client_userdata);
         } else
                 modem_probe_start(m);
 
@@ -321,28 +335,81 @@ static const ProbeStep probe_steps[] = {
         { "AT+GSN", probe_gsn  },
 };
 
-static void modem_probe_next(Modem *m);
+static void modem_identify_next(Modem *m);
+
+static void modem_identify_done(Modem *m, int error, const char *failed) {
+        ModemIdentifyCallback cb = TAKE_PTR(m->identify_callback);
+        void *userdata = TAKE_PTR(m->identify_userdata);
+
+        m->probe_command = 0;
+        if (cb)
+                cb(m, error, failed, userdata);
+}
 
 static void on_probe_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
         Modem *m = userdata;
         const ProbeStep *step = &probe_steps[m->probe_step];
+        _cleanup_free_ char *failed = NULL;
         int k;
 
         m->probe_command = 0;
 
-        if (r->result == AT_RESULT_PORT_LOST)
-                return; /* on_port_lost() takes it from here */
+        if (r->result == AT_RESULT_PORT_LOST) {
+                /* on_port_lost() takes it from here; the identification is forgotten. */
+                m->identify_callback = NULL;
+                m->identify_userdata = NULL;
+                return;
+        }
 
         k = step->process(m, r);
         if (k < 0) {
-                log_modem(m, LOG_WARNING, k, "Identification failed at %s (%s), retrying: %m",
-                          step->command, at_result_to_string(r->result));
-                (void) modem_arm_retry(m);
+                if (asprintf(&failed, "%s failed (%s)", step->command, at_result_to_string(r->result)) < 0)
+                        failed = NULL;
+                modem_identify_done(m, k, failed ?: step->command);
                 return;
         }
 
         m->probe_step++;
-        modem_probe_next(m);
+        modem_identify_next(m);
+}
+
+static void modem_identify_next(Modem *m) {
+        int r;
+
+        if (m->probe_step >= ELEMENTSOF(probe_steps)) {
+                modem_identify_done(m, 0, NULL);
+                return;
+        }
+
+        r = modem_send(m, probe_steps[m->probe_step].command, NULL, on_probe_reply, m, &m->probe_command);
+        if (r < 0) {
+                _cleanup_free_ char *failed = NULL;
+
+                if (asprintf(&failed, "%s could not be sent (%s)", probe_steps[m->probe_step].command, strerror(-r)) < 0)
+                        failed = NULL;
+                modem_identify_done(m, r, failed ?: probe_steps[m->probe_step].command);
+        }
+}
+
+int modem_identify(Modem *m, ModemIdentifyCallback callback, void *userdata) {
+        if (m->identify_callback || m->probe_command != 0)
+                return -EBUSY;
+        if (!m->channel)
+                return -ENOTCONN;
+
+        m->identify_callback = callback;
+        m->identify_userdata = userdata;
+        m->probe_step = 0;
+        modem_identify_next(m);
+        return 0;
+}
+
+void modem_identify_cancel(Modem *m) {
+        if (m->probe_command != 0)
+                modem_cancel(m, m->probe_command);
+        m->probe_command = 0;
+        m->identify_callback = NULL;
+        m->identify_userdata = NULL;
 }
 
 static void modem_identified(Modem *m) {
@@ -350,8 +417,8 @@ static void modem_identified(Modem *m) {
 
         /* The module came back under another USB path (re-enumerated on another port of a hub):
          * its IMEI says whose job is waiting for it. */
-        if (m->hotplug && m->imei && !m->engine && m->n_queue == 0 &&
-            manager_hand_over_port(m->manager, m) > 0)
+        if (m->hotplug && m->imei && !modem_is_busy(m) && m->callbacks.hand_over &&
+            m->callbacks.hand_over(m, NULL, m->userdata))
                 return;
 
         if (m->configured_family >= 0)
@@ -371,33 +438,33 @@ static void modem_identified(Modem *m) {
         m->profile = p;
         m->identified = true;
         modem_set_port_state(m, MODEM_PORT_READY);
-        manager_modem_identified(m->manager, m);
+        if (m->callbacks.identified)
+                m->callbacks.identified(m, m->userdata);
         modem_hold_arm(m);
-        modem_start_next(m);
+        modem_offer(m);
 }
 
-static void modem_probe_next(Modem *m) {
-        int r;
-
-        if (m->probe_step >= ELEMENTSOF(probe_steps)) {
-                modem_identified(m);
+/* The modem's own identification (not claimed): retried until the module answers. */
+static void on_probe_identified(Modem *m, int error, const char *failed, void *userdata) {
+        if (error < 0) {
+                log_modem(m, LOG_WARNING, error, "Identification failed: %s, retrying: %m", failed);
+                (void) modem_arm_retry(m);
                 return;
         }
-
-        r = modem_send(m, probe_steps[m->probe_step].command, NULL, on_probe_reply, m, &m->probe_command);
-        if (r < 0) {
-                log_modem(m, LOG_WARNING, r, "Failed to send %s: %m", probe_steps[m->probe_step].command);
-                (void) modem_arm_retry(m);
-        }
+        modem_identified(m);
 }
 
 static void modem_probe_start(Modem *m) {
+        int r;
+
         if (!m->channel)
                 return;
 
         modem_set_port_state(m, MODEM_PORT_PROBING);
-        m->probe_step = 0;
-        modem_probe_next(m);
+        modem_identify_cancel(m);
+        r = modem_identify(m, on_probe_identified, NULL);
+        if (r < 0)
+                (void) modem_arm_retry(m);
 }
 
 int modem_send(Modem *m, const char *command, const AtCommandOptions *opts, AtCommandCallback cb, void *userdata, uint64_t *ret_id) {
@@ -459,7 +526,7 @@ static void modem_reset_done(Modem *m, ModemResetResult result, const char *form
 
 static int on_reset_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         Modem *m = userdata;
-        const char *program = m->manager->config->reset_command[0];
+        const char *program = m->reset_config->command[0];
         _cleanup_free_ char *why = TAKE_PTR(m->reset_why);
         bool ok = si->si_code == CLD_EXITED && si->si_status == 0;
 
@@ -482,7 +549,7 @@ static int on_reset_child(sd_event_source *s, const siginfo_t *si, void *userdat
 /* Starts the reset program; its exit reports the reset (why: what came before it, for the log).
  * Returns 0 or a negative errno (nothing started, nothing reported). */
 static int modem_run_reset_command(Modem *m, const char *why) {
-        const Config *c = m->manager->config;
+        const ResetConfig *c = m->reset_config;
         posix_spawnattr_t attr;
         sigset_t none;
         pid_t pid;
@@ -495,10 +562,10 @@ static int modem_run_reset_command(Modem *m, const char *why) {
         sigemptyset(&none);
         (void) posix_spawnattr_setsigmask(&attr, &none);
         (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-        r = posix_spawn(&pid, c->reset_command[0], NULL, &attr, c->reset_command, environ);
+        r = posix_spawn(&pid, c->command[0], NULL, &attr, c->command, environ);
         (void) posix_spawnattr_destroy(&attr);
         if (r != 0)
-                return log_modem(m, LOG_ERR, r, "Failed to run reset command %s: %m", c->reset_command[0]);
+                return log_modem(m, LOG_ERR, r, "Failed to run reset command %s: %m", c->command[0]);
 
         r = free_and_strdup(&m->reset_why, why);
         if (r >= 0)
@@ -506,7 +573,7 @@ static int modem_run_reset_command(Modem *m, const char *why) {
         if (r < 0) {
                 /* Started, but we cannot learn how it ended: it counts, said so. */
                 log_modem(m, LOG_WARNING, r, "Cannot watch the reset command, counting it as done: %m");
-                modem_reset_done(m, MODEM_RESET_RAN_COMMAND, "%s%s%s started (not watched)", strempty(why), why ? "; " : "", c->reset_command[0]);
+                modem_reset_done(m, MODEM_RESET_RAN_COMMAND, "%s%s%s started (not watched)", strempty(why), why ? "; " : "", c->command[0]);
                 return 0;
         }
         (void) sd_event_source_set_description(m->reset_child, "modem-reset-child");
@@ -515,9 +582,9 @@ static int modem_run_reset_command(Modem *m, const char *why) {
 
 /* AT did not reset the module (why): the program, if there is one, is the fallback. */
 static void modem_reset_fallback(Modem *m, const char *why) {
-        const Config *c = m->manager->config;
+        const ResetConfig *c = m->reset_config;
 
-        if (!c->reset_command) {
+        if (!c->command) {
                 modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "AT+CFUN=1,1 did not reach the module (%s) and no reset.command is configured", why);
                 return;
         }
@@ -527,12 +594,12 @@ static void modem_reset_fallback(Modem *m, const char *why) {
                 before = NULL;
         if (modem_run_reset_command(m, before) < 0)
                 modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "AT+CFUN=1,1 did not reach the module (%s) and %s could not be started",
-                                 why, c->reset_command[0]);
+                                 why, c->command[0]);
 }
 
 static void on_reset_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
         Modem *m = userdata;
-        const Config *c = m->manager->config;
+        const ResetConfig *c = m->reset_config;
 
         log_modem(m, LOG_DEBUG, 0, "AT+CFUN=1,1: %s%s", at_result_to_string(r->result), r->written ? "" : " (not written)");
 
@@ -556,7 +623,7 @@ static void on_reset_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
                 /* Written, not answered: a module in recovery mode may take no AT command at all
                  * (reference modem.md §0). With a program to fall back on, that decides; without,
                  * the command did reach the port, and that is all AT can do. */
-                if (c->reset_command) {
+                if (c->command) {
                         modem_reset_fallback(m, "written, but not answered");
                         return;
                 }
@@ -575,7 +642,7 @@ static void on_reset_reply(AtChannel *ch, const AtResponse *r, void *userdata) {
 }
 
 int modem_reset(Modem *m, ModemResetCallback callback, void *userdata) {
-        const Config *c = m->manager->config;
+        const ResetConfig *c = m->reset_config;
         int r;
 
         if (m->reset_callback || m->reset_defer || m->reset_child)
@@ -584,10 +651,10 @@ int modem_reset(Modem *m, ModemResetCallback callback, void *userdata) {
         m->reset_callback = callback;
         m->reset_userdata = userdata;
 
-        if (c->reset_method == RESET_METHOD_COMMAND && !c->reset_try_at_first) {
+        if (c->method == RESET_METHOD_COMMAND && !c->try_at_first) {
                 r = modem_run_reset_command(m, NULL);
                 if (r < 0)
-                        modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "%s could not be started (%s)", c->reset_command[0], strerror(-r));
+                        modem_reset_done(m, MODEM_RESET_NOT_DELIVERED, "%s could not be started (%s)", c->command[0], strerror(-r));
                 return 0;
         }
 
@@ -613,9 +680,10 @@ static int on_hold_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         log_modem(m, LOG_NOTICE, 0, "The module answers normally and sent no DFOTA URC for %s: it takes jobs again", buf);
         m->hold = false;
         m->hold_timer = sd_event_source_disable_unref(m->hold_timer);
-        manager_modem_released(m->manager, m);
-        modem_start_next(m);
-        manager_update_status(m->manager);
+        if (m->callbacks.released)
+                m->callbacks.released(m, m->userdata);
+        modem_offer(m);
+        modem_changed(m);
         return 0;
 }
 
@@ -649,181 +717,42 @@ void modem_hold(Modem *m) {
         modem_hold_arm(m);
 }
 
-/* ---- the engine's view of the module (EnginePortOps) ---------------------------------------- */
+/* ---- the job side ------------------------------------------------------------------------ */
 
-static int modem_port_send(void *port, const char *command, const AtCommandOptions *opts, AtCommandCallback cb, void *userdata, uint64_t *ret_id) {
-        return modem_send(port, command, opts, cb, userdata, ret_id);
+bool modem_is_ready_for_job(const Modem *m) {
+        return !m->claimed && !m->hold && m->identified && m->port_state == MODEM_PORT_READY;
 }
 
-static void modem_port_cancel(void *port, uint64_t id) {
-        modem_cancel(port, id);
+/* Ready for a job: the job side may start its next one. */
+static void modem_offer(Modem *m) {
+        if (modem_is_ready_for_job(m) && m->client && m->client->ready)
+                m->client->ready(m, m->client_userdata);
 }
 
-static void on_engine_reset(Modem *m, ModemResetResult result, const char *detail, void *userdata) {
-        EngineResetCallback cb = m->engine_reset_callback;
-
-        m->engine_reset_callback = NULL;
-        if (cb)
-                cb(IN_SET(result, MODEM_RESET_SENT_AT, MODEM_RESET_RAN_COMMAND), detail, userdata);
+void modem_set_client(Modem *m, const ModemClient *client, void *userdata) {
+        assert(!m->client);
+        m->client = client;
+        m->client_userdata = userdata;
 }
 
-static int modem_port_reset(void *port, EngineResetCallback cb, void *userdata) {
-        Modem *m = port;
-        int r;
-
-        r = modem_reset(m, on_engine_reset, userdata);
-        if (r < 0)
-                return r;
-        m->engine_reset_callback = cb;
-        return 0;
+void *modem_get_client(const Modem *m, const ModemClient *client) {
+        return m->client == client ? m->client_userdata : NULL;
 }
 
-static void modem_port_reset_cancel(void *port) {
-        Modem *m = port;
-
-        m->engine_reset_callback = NULL;
-        modem_reset_cancel(m);
-}
-
-static void modem_port_info(void *port, EnginePortInfo *ret) {
-        Modem *m = port;
-
-        *ret = (EnginePortInfo) {
-                .path = m->port,
-                .imei = m->imei,
-                .device = m->usb_syspath,
-                .profile = m->profile,
-        };
-}
-
-static const EnginePortOps modem_port_ops = {
-        .send = modem_port_send,
-        .cancel = modem_port_cancel,
-        .reset = modem_port_reset,
-        .reset_cancel = modem_port_reset_cancel,
-        .info = modem_port_info,
-};
-
-static void on_engine_report(Engine *e, const JobRecord *record, void *userdata) {
-        Modem *m = userdata;
-
-        manager_report(m->manager, record);
-}
-
-static void on_engine_finished(Engine *e, void *userdata) {
-        modem_engine_finished(userdata);
-}
-
-static int modem_engine_start(Modem *m, JobRecord *record) {
-        return engine_start(&(const EngineEnv) {
-                                    .event = m->event,
-                                    .timeouts = m->timeouts,
-                                    .mm = m->manager->mm,
-                                    .pdp = m->config ? m->config->pdp : NULL,
-                            },
-                            &(const EnginePort) { .ops = &modem_port_ops, .userdata = m },
-                            &(const EngineCallbacks) { .report = on_engine_report, .finished = on_engine_finished },
-                            m, record, &m->engine);
-}
-
-static void modem_start_next(Modem *m) {
-        JobRecord *rec;
-        int r;
-
-        if (m->engine || m->hold || !m->identified || m->port_state != MODEM_PORT_READY || m->n_queue == 0)
-                return;
-
-        /* Out of the queue only once the engine has it (it takes the record on success only). */
-        rec = m->queue[0];
-        modem_set_port_state(m, MODEM_PORT_ENGINE);
-        r = modem_engine_start(m, rec);
-        if (r < 0) {
-                log_modem(m, LOG_ERR, r, "Failed to start job execution: %m");
-                modem_set_port_state(m, MODEM_PORT_READY);
-                return;
-        }
-        memmove(m->queue, m->queue + 1, (m->n_queue - 1) * sizeof(JobRecord *));
-        m->n_queue--;
-}
-
-static int modem_queue_push(Modem *m, JobRecord *record, bool front) {
-        JobRecord **q;
-
-        q = reallocarray(m->queue, m->n_queue + 1, sizeof(JobRecord *));
-        if (!q)
-                return -ENOMEM;
-        m->queue = q;
-
-        if (front) {
-                memmove(m->queue + 1, m->queue, m->n_queue * sizeof(JobRecord *));
-                m->queue[0] = record;
-        } else
-                m->queue[m->n_queue] = record;
-        m->n_queue++;
-        return 0;
-}
-
-int modem_enqueue(Modem *m, JobRecord *record) {
-        int r;
-
-        r = modem_queue_push(m, record, false);
-        if (r < 0)
-                return r;
-
-        modem_start_next(m);
-        manager_update_status(m->manager);
-        return 0;
-}
-
-int modem_resume(Modem *m, JobRecord *record) {
-        int r;
-
-        /* The family ATI showed before the restart: without it a resumed job would run with the
-         * generic profile, its error tables and its retry rules (a BC26 would wait for reboots
-         * and retries it never does). */
-        if (!m->profile && record->modem_family) {
-                ModemFamily f = modem_family_from_string(record->modem_family);
-
-                if (f >= 0) {
-                        m->profile = modem_profile_get(f);
-                        log_modem(m, LOG_INFO, 0, "family %s, as detected before the restart", m->profile->name);
-                }
-        }
-
-        if (m->engine)
-                /* Two unfinished executions on one modem can only come from a damaged state
-                 * directory; run them one after the other. */
-                return modem_queue_push(m, record, true);
-
-        r = modem_engine_start(m, record);
-        if (r < 0)
-                return r;
-
+void modem_claim(Modem *m) {
+        m->claimed = true;
         if (m->channel) {
-                m->probe_command = 0;
+                /* The identification in flight, if any, is the job's business now. */
+                modem_identify_cancel(m);
                 modem_set_port_state(m, MODEM_PORT_ENGINE);
-                engine_port_opened(m->engine);
         }
-        return 0;
+        modem_changed(m);
 }
 
 static void modem_check_gone(Modem *m);
 
-static int on_finish_defer(sd_event_source *s, void *userdata) {
-        Modem *m = userdata;
-
-        m->finish_defer = sd_event_source_unref(m->finish_defer);
-
-        /* What the engine read back with ATI is the module's revision now: the inventory says so
-         * at once, not only after the identification below. */
-        if (m->engine) {
-                const JobRecord *rec = engine_get_record(m->engine);
-
-                if (rec->revision_after)
-                        (void) free_and_strdup(&m->revision, rec->revision_after);
-        }
-        m->engine = engine_free(m->engine);
-
+void modem_unclaim(Modem *m) {
+        m->claimed = false;
         if (m->channel)
                 /* Refresh the identity: the revision has (or has not) changed. */
                 modem_probe_start(m);
@@ -832,29 +761,50 @@ static int on_finish_defer(sd_event_source *s, void *userdata) {
                 /* E.g. the module did not come back within port_return: nothing keeps it. */
                 modem_check_gone(m);
         }
+        modem_changed(m);
+}
 
-        manager_update_status(m->manager);
+int modem_adopt_family(Modem *m, const char *family) {
+        ModemFamily f;
+
+        /* The family ATI showed before the restart: without it a resumed job would run with the
+         * generic profile, its error tables and its retry rules (a BC26 would wait for reboots
+         * and retries it never does). */
+        if (m->profile || !family)
+                return 0;
+        f = modem_family_from_string(family);
+        if (f < 0)
+                return f;
+        m->profile = modem_profile_get(f);
+        log_modem(m, LOG_INFO, 0, "family %s, as detected before the restart", m->profile->name);
         return 0;
 }
 
-void modem_engine_finished(Modem *m) {
-        int r;
-
-        if (m->finish_defer)
+void modem_set_config(Modem *m, const ModemConfig *config) {
+        m->config = config;
+        if (config->family < 0 || config->family == m->configured_family)
                 return;
 
-        /* Called from inside the engine's own callbacks: free it from a defer source. */
-        r = sd_event_add_defer(m->event, &m->finish_defer, on_finish_defer, m);
-        if (r < 0) {
-                log_modem(m, LOG_ERR, r, "Failed to schedule the end of a job execution: %m");
-                return;
+        m->configured_family = config->family;
+        if (!m->claimed || !m->profile) {
+                m->profile = modem_profile_get(config->family);
+                log_modem(m, LOG_INFO, 0, "family %s, as configured for this module", m->profile->name);
         }
-        (void) sd_event_source_set_description(m->finish_defer, "modem-finish");
 }
 
-bool modem_is_busy(const Modem *m) {
-        return m->engine || m->n_queue > 0;
+int modem_set_revision(Modem *m, const char *revision) {
+        return free_and_strdup(&m->revision, revision);
 }
+
+bool modem_has_port(const Modem *m) {
+        return m->channel;
+}
+
+void modem_deliver_urc(Modem *m, const char *line) {
+        if (m->channel)
+                on_urc(m->channel, line, m);
+}
+
 
 /* Quectel revisions start with the model without its punctuation: ATI "RM500Q-GL" runs
  * "RM500QGLABR11A06M4G", "EC25" runs "EC25EFAR06A01M4G" (RG50xQ FOTA note §2.1, EC25&EC21 guide
@@ -888,7 +838,7 @@ bool modem_matches_job(const Modem *m, const Job *job) {
         return revision_matches_model(job->target_version, m->model);
 }
 
-char *modem_describe(const Modem *m) {
+char *modem_describe(const Modem *m, const char *job) {
         const char *tty = strrchr(m->port, '/') ? strrchr(m->port, '/') + 1 : m->port;
         _cleanup_free_ char *hotplug_name = NULL;
         const char *name = tty;
@@ -902,19 +852,19 @@ char *modem_describe(const Modem *m) {
                 name = hotplug_name;
         }
 
-        if (m->engine) {
-                const JobRecord *rec = engine_get_record(m->engine);
-                r = asprintf(&s, "%s: %s %s %u%%", name, job_record_name(rec), job_state_to_string(rec->state), rec->progress);
-        } else if (m->identified)
+        if (job)
+                r = asprintf(&s, "%s: %s", name, job);
+        else if (m->identified)
                 r = asprintf(&s, "%s: %s %s %s%s", name, m->hold ? "on hold" : "idle", strna(m->model), strna(m->revision),
-                             m->n_queue > 0 ? " (jobs queued)" : "");
+                             modem_client_has_queued((Modem *) m) ? " (jobs queued)" : "");
         else
                 r = asprintf(&s, "%s: %s", name, modem_port_state_to_string(m->port_state));
 
         return r < 0 ? NULL : s;
 }
 
-static Modem *modem_alloc(Manager *manager, const ModemConfig *config, ModemFamily family) {
+static Modem *modem_alloc(const ModemEnv *env, const ModemCallbacks *callbacks, void *userdata,
+                          const ModemConfig *config, ModemFamily family) {
         Modem *m;
 
         m = calloc(1, sizeof(Modem));
@@ -922,9 +872,11 @@ static Modem *modem_alloc(Manager *manager, const ModemConfig *config, ModemFami
                 return NULL;
 
         *m = (Modem) {
-                .manager = manager,
-                .event = manager->event,
-                .timeouts = &manager->config->timeouts,
+                .event = env->event,
+                .timeouts = env->timeouts,
+                .reset_config = env->reset,
+                .callbacks = *callbacks,
+                .userdata = userdata,
                 .config = config,
                 .configured_family = family,
                 /* A known family is known before the module answers: a job resumed after a restart
@@ -935,10 +887,10 @@ static Modem *modem_alloc(Manager *manager, const ModemConfig *config, ModemFami
         return m;
 }
 
-int modem_new(Manager *manager, const ModemConfig *config, Modem **ret) {
+int modem_new(const ModemEnv *env, const ModemCallbacks *callbacks, void *userdata, const ModemConfig *config, Modem **ret) {
         _cleanup_(modem_freep) Modem *m = NULL;
 
-        m = modem_alloc(manager, config, config->family);
+        m = modem_alloc(env, callbacks, userdata, config, config->family);
         if (!m)
                 return -ENOMEM;
 
@@ -950,10 +902,12 @@ int modem_new(Manager *manager, const ModemConfig *config, Modem **ret) {
         return 0;
 }
 
-int modem_new_hotplug(Manager *manager, const HotplugPort *port, Modem **ret) {
+int modem_new_hotplug(const ModemEnv *env, const ModemCallbacks *callbacks, void *userdata, const ModemConfig *config,
+                      const HotplugPort *port, Modem **ret) {
         _cleanup_(modem_freep) Modem *m = NULL;
 
-        m = modem_alloc(manager, NULL, port->family);
+        m = modem_alloc(env, callbacks, userdata, config,
+                        config && config->family >= 0 ? config->family : port->family);
         if (!m)
                 return -ENOMEM;
 
@@ -968,20 +922,21 @@ int modem_new_hotplug(Manager *manager, const HotplugPort *port, Modem **ret) {
         return 0;
 }
 
-int modem_new_detached(Manager *manager, const JobRecord *record, Modem **ret) {
+int modem_new_detached(const ModemEnv *env, const ModemCallbacks *callbacks, void *userdata, const char *port,
+                       const char *imei, const char *model, const char *family, Modem **ret) {
         _cleanup_(modem_freep) Modem *m = NULL;
 
-        if (isempty(record->modem_port))
+        if (isempty(port))
                 return -EINVAL;
 
-        m = modem_alloc(manager, NULL, modem_family_from_string(record->modem_family));
+        m = modem_alloc(env, callbacks, userdata, NULL, family ? modem_family_from_string(family) : _MODEM_FAMILY_INVALID);
         if (!m)
                 return -ENOMEM;
 
         m->hotplug = true;
-        if (free_and_strdup(&m->port, record->modem_port) < 0 ||
-            free_and_strdup(&m->imei, record->modem_imei) < 0 ||
-            free_and_strdup(&m->model, record->modem_model) < 0)
+        if (free_and_strdup(&m->port, port) < 0 ||
+            free_and_strdup(&m->imei, imei) < 0 ||
+            free_and_strdup(&m->model, model) < 0)
                 return -ENOMEM;
 
         *ret = TAKE_PTR(m);
@@ -990,19 +945,18 @@ int modem_new_detached(Manager *manager, const JobRecord *record, Modem **ret) {
 
 static int on_absent_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Modem *m = userdata;
-        JobRecord **queue = TAKE_PTR(m->queue);
-        size_t n = m->n_queue;
         char buf[32];
 
-        m->n_queue = 0;
+        m->absent_timer = sd_event_source_disable_unref(m->absent_timer);
         (void) snprintf(buf, sizeof buf, "%g s", (double) m->timeouts->port_return / USEC_PER_SEC);
-        log_modem(m, LOG_WARNING, 0, "the module did not come back within %s; %zu queued job(s) go back to dispatch", buf, n);
+        log_modem(m, LOG_WARNING, 0, "the module did not come back within %s; its queued jobs go back to dispatch", buf);
 
-        /* Forgotten first, so that dispatch does not pick this modem again. */
-        manager_forget_modem(m->manager, m);
-        for (size_t i = 0; i < n; i++)
-                (void) manager_queue(m->manager, queue[i]);
-        free(queue);
+        /* Forgotten first, so that dispatch does not pick this modem again; freed only later, from
+         * the owner's defer source. */
+        if (m->callbacks.gone)
+                m->callbacks.gone(m, m->userdata);
+        if (m->client && m->client->absent)
+                m->client->absent(m, m->client_userdata);
         return 0;
 }
 
@@ -1011,12 +965,13 @@ static int on_absent_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 static void modem_check_gone(Modem *m) {
         int r;
 
-        if (!m->hotplug || m->port_present || m->channel || m->engine || m->finish_defer)
+        if (!m->hotplug || m->port_present || m->channel || m->claimed)
                 return;
 
-        if (m->n_queue == 0) {
+        if (!modem_client_has_queued(m)) {
                 log_modem(m, LOG_INFO, 0, "forgotten (AT port %s gone, no job)", m->port);
-                manager_forget_modem(m->manager, m);
+                if (m->callbacks.gone)
+                        m->callbacks.gone(m, m->userdata);
                 return;
         }
 
@@ -1028,7 +983,7 @@ static void modem_check_gone(Modem *m) {
                 return;
         }
         (void) sd_event_source_set_description(m->absent_timer, "modem-absent");
-        log_modem(m, LOG_INFO, 0, "%zu queued job(s) wait for the module to come back", m->n_queue);
+        log_modem(m, LOG_INFO, 0, "queued jobs wait for the module to come back");
 }
 
 int modem_port_added(Modem *m, const HotplugPort *port) {
@@ -1055,7 +1010,7 @@ int modem_port_added(Modem *m, const HotplugPort *port) {
         m->port_present = true;
         m->absent_timer = sd_event_source_disable_unref(m->absent_timer);
         log_modem(m, LOG_INFO, 0, "AT port %s appeared", m->port);
-        manager_update_status(m->manager);
+        modem_changed(m);
 
         if (!m->serving)
                 return 1; /* modem_start() opens it */
@@ -1079,7 +1034,7 @@ int modem_port_removed(Modem *m, const char *syspath, bool replacement) {
 
         /* On real hardware the channel has usually seen the hangup already; if not, this is it. */
         modem_port_gone(m, -ENODEV);
-        manager_update_status(m->manager);
+        modem_changed(m);
 
         if (!replacement)
                 modem_check_gone(m);
@@ -1089,12 +1044,12 @@ int modem_port_removed(Modem *m, const char *syspath, bool replacement) {
 void modem_take_port(Modem *to, Modem *from) {
         int r;
 
-        log_modem(to, LOG_INFO, 0, "the module came back as %s; job %s continues on its AT port %s",
-                  modem_name(from), to->engine ? job_record_name(engine_get_record(to->engine)) : "(none)", from->port);
+        log_modem(to, LOG_INFO, 0, "the module came back as %s; the job continues on its AT port %s",
+                  modem_name(from), from->port);
 
         /* One channel per port: from's is closed before to opens the node. */
         from->channel = at_channel_free(from->channel);
-        from->probe_command = 0;
+        modem_identify_cancel(from);
         modem_stop_watch(from);
 
         if (free_and_strdup(&to->port, from->port) < 0 ||
@@ -1108,7 +1063,7 @@ void modem_take_port(Modem *to, Modem *from) {
         to->port_present = from->port_present;
         from->port_present = false;
         to->absent_timer = sd_event_source_disable_unref(to->absent_timer);
-        manager_update_status(to->manager);
+        modem_changed(to);
 
         if (!to->serving || !to->port_present)
                 return;
@@ -1120,7 +1075,7 @@ void modem_take_port(Modem *to, Modem *from) {
 
 void modem_disable(Modem *m) {
         m->channel = at_channel_free(m->channel);
-        m->probe_command = 0;
+        modem_identify_cancel(m);
         m->path_watch = sd_event_source_disable_unref(m->path_watch);
         m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
         m->absent_timer = sd_event_source_disable_unref(m->absent_timer);
@@ -1128,7 +1083,7 @@ void modem_disable(Modem *m) {
 }
 
 bool modem_is_waiting_for_port(const Modem *m) {
-        return m->engine && !m->channel;
+        return m->claimed && !m->channel;
 }
 
 int modem_start(Modem *m) {
@@ -1150,8 +1105,10 @@ Modem *modem_free(Modem *m) {
         if (!m)
                 return NULL;
 
-        m->engine = engine_free(m->engine);
-        m->finish_defer = sd_event_source_disable_unref(m->finish_defer);
+        /* The job side goes first: its engine may still forget a command on the channel. */
+        if (m->client && m->client->destroy)
+                m->client->destroy(m->client_userdata);
+        m->client = NULL;
         m->reset_defer = sd_event_source_disable_unref(m->reset_defer);
         m->reset_child = sd_event_source_disable_unref(m->reset_child);
         free(m->reset_detail);
@@ -1161,10 +1118,6 @@ Modem *modem_free(Modem *m) {
         m->path_watch = sd_event_source_disable_unref(m->path_watch);
         m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
         m->absent_timer = sd_event_source_disable_unref(m->absent_timer);
-
-        for (size_t i = 0; i < m->n_queue; i++)
-                job_record_free(m->queue[i]);
-        free(m->queue);
 
         free(m->port);
         free(m->usb_path);

@@ -30,7 +30,21 @@ typedef enum MmInhibitionState {
         MM_STATE_WATCHING,          /* not inhibited: a modem for the port exported later is */
         MM_STATE_RELEASING,         /* InhibitDevice(uid, false) in flight; handle given back */
         MM_STATE_DONE,              /* nothing more to do */
+        _MM_STATE_MAX,
+        _MM_STATE_INVALID = -EINVAL,
 } MmInhibitionState;
+
+static const char *const mm_inhibition_state_table[_MM_STATE_MAX] = {
+        [MM_STATE_ASKING]     = "asking",
+        [MM_STATE_INHIBITING] = "inhibiting",
+        [MM_STATE_INHIBITED]  = "inhibited",
+        [MM_STATE_WATCHING]   = "watching",
+        [MM_STATE_RELEASING]  = "releasing",
+        [MM_STATE_DONE]       = "done",
+};
+
+DECLARE_STRING_TABLE_LOOKUP(mm_inhibition_state, MmInhibitionState);
+DEFINE_STRING_TABLE_LOOKUP(mm_inhibition_state, MmInhibitionState);
 
 struct MmInhibition {
         MmClient *client;
@@ -50,6 +64,15 @@ struct MmInhibition {
         void *userdata;
         bool given_back;            /* the client frees it when its call in flight returns */
 };
+
+/* The one funnel for an inhibition's state: every change is traced at debug level. */
+static void mm_inhibition_set_state(MmInhibition *i, MmInhibitionState s) {
+        if (i->state == s)
+                return;
+        log_debug("ModemManager: inhibition of %s: %s -> %s", strna(i->device ?: i->port),
+                  mm_inhibition_state_to_string(i->state), mm_inhibition_state_to_string(s));
+        i->state = s;
+}
 
 struct MmClient {
         sd_event *event;
@@ -234,7 +257,7 @@ static int mm_inhibition_report_later(MmInhibition *i, MmInhibitResult result) {
 
 /* Not inhibited, and nothing in flight. */
 static void mm_inhibition_not_inhibited(MmInhibition *i, MmInhibitionState state, MmInhibitResult result) {
-        i->state = state;
+        mm_inhibition_set_state(i, state);
         free(i->uid);
         i->uid = NULL;
         mm_inhibition_report(i, result);
@@ -251,7 +274,7 @@ static int mm_inhibition_call(MmInhibition *i, bool inhibit) {
         if (r < 0)
                 return r;
 
-        i->state = inhibit ? MM_STATE_INHIBITING : MM_STATE_RELEASING;
+        mm_inhibition_set_state(i, inhibit ? MM_STATE_INHIBITING : MM_STATE_RELEASING);
         return 0;
 }
 
@@ -302,7 +325,7 @@ static int on_inhibit_reply(sd_bus_message *reply, void *userdata, sd_bus_error 
                 return 0;
         }
 
-        i->state = MM_STATE_INHIBITED;
+        mm_inhibition_set_state(i, MM_STATE_INHIBITED);
         if (i->given_back) {
                 /* Released while the call was in flight. */
                 log_mm(i, LOG_INFO, 0, "ModemManager inhibited %s; releasing it at once", i->uid);
@@ -473,11 +496,11 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_
                 if (i->state == MM_STATE_INHIBITED) {
                         log_mm(i, LOG_WARNING, 0, "Lost the connection to the system bus: ModemManager has %s back and may use %s",
                                i->uid, i->port);
-                        i->state = MM_STATE_DONE;
+                        mm_inhibition_set_state(i, MM_STATE_DONE);
                         free(i->uid);
                         i->uid = NULL;
                 } else if (i->state == MM_STATE_WATCHING)
-                        i->state = MM_STATE_DONE;
+                        mm_inhibition_set_state(i, MM_STATE_DONE);
         return 0;
 }
 
@@ -584,7 +607,7 @@ int mm_inhibit(MmClient *c, const char *device, const char *port, MmInhibitCallb
                 return r;
         if (r < 0) {
                 log_mm(i, LOG_INFO, r, "ModemManager is not running; not inhibiting (no system bus: %m)");
-                i->state = MM_STATE_DONE;
+                mm_inhibition_set_state(i, MM_STATE_DONE);
                 r = mm_inhibition_report_later(i, MM_INHIBIT_SKIPPED);
                 if (r < 0)
                         return r;
@@ -598,7 +621,7 @@ int mm_inhibit(MmClient *c, const char *device, const char *port, MmInhibitCallb
                                      "org.freedesktop.DBus", "GetNameOwner", on_name_owner, i, "s", MM_SERVICE);
         if (r < 0) {
                 log_mm(i, LOG_WARNING, r, "Cannot ask the system bus whether ModemManager runs: %m; not inhibiting");
-                i->state = MM_STATE_DONE;
+                mm_inhibition_set_state(i, MM_STATE_DONE);
                 r = mm_inhibition_report_later(i, MM_INHIBIT_FAILED);
                 if (r < 0)
                         return r;
@@ -630,6 +653,8 @@ MmInhibition *mm_uninhibit(MmInhibition *i) {
         case MM_STATE_WATCHING:
         case MM_STATE_DONE:
         case MM_STATE_RELEASING:
+        case _MM_STATE_MAX:
+        case _MM_STATE_INVALID:
                 /* Nothing inhibited (yet): dropping the call in flight is enough. */
                 mm_inhibition_free(i);
                 break;

@@ -31,3 +31,7 @@ char *erase_and_free(char *s) {
         }
         return NULL;
 }
+
+bool imei_is_valid(const char *s) {
+        return s && strlen(s) == 15 && strspn(s, "0123456789") == 15;
+}

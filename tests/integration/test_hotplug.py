@@ -9,13 +9,14 @@ Run under umockdev-wrapper (tests/meson.build does):
   umockdev-wrapper /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration/test_hotplug.py
 """
 
+import json
 import os
 import re
 import time
 
 import pytest
 
-from conftest import HTTP_URL, SOURCE_VERSION, make_job, states
+from conftest import HTTP_URL, SCENARIOS, SOURCE_VERSION, make_job, states
 
 REQUIRED = bool(os.environ.get("DFOTAD_REQUIRE_UMOCKDEV"))   # set by meson: never skip there
 
@@ -245,6 +246,43 @@ def test_unplug_while_downloading_never_back_fails_after_port_return(harness, be
     assert ec.sim.qfotadl_count() == 1
     assert d.running()
     assert_fds(bed, d, {}, "after the job failed")
+
+
+UC20_IMEI = "864567890123456"          # tests/sim/scenarios/ucxx-http-success.json
+UC20_SOURCE = "UC20GQBR03A12E1G"
+
+
+@pytest.mark.parametrize("select", ["imei", "usb_path"])
+def test_hotplugged_uc20_gets_its_pdp_settings(harness, bed, select):
+    """Issue 10 item 10: a "modems" entry names a USB module by IMEI or USB path and carries its
+    "pdp": the UC20 found through udev sets up that PDP context before AT+QFOTADL (UMTS/HSPA DFOTA
+    guide §3.1/3.2), once each; its password is never logged."""
+    password = "s3cr3t-hotplug-apn"
+    pw = harness.tmp / "apn-password"
+    pw.write_text(password + "\n")
+    entry = {"imei": UC20_IMEI} if select == "imei" else {"usb_path": "1-4"}
+    entry["pdp"] = {"cid": 3, "apn": "hotplug.example", "username": "fleet", "auth": "chap",
+                    "password_file": str(pw)}
+    uc = bed.add_module("1-4", "UC20", scenario="ucxx-http-success")
+    cfg = harness.config()
+    cfg["modems"] = [entry]
+    d = harness.start_daemon(cfg, env=bed.env(), args=["--log-level", "debug"])
+    harness.wait_log(identified("1-4", model="UC20", revision=UC20_SOURCE, imei=UC20_IMEI, family="ucxx"))
+    sc = json.loads((SCENARIOS / "ucxx-http-success.json").read_text(encoding="utf-8"))
+    harness.submit_job(make_job("hp-uc20", source_version=UC20_SOURCE, target_version=sc["target_revision"],
+                                modem={"imei": UC20_IMEI}))
+    rec = harness.wait_record_terminal("hp-uc20", timeout=30)
+
+    assert rec["state"] == "SUCCEEDED", rec
+    rx = uc.sim.rx_lines()
+    qicsgp = f'AT+QICSGP=3,1,"hotplug.example","fleet","{password}",2'
+    qcfg = 'AT+QCFG="fota/cid",3'
+    assert rx.count(qicsgp) == 1, f"AT+QICSGP sent {rx.count(qicsgp)} times: {rx}"
+    assert rx.count(qcfg) == 1, rx
+    qfotadl = next(i for i, line in enumerate(rx) if line.upper().startswith("AT+QFOTADL"))
+    assert rx.index(qicsgp) < rx.index(qcfg) < qfotadl, rx
+    assert uc.sim.qfotadl_count() == 1
+    assert not d.grep(re.escape(password)), "the APN password is in the daemon's log"
 
 
 def test_flapping_storm(harness, bed):

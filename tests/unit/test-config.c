@@ -182,9 +182,9 @@ static void test_defaults_missing_default_file(void **state) {
         assert_int_equal(c->log_level, LOG_INFO);
         assert_int_equal(c->n_modems, 0);
         assert_default_timeouts(&c->timeouts);
-        assert_int_equal(c->reset_method, RESET_METHOD_AT);
-        assert_null(c->reset_command);
-        assert_false(c->reset_try_at_first);
+        assert_int_equal(c->reset.method, RESET_METHOD_AT);
+        assert_null(c->reset.command);
+        assert_false(c->reset.try_at_first);
         assert_default_records(c);
         assert_string_equal(c->inbox, CONFIG_DEFAULT_STATE_DIRECTORY "/inbox");
 }
@@ -278,12 +278,12 @@ static void test_every_key(void **state) {
         assert_int_equal(c->timeouts.urc_watchdog, 6 * USEC_PER_SEC);
         assert_int_equal(c->timeouts.verify, 7250 * USEC_PER_MSEC);
         assert_int_equal(c->timeouts.state_write_retry, 8 * USEC_PER_SEC);
-        assert_int_equal(c->reset_method, RESET_METHOD_COMMAND);
-        assert_string_equal(c->reset_command[0], program);
-        assert_string_equal(c->reset_command[1], "--gpio");
-        assert_string_equal(c->reset_command[2], "17");
-        assert_null(c->reset_command[3]);
-        assert_true(c->reset_try_at_first);
+        assert_int_equal(c->reset.method, RESET_METHOD_COMMAND);
+        assert_string_equal(c->reset.command[0], program);
+        assert_string_equal(c->reset.command[1], "--gpio");
+        assert_string_equal(c->reset.command[2], "17");
+        assert_null(c->reset.command[3]);
+        assert_true(c->reset.try_at_first);
         assert_int_equal(c->records_max_age, 7 * 24 * 3600 * USEC_PER_SEC);
         assert_int_equal(c->records_max_count, 50);
         assert_string_equal(c->inbox, "/srv/inbox");
@@ -337,24 +337,24 @@ static void test_reset_at(void **state) {
         write_file(d->conf, "{'reset': {'command': ['/bin/true'], 'try_at_first': true}}");
         write_dropin(d, "50-at.json", "{'reset': 'at'}");
         c = load_ok(d->conf, true);
-        assert_int_equal(c->reset_method, RESET_METHOD_AT);
-        assert_null(c->reset_command);
+        assert_int_equal(c->reset.method, RESET_METHOD_AT);
+        assert_null(c->reset.command);
         /* "at" is AT only: no program to fall back to, and nothing to try first. */
-        assert_false(c->reset_try_at_first);
+        assert_false(c->reset.try_at_first);
         c = config_free(c);
 
         /* A "reset" object replaces the earlier one as a whole, try_at_first included. */
         write_dropin(d, "50-at.json", "{'reset': {'command': ['/bin/sh', '-c', 'exit 0']}}");
         c = load_ok(d->conf, true);
-        assert_int_equal(c->reset_method, RESET_METHOD_COMMAND);
-        assert_string_equal(c->reset_command[0], "/bin/sh");
-        assert_false(c->reset_try_at_first);
+        assert_int_equal(c->reset.method, RESET_METHOD_COMMAND);
+        assert_string_equal(c->reset.command[0], "/bin/sh");
+        assert_false(c->reset.try_at_first);
         c = config_free(c);
 
         write_dropin(d, "50-at.json", "{'reset': {'command': ['/bin/true'], 'try_at_first': false}}");
         c = load_ok(d->conf, true);
-        assert_int_equal(c->reset_method, RESET_METHOD_COMMAND);
-        assert_false(c->reset_try_at_first);
+        assert_int_equal(c->reset.method, RESET_METHOD_COMMAND);
+        assert_false(c->reset.try_at_first);
 
         assert_string_equal(reset_method_to_string(RESET_METHOD_AT), "at");
         assert_string_equal(reset_method_to_string(RESET_METHOD_COMMAND), "command");
@@ -382,7 +382,7 @@ static void test_reset_command_checked(void **state) {
 
         write_conf(d, "{'reset': {'command': ['%s']}}", link);
         c = load_ok(d->conf, true);
-        assert_string_equal(c->reset_command[0], link);
+        assert_string_equal(c->reset.command[0], link);
 
         const ErrorCase cases[] = {
                 { "{'reset': {'command': ['%s', '--gpio', '17']}}", "/nonexistent/power-cycle", -ENOENT,
@@ -587,7 +587,18 @@ static void test_errors(void **state) {
                 { "{'modems': [{'port': '/dev/a', 'family': 'generic'}]}",
                                                                        "modems[0].family: \"generic\" is the fallback" },
                 { "{'modems': [{'port': 'ttyUSB2'}]}",                 "modems[0].port: must be an absolute path" },
-                { "{'modems': [{'family': 'ec2x'}]}",                  "modems[0]: \"port\" is required" },
+                { "{'modems': [{'family': 'ec2x'}]}",                  "modems[0]: needs exactly one of \"port\", \"imei\" or \"usb_path\"" },
+                { "{'modems': [{'port': '/dev/x', 'imei': '861234567890123'}]}",
+                                                                       "modems[0]: needs exactly one of \"port\", \"imei\" or \"usb_path\"" },
+                { "{'modems': [{'imei': '86123456789012'}]}",           "modems[0].imei: must be 15 digits (the module's AT+GSN)" },
+                { "{'modems': [{'imei': '86123456789012x'}]}",          "modems[0].imei: must be 15 digits (the module's AT+GSN)" },
+                { "{'modems': [{'usb_path': '/dev/bus/usb/001'}]}",     "modems[0].usb_path: must be a USB path such as \"1-1.2\" (as dmesg and lsusb -t show it)" },
+                { "{'modems': [{'usb_path': '1-'}]}",                   "modems[0].usb_path: must be a USB path such as \"1-1.2\" (as dmesg and lsusb -t show it)" },
+                { "{'modems': [{'usb_path': '1-1..2'}]}",               "modems[0].usb_path: must be a USB path such as \"1-1.2\" (as dmesg and lsusb -t show it)" },
+                { "{'modems': [{'imei': '861234567890123'}, {'imei': '861234567890123'}]}",
+                                                                       "modems[1]: imei \"861234567890123\" is already listed as modems[0]" },
+                { "{'modems': [{'usb_path': '1-1.2'}, {'usb_path': '1-1.2', 'family': 'ucxx'}]}",
+                                                                       "modems[1]: usb_path \"1-1.2\" is already listed as modems[0]" },
                 { "{'modems': [{'port': '/dev/ttyUSB2'}, {'port': '/dev/ttyS0'}, {'port': '/dev/ttyUSB2'}]}",
                                                                        "modems[2]: port \"/dev/ttyUSB2\" is already listed as modems[0]" },
                 /* reset */
@@ -801,6 +812,32 @@ static void test_pdp(void **state) {
         assert_string_equal(c->modems[0].pdp->apn, "two");
         assert_int_equal(c->modems[0].pdp->cid, 2);
         assert_null(c->modems[0].pdp->password);
+}
+
+/* A module found through udev named by IMEI or USB path carries family and pdp (issue 10 item 10). */
+static void test_modems_by_imei_and_usb_path(void **state) {
+        Dir *d = *state;
+        _cleanup_(config_freep) Config *c = NULL;
+
+        write_conf(d,
+                   "{'modems': [ { 'imei': '861234567890123', 'family': 'ucxx', 'pdp': { 'apn': 'a.example' } },"
+                   "             { 'usb_path': '1-1.2', 'pdp': { 'apn': 'b.example', 'cid': 2 } },"
+                   "             { 'usb_path': '3-10.4.1' },"
+                   "             { 'port': '/dev/ttyS1', 'family': 'bc26' } ] }", NULL);
+        c = load_ok(d->conf, true);
+        assert_int_equal(c->n_modems, 4);
+        assert_null(c->modems[0].port);
+        assert_string_equal(c->modems[0].imei, "861234567890123");
+        assert_null(c->modems[0].usb_path);
+        assert_int_equal(c->modems[0].family, MODEM_FAMILY_UCXX);
+        assert_string_equal(c->modems[0].pdp->apn, "a.example");
+        assert_null(c->modems[1].imei);
+        assert_string_equal(c->modems[1].usb_path, "1-1.2");
+        assert_int_equal(c->modems[1].family, _MODEM_FAMILY_INVALID);
+        assert_int_equal(c->modems[1].pdp->cid, 2);
+        assert_string_equal(c->modems[2].usb_path, "3-10.4.1");
+        assert_null(c->modems[2].pdp);
+        assert_string_equal(c->modems[3].port, "/dev/ttyS1");
 }
 
 static void test_pdp_auth(void **state) {
@@ -1635,6 +1672,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_dropins_inbox_default_and_missing_main, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dropin_error_names_dropin, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pdp, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_modems_by_imei_and_usb_path, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pdp_auth, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pdp_password_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pdp_credential, setup, teardown),
