@@ -1,15 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* The DFOTA engine's tables (issue 10 item 8): every preflight check a profile lists is one the
- * engine can send and judge, so that no gate is lost to a typo. */
+/* The DFOTA engine (issue 10 item 11): its tables, and scenarios that drive one engine through a
+ * scripted fake module (engine-script.h, oFono gatchat's scripted-peer pattern): every command the
+ * engine sends is checked against the script, every reply and URC is the script's, the phase
+ * timers run in milliseconds, and a restart is a new engine on the record the old one saved.
+ *
+ * The module's side of each scenario follows the guides in ../shared/seeds/: the URCs and their
+ * order are the EC25&EC21 DFOTA User Guide §3 (§3.2 HTTP: OK, +QIND: "FOTA","HTTPSTART",
+ * "HTTPEND",<http_err>, the reboot into recovery mode, "START", "UPDATING",<percent>, "END",<err>,
+ * the reboot into normal mode; "retry to upgrade for consecutively five times"); the four-minute
+ * watchdog is the EP06&EG06&EM06 guide's abnormalities chapter; the first URC within 90 s after a
+ * reboot is the RG50xQ FOTA note §3.3 and the brief's "DFOTA rules"; the PDP set-up is the
+ * UMTS/HSPA DFOTA User Guide ch. 3; AT+QFOTADL's "+CME ERROR: <err>" is the BC26 guide §3.1. */
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
+#include "engine-script.h"
 #include "engine.h"
 #include "profile.h"
+
+/* ---- tables ------------------------------------------------------------------------------------ */
 
 static void test_every_check_judged(void **state) {
         for (PreflightCheck c = 0; c < _PREFLIGHT_CHECK_MAX; c++) {
@@ -30,10 +44,138 @@ static void test_every_profile_resolves(void **state) {
         }
 }
 
+/* ---- scenarios --------------------------------------------------------------------------------- */
+
+#define IMEI     "861234567890123"
+#define EC25_OLD "EC25EFAR06A01M4G"
+#define EC25_NEW "EC25EFAR06A02M4G"
+#define EC25_URL "http://fw.example.net/ec25.zip"
+#define QFOTADL_EC25 "AT+QFOTADL=\"" EC25_URL "\""
+
+/* EC25&EC21 DFOTA User Guide ch. 4/5, the meanings of <err> 504 and 505. */
+#define EC2X_504 "Firmware upgrade failed, module will reboot and retry to upgrade for consecutively five times."
+#define EC2X_505 "Upgrade package file check failed, module will reboot and retry to upgrade for consecutively five times."
+
+/* The DFOTA URCs, as the EC25&EC21 guide §3.2 prints them. */
+#define FOTA(word)       "+QIND: \"FOTA\",\"" word "\""
+#define FOTA_N(word, n)  "+QIND: \"FOTA\",\"" word "\"," #n
+#define HTTPSTART        FOTA("HTTPSTART")
+#define HTTPEND(n)       FOTA_N("HTTPEND", n)
+#define START            FOTA("START")
+#define UPDATING(n)      FOTA_N("UPDATING", n)
+#define END(n)           FOTA_N("END", n)
+
+#define ATI_EC25(rev)    OK_LINES("Quectel", "EC25", "Revision: " rev)
+
+/* Preflight on an EC2x: ATE0, ATI, AT+GSN, then its profile's checks (profile.c preflight_creg):
+ * AT+CPIN?, AT+CREG?, AT+CSQ. */
+#define EC25_PREFLIGHT(rev)                                                     \
+        EXPECT("ATE0", OK),                                                     \
+        EXPECT("ATI", ATI_EC25(rev)),                                           \
+        EXPECT("AT+GSN", OK_LINES(IMEI)),                                       \
+        EXPECT("AT+CPIN?", OK_LINES("+CPIN: READY")),                           \
+        EXPECT("AT+CREG?", OK_LINES("+CREG: 0,1")),                             \
+        EXPECT("AT+CSQ", OK_LINES("+CSQ: 23,99"))
+
+/* The module reboots (EC25&EC21 guide §3: after the download into recovery mode, after END into
+ * normal mode): its USB AT port goes (a hang-up) and comes back. */
+#define REBOOT PORT_LOST(EPIPE), PORT_OPENED
+
+/* EC25&EC21 guide §3.2 up to the recovery mode: AT+QFOTADL, HTTPSTART, HTTPEND,0, the reboot. */
+#define EC25_DOWNLOAD                                                           \
+        EC25_PREFLIGHT(EC25_OLD),                                               \
+        EXPECT(QFOTADL_EC25, OK),                                               \
+        URC(HTTPSTART),                                                         \
+        URC(HTTPEND(0)),                                                        \
+        REBOOT
+#define EC25_DOWNLOAD_STATES \
+        JOB_PREFLIGHT, JOB_DOWNLOADING, JOB_DOWNLOADED, JOB_WAITING_FOR_MODEM, JOB_DOWNLOADED
+
+#define EC25_JOB .family = MODEM_FAMILY_EC2X, .source_version = EC25_OLD, .target_version = EC25_NEW
+
+#define RUN(state, steps, ...) \
+        script_run(*(state), &(const ScriptConfig) { __VA_ARGS__, .steps = (steps), .n_steps = ELEMENTSOF(steps) })
+
+/* The whole of EC25&EC21 guide §3.2 (the simulator's ec25-http-success): both reboots, the port
+ * back under another name, progress every ten percent, the revision read back. */
+static void test_success_http(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, OK),
+                CHECK(JOB_DOWNLOADING, DFOTA_PHASE_QFOTADL_SENT, true, 0, -1, -1),
+                URC(HTTPSTART),
+                CHECK(JOB_DOWNLOADING, DFOTA_PHASE_DOWNLOADING, true, 0, -1, -1),
+                URC(HTTPEND(0)),
+                CHECK(JOB_DOWNLOADED, DFOTA_PHASE_DOWNLOADED, true, 0, -1, -1),
+                PORT_LOST(EPIPE),
+                /* The phase stays through the reboot: it is what the port's return resumes. */
+                CHECK(JOB_WAITING_FOR_MODEM, DFOTA_PHASE_DOWNLOADED, true, 0, -1, -1),
+                /* ttyUSB2 -> ttyUSB6 across a re-enumeration (engine.h EnginePortInfo.path). */
+                PORT_OPENED_AS("/dev/ttyFAKE1"),
+                CHECK(JOB_DOWNLOADED, DFOTA_PHASE_DOWNLOADED, true, 0, -1, -1),
+                PORT_PATH("/dev/ttyFAKE1"),
+                URC(START),
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                /* PREFLIGHT, DOWNLOADING, DOWNLOADED, WAITING, DOWNLOADED, UPDATING; HTTPSTART
+                 * changed the phase only, which is saved but is no news. */
+                REPORTS(6),
+                URC(UPDATING(1)), URC(UPDATING(5)), URC(UPDATING(10)), URC(UPDATING(15)), URC(UPDATING(19)),
+                PROGRESS(19),
+                /* Saved and reported at 10 %, not at every percent. */
+                REPORTS(1),
+                URC(UPDATING(20)), URC(UPDATING(30)), URC(UPDATING(40)), URC(UPDATING(50)), URC(UPDATING(60)),
+                URC(UPDATING(70)), URC(UPDATING(80)), URC(UPDATING(90)), URC(UPDATING(100)),
+                REPORTS(9),
+                URC(END(0)),
+                CHECK(JOB_VERIFYING, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                PORT_LOST(EPIPE),
+                CHECK(JOB_WAITING_FOR_MODEM, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                PORT_OPENED_AS("/dev/ttyFAKE2"),
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_VERIFYING, JOB_WAITING_FOR_MODEM, JOB_VERIFYING,
+                       JOB_SUCCEEDED),
+                REVISION_AFTER(EC25_NEW),
+                ATTEMPTS(1),
+                PORT_PATH("/dev/ttyFAKE2"),
+                COUNT("ATE0", 1), COUNT("ATI", 2), COUNT("AT+GSN", 1), COUNT("AT+CPIN?", 1), COUNT("AT+CREG?", 1),
+                COUNT("AT+CSQ", 1), COUNT_PREFIX("AT+QFOTADL", 1),
+                QUIET(10),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+/* A local package (EC25&EC21 guide §3.3) needs no download: the module reboots into recovery at
+ * once after OK. */
+static void test_success_local(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT("AT+QFOTADL=\"/data/ufs/ec25.zip\"", OK),
+                CHECK(JOB_DOWNLOADED, DFOTA_PHASE_DOWNLOADED, true, 0, -1, -1),
+                REBOOT,
+                URC(START),
+                URC(UPDATING(100)),
+                URC(END(0)),
+                REBOOT,
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                STATES(JOB_PREFLIGHT, JOB_DOWNLOADED, JOB_WAITING_FOR_MODEM, JOB_DOWNLOADED, JOB_UPDATING,
+                       JOB_VERIFYING, JOB_WAITING_FOR_MODEM, JOB_VERIFYING, JOB_SUCCEEDED),
+                COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, EC25_JOB, .url = "/data/ufs/ec25.zip");
+}
+
+#define SCENARIO(t) cmocka_unit_test_setup_teardown(t, script_setup, script_teardown)
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_every_check_judged),
                 cmocka_unit_test(test_every_profile_resolves),
+                SCENARIO(test_success_http),
+                SCENARIO(test_success_local),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
