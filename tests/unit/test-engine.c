@@ -168,6 +168,145 @@ static void test_success_local(void **state) {
         RUN(state, steps, EC25_JOB, .url = "/data/ufs/ec25.zip");
 }
 
+/* ---- preflight (brief "DFOTA rules": ATE0, ATI, the SIM, registration and signal; a mismatched
+ * model or source_version is REJECTED and AT+QFOTADL never sent) ---- */
+
+/* The module already runs the target. Nothing is sent. */
+static void test_already_at_target(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_NEW),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_PREFLIGHT, false, 0, -1, -1),
+                STATES(JOB_PREFLIGHT, JOB_SUCCEEDED),
+                REVISION_AFTER(EC25_NEW),
+                COUNT_PREFIX("AT+QFOTADL", 0),
+                QUIET(10),
+        };
+
+        RUN(state, steps, .family = MODEM_FAMILY_EC2X, .target_version = EC25_NEW);
+}
+
+/* brief "DFOTA rules": a mismatched model is REJECTED, and AT+QFOTADL never sent. */
+static void test_rejected_model(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                CHECK(JOB_REJECTED, DFOTA_PHASE_PREFLIGHT, false, 0, -1, -1),
+                REASON("modem.model: the module is EC25, not EP06"),
+                STATES(JOB_PREFLIGHT, JOB_REJECTED),
+                COUNT_PREFIX("AT+QFOTADL", 0),
+                QUIET(10),
+        };
+
+        RUN(state, steps, EC25_JOB, .model = "EP06");
+}
+
+/* The same for source_version. */
+static void test_rejected_source_version(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                CHECK(JOB_REJECTED, DFOTA_PHASE_PREFLIGHT, false, 0, -1, -1),
+                REASON("source_version: the module runs " EC25_OLD ", the job requires EC25EFAR05A01M4G"),
+                REVISION_AFTER(EC25_OLD),
+                STATES(JOB_PREFLIGHT, JOB_REJECTED),
+                COUNT_PREFIX("AT+QFOTADL", 0),
+                QUIET(10),
+        };
+
+        RUN(state, steps, .family = MODEM_FAMILY_EC2X, .source_version = "EC25EFAR05A01M4G", .target_version = EC25_NEW);
+}
+
+/* EC25&EC21 guide §3.1-3.3: AT+QFOTADL answers "OK" or "ERROR". Refused: FAILED, and the record
+ * still says it was sent (it was written: persisted before it went out). */
+static void test_qfotadl_error(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, ERROR_REPLY),
+                CHECK(JOB_FAILED, DFOTA_PHASE_QFOTADL_SENT, true, 0, -1, -1),
+                REASON("the module refused AT+QFOTADL: ERROR"),
+                REVISION_AFTER(EC25_OLD),
+                STATES(JOB_PREFLIGHT, JOB_FAILED),
+                COUNT_PREFIX("AT+QFOTADL", 1),
+                QUIET(10),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+/* BC26 DFOTA User Guide §3.1: "ERROR Or +CME ERROR: <err>", <err> from its ch. 5 Table 2; §2.3
+ * "Check Network Status": AT+CESQ, AT+CEREG?, AT+CGPADDR=1. */
+static void test_qfotadl_cme_error_bc26(void **state) {
+        static const Step steps[] = {
+                EXPECT("ATE0", OK),
+                EXPECT("ATI", OK_LINES("Quectel_Ltd", "Quectel_BC26", "Revision: BC26NBR01A10")),
+                EXPECT("AT+GSN", OK_LINES(IMEI)),
+                EXPECT("AT+CPIN?", OK_LINES("+CPIN: READY")),
+                EXPECT("AT+CESQ", OK_LINES("+CESQ: 99,99,255,255,12,38")),
+                EXPECT("AT+CEREG?", OK_LINES("+CEREG: 0,1")),
+                EXPECT("AT+CGPADDR=1", OK_LINES("+CGPADDR: 1,10.7.48.2")),
+                EXPECT("AT+QFOTADL=\"http://fw.example.net/bc26.bin\"", CME_ERROR(2)),
+                CHECK(JOB_FAILED, DFOTA_PHASE_QFOTADL_SENT, true, 0, -1, 2),
+                MODULE_ERROR(MODULE_ERROR_UPDATE, 2, "FOTA is busy"),
+                REASON("the module refused AT+QFOTADL: +CME ERROR: 2 (FOTA is busy)"),
+                STATES(JOB_PREFLIGHT, JOB_FAILED),
+                COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, .family = MODEM_FAMILY_BC26, .target_version = "BC26NBR01A11",
+            .url = "http://fw.example.net/bc26.bin");
+}
+
+/* An identification that fails (modem_identify(): ATI must answer OK with a revision) fails the
+ * job in preflight, before anything that matters was sent. */
+static void test_preflight_ati_error(void **state) {
+        static const Step steps[] = {
+                EXPECT("ATE0", ERROR_REPLY),
+                EXPECT("ATI", ERROR_REPLY),
+                CHECK(JOB_FAILED, DFOTA_PHASE_PREFLIGHT, false, 0, -1, -1),
+                REASON("preflight: ATI failed (error)"),
+                STATES(JOB_PREFLIGHT, JOB_FAILED),
+                COUNT("AT+GSN", 0), COUNT_PREFIX("AT+QFOTADL", 0),
+                QUIET(10),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+/* brief "DFOTA rules", preflight: the SIM must be ready (AT+CPIN?, TS 27.007 §8.3). */
+static void test_preflight_sim_not_ready(void **state) {
+        static const Step steps[] = {
+                EXPECT("ATE0", OK),
+                EXPECT("ATI", ATI_EC25(EC25_OLD)),
+                EXPECT("AT+GSN", OK_LINES(IMEI)),
+                EXPECT("AT+CPIN?", CME_ERROR(10)),
+                CHECK(JOB_FAILED, DFOTA_PHASE_PREFLIGHT, false, 0, -1, -1),
+                REASON("preflight: the SIM is not ready (cme-error)"),
+                REVISION_AFTER(EC25_OLD),
+                STATES(JOB_PREFLIGHT, JOB_FAILED),
+                COUNT("AT+CREG?", 0), COUNT_PREFIX("AT+QFOTADL", 0),
+                QUIET(10),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+/* The port goes during preflight: nothing that matters was sent, preflight starts over. */
+static void test_port_lost_in_preflight(void **state) {
+        static const Step steps[] = {
+                EXPECT("ATE0", OK),
+                EXPECT("ATI", NO_REPLY),
+                PORT_LOST(ENODEV),
+                IN_FLIGHT(0),
+                CHECK(JOB_WAITING_FOR_MODEM, DFOTA_PHASE_PREFLIGHT, false, 0, -1, -1),
+                PORT_OPENED,
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, OK),
+                CHECK(JOB_DOWNLOADING, DFOTA_PHASE_QFOTADL_SENT, true, 0, -1, -1),
+                STATES(JOB_PREFLIGHT, JOB_WAITING_FOR_MODEM, JOB_PREFLIGHT, JOB_DOWNLOADING),
+                COUNT("ATE0", 2), COUNT("ATI", 2), COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
 #define SCENARIO(t) cmocka_unit_test_setup_teardown(t, script_setup, script_teardown)
 
 int main(void) {
@@ -176,6 +315,14 @@ int main(void) {
                 cmocka_unit_test(test_every_profile_resolves),
                 SCENARIO(test_success_http),
                 SCENARIO(test_success_local),
+                SCENARIO(test_already_at_target),
+                SCENARIO(test_rejected_model),
+                SCENARIO(test_rejected_source_version),
+                SCENARIO(test_qfotadl_error),
+                SCENARIO(test_qfotadl_cme_error_bc26),
+                SCENARIO(test_preflight_ati_error),
+                SCENARIO(test_preflight_sim_not_ready),
+                SCENARIO(test_port_lost_in_preflight),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
