@@ -307,6 +307,144 @@ static void test_port_lost_in_preflight(void **state) {
         RUN(state, steps, EC25_JOB);
 }
 
+/* ---- the phase timers ---- */
+
+/* brief "DFOTA rules", EC25&EC21 guide §3: FTPSTART/HTTPSTART within 90 s of OK; without it the
+ * revision decides. */
+static void test_download_start_timeout(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, OK),
+                WAIT(TIMER_DOWNLOAD_START),
+                EXPECT("ATI", ATI_EC25(EC25_OLD)),
+                CHECK(JOB_FAILED, DFOTA_PHASE_QFOTADL_SENT, true, 0, -1, -1),
+                REASON("no FTPSTART/HTTPSTART within 0.02 s of AT+QFOTADL; the module runs revision " EC25_OLD),
+                REVISION_AFTER(EC25_OLD),
+                STATES(JOB_PREFLIGHT, JOB_DOWNLOADING, JOB_FAILED),
+                COUNT("ATI", 2), COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, EC25_JOB, .timeouts = { .download_start = 20 * MS });
+}
+
+/* The download has its own, longer wait (brief "DFOTA rules": modules stay silent for minutes). */
+static void test_download_timeout(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, OK),
+                URC(HTTPSTART),
+                WAIT(TIMER_DOWNLOAD),
+                CHECK(JOB_FAILED, DFOTA_PHASE_DOWNLOADING, true, 0, -1, -1),
+                REASON("the download started but no FTPEND/HTTPEND came within 0.025 s"),
+                REVISION_AFTER(EC25_OLD),
+                STATES(JOB_PREFLIGHT, JOB_DOWNLOADING, JOB_FAILED),
+        };
+
+        /* download_start shorter than download: HTTPSTART must have replaced its wait. */
+        RUN(state, steps, EC25_JOB, .timeouts = { .download_start = 10 * MS, .download = 25 * MS });
+}
+
+/* RG50xQ FOTA note §3.3: "the first URC ... within 90 seconds, otherwise unknown error"; what the
+ * module runs then decides. */
+static void test_first_urc_timeout(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                WAIT(TIMER_FIRST_URC),
+                EXPECT("ATI", ATI_EC25(EC25_OLD)),
+                CHECK(JOB_FAILED, DFOTA_PHASE_DOWNLOADED, true, 0, -1, -1),
+                REASON("no DFOTA URC within 0.02 s after the module came back from the download reboot (unknown error); "
+                       "the module runs revision " EC25_OLD),
+                REVISION_AFTER(EC25_OLD),
+                STATES(EC25_DOWNLOAD_STATES, JOB_FAILED),
+        };
+
+        RUN(state, steps, EC25_JOB, .timeouts = { .first_urc_after_reboot = 20 * MS });
+}
+
+/* The same silence, but the module came back with the target: success, by way of VERIFYING. */
+static void test_first_urc_timeout_target(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                WAIT(TIMER_FIRST_URC),
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 0, -1, -1),
+                REVISION_AFTER(EC25_NEW),
+                STATES(EC25_DOWNLOAD_STATES, JOB_VERIFYING, JOB_SUCCEEDED),
+        };
+
+        RUN(state, steps, EC25_JOB, .timeouts = { .first_urc_after_reboot = 20 * MS });
+}
+
+/* RDY, boot noise and unknown DFOTA words are not the first DFOTA URC (issue 9 item 5; brief
+ * "DFOTA rules": unknown status words logged, not fatal): nothing changes until START. */
+static void test_boot_noise_before_start(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                REPORTS(5),
+                URC("RDY"),
+                URC("+QIND: SMS DONE"),
+                URC("+CPIN: READY"),
+                URC(FOTA("SOMETHING NEW")),
+                URC("+QIND: \"FOTA\",\"UPDATING\",x"),
+                QUIET(10),
+                REPORTS(0),
+                CHECK(JOB_DOWNLOADED, DFOTA_PHASE_DOWNLOADED, true, 0, -1, -1),
+                URC(START),
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+static void test_port_return_timeout(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, OK),
+                URC(HTTPSTART),
+                URC(HTTPEND(0)),
+                PORT_LOST(EPIPE),
+                WAIT(TIMER_PORT_RETURN),
+                CHECK(JOB_FAILED, DFOTA_PHASE_DOWNLOADED, true, 0, -1, -1),
+                REASON("the AT port /dev/ttyFAKE0 did not come back within 0.02 s"),
+                STATES(JOB_PREFLIGHT, JOB_DOWNLOADING, JOB_DOWNLOADED, JOB_WAITING_FOR_MODEM, JOB_FAILED),
+        };
+
+        RUN(state, steps, EC25_JOB, .timeouts = { .port_return = 20 * MS });
+}
+
+/* END,0 but no reboot seen (the port stayed, no RDY): when the verify wait runs out, the next
+ * revision read is final. */
+static void test_verify_timeout_no_reboot(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                URC(START),
+                URC(END(0)),
+                WAIT(TIMER_VERIFY),
+                EXPECT("ATI", ATI_EC25(EC25_OLD)),
+                CHECK(JOB_FAILED, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                REASON("the module reported END,0 but runs revision " EC25_OLD ", not " EC25_NEW),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_VERIFYING, JOB_FAILED),
+        };
+
+        RUN(state, steps, EC25_JOB, .timeouts = { .verify = 20 * MS });
+}
+
+/* UMTS/HSPA DFOTA User Guide ch. 3: RDY after END. A boot on a port that stayed is the reboot. */
+static void test_verify_rdy(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                URC(START),
+                URC(END(0)),
+                URC("RDY"),
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_VERIFYING, JOB_SUCCEEDED),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
 #define SCENARIO(t) cmocka_unit_test_setup_teardown(t, script_setup, script_teardown)
 
 int main(void) {
@@ -323,6 +461,14 @@ int main(void) {
                 SCENARIO(test_preflight_ati_error),
                 SCENARIO(test_preflight_sim_not_ready),
                 SCENARIO(test_port_lost_in_preflight),
+                SCENARIO(test_download_start_timeout),
+                SCENARIO(test_download_timeout),
+                SCENARIO(test_first_urc_timeout),
+                SCENARIO(test_first_urc_timeout_target),
+                SCENARIO(test_boot_noise_before_start),
+                SCENARIO(test_port_return_timeout),
+                SCENARIO(test_verify_timeout_no_reboot),
+                SCENARIO(test_verify_rdy),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
