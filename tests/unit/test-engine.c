@@ -445,6 +445,90 @@ static void test_verify_rdy(void **state) {
         RUN(state, steps, EC25_JOB);
 }
 
+/* ---- the watchdog (EP06&EG06&EM06 guide, abnormalities chapter: no URC for four minutes in the
+ * update phase -> the module may be reset) ---- */
+
+/* URCs keep it quiet; silence resets the module; it resumes the same attempt (RG50xQ FOTA note:
+ * a power failure is not an attempt) and succeeds (the simulator's ec25-watchdog-silence). */
+static void test_watchdog_reset_then_resume(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                URC(START),
+                URC(UPDATING(10)),
+                QUIET(30),
+                URC(UPDATING(20)),
+                QUIET(30),
+                URC(UPDATING(30)),
+                /* 60 ms since UPDATING,10 without a reset: each URC re-armed the 50 ms watchdog. */
+                RESETS(0),
+                WAIT(TIMER_URC_WATCHDOG),
+                RESET(true),
+                RESETS(1),
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                REBOOT,
+                URC(START),
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                URC(UPDATING(100)),
+                URC(END(0)),
+                REBOOT,
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                RESETS(1),
+                ATTEMPTS(1),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_WAITING_FOR_MODEM, JOB_UPDATING, JOB_VERIFYING,
+                       JOB_WAITING_FOR_MODEM, JOB_VERIFYING, JOB_SUCCEEDED),
+        };
+
+        RUN(state, steps, EC25_JOB, .timeouts = { .urc_watchdog = 50 * MS });
+}
+
+/* Five delivered resets and still silence: given up on, the revision goes into the reason. */
+static void test_watchdog_gives_up(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                URC(START),
+                URC(UPDATING(30)),
+                WAIT(TIMER_URC_WATCHDOG), RESET(true), RESETS(1),
+                WAIT(TIMER_URC_WATCHDOG), RESET(true), RESETS(2),
+                WAIT(TIMER_URC_WATCHDOG), RESET(true), RESETS(3),
+                WAIT(TIMER_URC_WATCHDOG), RESET(true), RESETS(4),
+                WAIT(TIMER_URC_WATCHDOG), RESET(true), RESETS(5),
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                WAIT(TIMER_URC_WATCHDOG),
+                EXPECT("ATI", ATI_EC25(EC25_OLD)),
+                CHECK(JOB_FAILED, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                REASON("the module sent no URC for 0.02 s in the update phase, 5 watchdog resets did not help; "
+                       "it runs revision " EC25_OLD),
+                RESETS(5),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_FAILED),
+        };
+
+        RUN(state, steps, EC25_JOB, .timeouts = { .urc_watchdog = 20 * MS });
+}
+
+/* A reset that could not be delivered is not counted; five in a row end the job. */
+static void test_watchdog_undelivered(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                URC(START),
+                WAIT(TIMER_URC_WATCHDOG), RESET(false), RESETS(0),
+                WAIT(TIMER_URC_WATCHDOG), RESET(true), RESETS(1),
+                WAIT(TIMER_URC_WATCHDOG), RESET(false), RESETS(1),
+                WAIT(TIMER_URC_WATCHDOG), RESET(false),
+                WAIT(TIMER_URC_WATCHDOG), RESET(false),
+                WAIT(TIMER_URC_WATCHDOG), RESET(false),
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                WAIT(TIMER_URC_WATCHDOG), RESET(false),
+                CHECK(JOB_FAILED, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                REASON("in the update phase and could not be reset: the fake port refused the reset"),
+                RESETS(1),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_FAILED),
+                COUNT("ATI", 1),
+        };
+
+        RUN(state, steps, EC25_JOB, .timeouts = { .urc_watchdog = 20 * MS });
+}
+
 #define SCENARIO(t) cmocka_unit_test_setup_teardown(t, script_setup, script_teardown)
 
 int main(void) {
@@ -469,6 +553,9 @@ int main(void) {
                 SCENARIO(test_port_return_timeout),
                 SCENARIO(test_verify_timeout_no_reboot),
                 SCENARIO(test_verify_rdy),
+                SCENARIO(test_watchdog_reset_then_resume),
+                SCENARIO(test_watchdog_gives_up),
+                SCENARIO(test_watchdog_undelivered),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
