@@ -529,6 +529,69 @@ static void test_watchdog_undelivered(void **state) {
         RUN(state, steps, EC25_JOB, .timeouts = { .urc_watchdog = 20 * MS });
 }
 
+/* ---- attempts (EC25&EC21 guide §3: "retry to upgrade for consecutively five times") ---- */
+
+#define FAILED_ATTEMPT(k)                                                                       \
+        URC(START),                                                                             \
+        CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, (k), -1, (k) == 1 ? -1 : 505),          \
+        URC(UPDATING(40)),                                                                      \
+        URC(END(505)),                                                                          \
+        CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATE_ENDED, true, (k), 505, 505)
+
+static void test_five_failed_attempts(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                FAILED_ATTEMPT(1), REBOOT,
+                FAILED_ATTEMPT(2), REBOOT,
+                FAILED_ATTEMPT(3), REBOOT,
+                FAILED_ATTEMPT(4), REBOOT,
+                URC(START),
+                URC(END(505)),
+                /* No attempts left: the module restores the original firmware and boots normally. */
+                CHECK(JOB_VERIFYING, DFOTA_PHASE_VERIFYING, true, 5, 505, 505),
+                REBOOT,
+                EXPECT("ATI", ATI_EC25(EC25_OLD)),
+                CHECK(JOB_FAILED, DFOTA_PHASE_VERIFYING, true, 5, 505, 505),
+                MODULE_ERROR(MODULE_ERROR_UPDATE, 505, EC2X_505),
+                REASON("update failed after 5 attempts, last END,505 (" EC2X_505 "); the module restored revision " EC25_OLD),
+                ATTEMPTS(5),
+                REVISION_AFTER(EC25_OLD),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING,
+                       JOB_WAITING_FOR_MODEM, JOB_UPDATING, JOB_WAITING_FOR_MODEM, JOB_UPDATING,
+                       JOB_WAITING_FOR_MODEM, JOB_UPDATING, JOB_WAITING_FOR_MODEM, JOB_UPDATING,
+                       JOB_VERIFYING, JOB_WAITING_FOR_MODEM, JOB_VERIFYING, JOB_FAILED),
+                COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+static void test_end_error_then_success(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                URC(START),
+                URC(END(504)),
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATE_ENDED, true, 1, 504, 504),
+                MODULE_ERROR(MODULE_ERROR_UPDATE, 504, EC2X_504),
+                REBOOT,
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATE_ENDED, true, 1, 504, 504),
+                URC(START),
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 2, -1, 504),
+                URC(UPDATING(50)),
+                URC(END(0)),
+                CHECK(JOB_VERIFYING, DFOTA_PHASE_VERIFYING, true, 2, 0, 504),
+                REBOOT,
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                /* Succeeded: no current error; each attempt's is in "attempts" (engine.c). */
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 2, 0, -1),
+                ATTEMPTS(2),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_WAITING_FOR_MODEM, JOB_UPDATING, JOB_VERIFYING,
+                       JOB_WAITING_FOR_MODEM, JOB_VERIFYING, JOB_SUCCEEDED),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
 #define SCENARIO(t) cmocka_unit_test_setup_teardown(t, script_setup, script_teardown)
 
 int main(void) {
@@ -556,6 +619,8 @@ int main(void) {
                 SCENARIO(test_watchdog_reset_then_resume),
                 SCENARIO(test_watchdog_gives_up),
                 SCENARIO(test_watchdog_undelivered),
+                SCENARIO(test_five_failed_attempts),
+                SCENARIO(test_end_error_then_success),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
