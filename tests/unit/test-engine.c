@@ -592,6 +592,66 @@ static void test_end_error_then_success(void **state) {
         RUN(state, steps, EC25_JOB);
 }
 
+/* ---- cancel (engine.h: only before AT+QFOTADL) ---- */
+
+static void test_cancel_before_qfotadl(void **state) {
+        static const Step steps[] = {
+                EXPECT("ATE0", OK),
+                EXPECT("ATI", NO_REPLY),
+                IN_FLIGHT(1),
+                CANCEL(0),
+                /* The command in flight is forgotten, and nothing more goes out. */
+                IN_FLIGHT(0),
+                QUIET(30),
+                CHECK(JOB_CANCELED, DFOTA_PHASE_PREFLIGHT, false, 0, -1, -1),
+                REASON("canceled by the test"),
+                STATES(JOB_PREFLIGHT, JOB_CANCELED),
+                COUNT("ATE0", 1), COUNT("ATI", 1), COUNT_PREFIX("AT+QFOTADL", 0),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+/* Once AT+QFOTADL is out the module upgrades by itself: cancel is refused and the job goes on. */
+static void test_cancel_after_qfotadl(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, OK),
+                CANCEL(-EBUSY),
+                CHECK(JOB_DOWNLOADING, DFOTA_PHASE_QFOTADL_SENT, true, 0, -1, -1),
+                URC(HTTPSTART),
+                URC(HTTPEND(0)),
+                REBOOT,
+                URC(START),
+                CANCEL(-EBUSY),
+                URC(END(0)),
+                REBOOT,
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_VERIFYING, JOB_WAITING_FOR_MODEM, JOB_VERIFYING,
+                       JOB_SUCCEEDED),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+/* Also while AT+QFOTADL waits for its answer: it is recorded as sent, and it is not forgotten. The
+ * module may put its first URC before the OK (engine.c on_qfotadl_reply()). */
+static void test_cancel_qfotadl_in_flight(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, NO_REPLY),
+                CANCEL(-EBUSY),
+                IN_FLIGHT(1),
+                CHECK(JOB_PREFLIGHT, DFOTA_PHASE_QFOTADL_SENT, true, 0, -1, -1),
+                URC(HTTPSTART),
+                CHECK(JOB_DOWNLOADING, DFOTA_PHASE_DOWNLOADING, true, 0, -1, -1),
+                STATES(JOB_PREFLIGHT, JOB_DOWNLOADING),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
 #define SCENARIO(t) cmocka_unit_test_setup_teardown(t, script_setup, script_teardown)
 
 int main(void) {
@@ -621,6 +681,9 @@ int main(void) {
                 SCENARIO(test_watchdog_undelivered),
                 SCENARIO(test_five_failed_attempts),
                 SCENARIO(test_end_error_then_success),
+                SCENARIO(test_cancel_before_qfotadl),
+                SCENARIO(test_cancel_after_qfotadl),
+                SCENARIO(test_cancel_qfotadl_in_flight),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
