@@ -652,6 +652,173 @@ static void test_cancel_qfotadl_in_flight(void **state) {
         RUN(state, steps, EC25_JOB);
 }
 
+/* ---- resume from the saved record (engine.h engine_start(); record.h: typed fields only) ---- */
+
+/* Recorded as sent, no URC yet: the module got it or not; it is never sent again. */
+static void test_resume_qfotadl_sent(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, NO_REPLY),
+                RESTART,
+                CHECK(JOB_PREFLIGHT, DFOTA_PHASE_QFOTADL_SENT, true, 0, -1, -1),
+                PORT_OPENED,
+                CHECK(JOB_DOWNLOADING, DFOTA_PHASE_QFOTADL_SENT, true, 0, -1, -1),
+                QUIET(10),
+                URC(HTTPSTART),
+                CHECK(JOB_DOWNLOADING, DFOTA_PHASE_DOWNLOADING, true, 0, -1, -1),
+                URC(HTTPEND(0)),
+                CHECK(JOB_DOWNLOADED, DFOTA_PHASE_DOWNLOADED, true, 0, -1, -1),
+                STATES(JOB_PREFLIGHT, JOB_DOWNLOADING, JOB_DOWNLOADED),
+                COUNT("ATE0", 1), COUNT("ATI", 1), COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+/* The same, and the module never shows a download: the reason says the command may never have
+ * reached it. */
+static void test_resume_qfotadl_sent_silent(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, NO_REPLY),
+                RESTART,
+                PORT_OPENED,
+                WAIT(TIMER_DOWNLOAD_START),
+                EXPECT("ATI", ATI_EC25(EC25_OLD)),
+                CHECK(JOB_FAILED, DFOTA_PHASE_QFOTADL_SENT, true, 0, -1, -1),
+                REASON("(recorded as sent before a restart: the command may never have reached the module)"),
+                STATES(JOB_PREFLIGHT, JOB_DOWNLOADING, JOB_FAILED),
+                COUNT("ATI", 2), COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, EC25_JOB, .timeouts = { .download_start = 20 * MS });
+}
+
+static void test_resume_downloading(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, OK),
+                URC(HTTPSTART),
+                RESTART,
+                CHECK(JOB_DOWNLOADING, DFOTA_PHASE_DOWNLOADING, true, 0, -1, -1),
+                PORT_OPENED,
+                CHECK(JOB_DOWNLOADING, DFOTA_PHASE_DOWNLOADING, true, 0, -1, -1),
+                URC(HTTPEND(0)),
+                REBOOT,
+                URC(START),
+                URC(END(0)),
+                REBOOT,
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_VERIFYING, JOB_WAITING_FOR_MODEM, JOB_VERIFYING,
+                       JOB_SUCCEEDED),
+                COUNT("ATE0", 1), COUNT("ATI", 2), COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+/* Restarted while the module rebooted into recovery: the port's return is the reboot. */
+static void test_resume_downloaded(void **state) {
+        static const Step steps[] = {
+                EC25_PREFLIGHT(EC25_OLD),
+                EXPECT(QFOTADL_EC25, OK),
+                URC(HTTPSTART),
+                URC(HTTPEND(0)),
+                PORT_LOST(EPIPE),
+                RESTART,
+                CHECK(JOB_WAITING_FOR_MODEM, DFOTA_PHASE_DOWNLOADED, true, 0, -1, -1),
+                PORT_OPENED,
+                CHECK(JOB_DOWNLOADED, DFOTA_PHASE_DOWNLOADED, true, 0, -1, -1),
+                URC(START),
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                URC(END(0)),
+                REBOOT,
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_VERIFYING, JOB_WAITING_FOR_MODEM, JOB_VERIFYING,
+                       JOB_SUCCEEDED),
+                COUNT("ATE0", 1), COUNT("ATI", 2), COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+/* Restarted in the middle of an attempt (last_end unknown): a START after it resumes the same
+ * attempt, it is not a new one. */
+static void test_resume_updating(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                URC(START),
+                URC(UPDATING(40)),
+                RESTART,
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                PROGRESS(40),
+                PORT_OPENED,
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                URC(START),
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 1, -1, -1),
+                URC(END(0)),
+                REBOOT,
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                ATTEMPTS(1),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_VERIFYING, JOB_WAITING_FOR_MODEM, JOB_VERIFYING,
+                       JOB_SUCCEEDED),
+                COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+/* Restarted after END,<err> (last_end known, in the record): the next START is a new attempt. */
+static void test_resume_update_ended(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                URC(START),
+                URC(END(505)),
+                PORT_LOST(EPIPE),
+                RESTART,
+                CHECK(JOB_WAITING_FOR_MODEM, DFOTA_PHASE_UPDATE_ENDED, true, 1, 505, 505),
+                MODULE_ERROR(MODULE_ERROR_UPDATE, 505, EC2X_505),
+                PORT_OPENED,
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATE_ENDED, true, 1, 505, 505),
+                URC(START),
+                CHECK(JOB_UPDATING, DFOTA_PHASE_UPDATING, true, 2, -1, 505),
+                URC(END(0)),
+                REBOOT,
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 2, 0, -1),
+                ATTEMPTS(2),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_WAITING_FOR_MODEM, JOB_UPDATING, JOB_VERIFYING,
+                       JOB_WAITING_FOR_MODEM, JOB_VERIFYING, JOB_SUCCEEDED),
+                COUNT("ATE0", 1), COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
+/* Restarted after END,0: the revision decides at once. */
+static void test_resume_verifying(void **state) {
+        static const Step steps[] = {
+                EC25_DOWNLOAD,
+                URC(START),
+                URC(UPDATING(100)),
+                URC(END(0)),
+                RESTART,
+                CHECK(JOB_VERIFYING, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                PORT_OPENED,
+                EXPECT("ATI", ATI_EC25(EC25_NEW)),
+                CHECK(JOB_SUCCEEDED, DFOTA_PHASE_VERIFYING, true, 1, 0, -1),
+                ATTEMPTS(1),
+                REVISION_AFTER(EC25_NEW),
+                STATES(EC25_DOWNLOAD_STATES, JOB_UPDATING, JOB_VERIFYING, JOB_SUCCEEDED),
+                COUNT("ATE0", 1), COUNT("ATI", 2), COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, EC25_JOB);
+}
+
 #define SCENARIO(t) cmocka_unit_test_setup_teardown(t, script_setup, script_teardown)
 
 int main(void) {
@@ -684,6 +851,13 @@ int main(void) {
                 SCENARIO(test_cancel_before_qfotadl),
                 SCENARIO(test_cancel_after_qfotadl),
                 SCENARIO(test_cancel_qfotadl_in_flight),
+                SCENARIO(test_resume_qfotadl_sent),
+                SCENARIO(test_resume_qfotadl_sent_silent),
+                SCENARIO(test_resume_downloading),
+                SCENARIO(test_resume_downloaded),
+                SCENARIO(test_resume_updating),
+                SCENARIO(test_resume_update_ended),
+                SCENARIO(test_resume_verifying),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
