@@ -880,6 +880,74 @@ static void test_babbling_end(void **state) {
         RUN(state, steps, EC25_JOB);
 }
 
+/* ---- the PDP context (UMTS/HSPA DFOTA User Guide ch. 3: AT+QICSGP, AT+QCFG="fota/cid",<cid>
+ * before AT+QFOTADL on a UC20/UC15) ---- */
+
+#define UC20_OLD "UC20GQBR03A12E1G"
+#define UC20_NEW "UC20GQBR03A13E1G"
+
+#define UC20_PREFLIGHT                                                          \
+        EXPECT("ATE0", OK),                                                     \
+        EXPECT("ATI", OK_LINES("Quectel", "UC20", "Revision: " UC20_OLD)),      \
+        EXPECT("AT+GSN", OK_LINES(IMEI)),                                       \
+        EXPECT("AT+CPIN?", OK_LINES("+CPIN: READY")),                           \
+        EXPECT("AT+CREG?", OK_LINES("+CREG: 0,1")),                             \
+        EXPECT("AT+CSQ", OK_LINES("+CSQ: 18,99"))
+
+static const PdpConfig uc20_pdp = {
+        .cid = 2,
+        .apn = "internet.example",
+        .username = "user",
+        .password = "secret",
+        .auth = 1,
+};
+
+static void test_pdp_uc20(void **state) {
+        static const Step steps[] = {
+                UC20_PREFLIGHT,
+                EXPECT("AT+QICSGP=2,1,\"internet.example\",\"user\",\"secret\",1", OK),
+                EXPECT("AT+QCFG=\"fota/cid\",2", OK),
+                EXPECT("AT+QFOTADL=\"http://fw.example.net/uc20.zip\"", OK),
+                CHECK(JOB_DOWNLOADING, DFOTA_PHASE_QFOTADL_SENT, true, 0, -1, -1),
+                URC(HTTPSTART),
+                STATES(JOB_PREFLIGHT, JOB_DOWNLOADING),
+                COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, .family = MODEM_FAMILY_UCXX, .target_version = UC20_NEW, .url = "http://fw.example.net/uc20.zip",
+            .pdp = &uc20_pdp);
+}
+
+/* A local file needs no network: no PDP set-up. */
+static void test_pdp_uc20_local_file(void **state) {
+        static const Step steps[] = {
+                UC20_PREFLIGHT,
+                EXPECT("AT+QFOTADL=\"UFS:uc20.bin\"", OK),
+                CHECK(JOB_DOWNLOADED, DFOTA_PHASE_DOWNLOADED, true, 0, -1, -1),
+                STATES(JOB_PREFLIGHT, JOB_DOWNLOADED),
+                COUNT_PREFIX("AT+QICSGP", 0), COUNT_PREFIX("AT+QCFG", 0), COUNT_PREFIX("AT+QFOTADL", 1),
+        };
+
+        RUN(state, steps, .family = MODEM_FAMILY_UCXX, .target_version = UC20_NEW, .url = "UFS:uc20.bin",
+            .pdp = &uc20_pdp);
+}
+
+/* A set-up the module refuses fails the job before AT+QFOTADL. */
+static void test_pdp_uc20_refused(void **state) {
+        static const Step steps[] = {
+                UC20_PREFLIGHT,
+                EXPECT("AT+QICSGP=2,1,\"internet.example\",\"user\",\"secret\",1", ERROR_REPLY),
+                CHECK(JOB_FAILED, DFOTA_PHASE_PREFLIGHT, false, 0, -1, -1),
+                REASON("PDP context set-up failed"),
+                STATES(JOB_PREFLIGHT, JOB_FAILED),
+                COUNT_PREFIX("AT+QCFG", 0), COUNT_PREFIX("AT+QFOTADL", 0),
+                QUIET(10),
+        };
+
+        RUN(state, steps, .family = MODEM_FAMILY_UCXX, .target_version = UC20_NEW, .url = "http://fw.example.net/uc20.zip",
+            .pdp = &uc20_pdp);
+}
+
 #define SCENARIO(t) cmocka_unit_test_setup_teardown(t, script_setup, script_teardown)
 
 int main(void) {
@@ -921,6 +989,9 @@ int main(void) {
                 SCENARIO(test_resume_verifying),
                 SCENARIO(test_babbling_module),
                 SCENARIO(test_babbling_end),
+                SCENARIO(test_pdp_uc20),
+                SCENARIO(test_pdp_uc20_local_file),
+                SCENARIO(test_pdp_uc20_refused),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
