@@ -189,6 +189,14 @@ int job_record_save(JobRecord *r);
  * written). Returns 0 or a negative errno. */
 int job_record_save_durable(JobRecord *r);
 
+/* The module's identity in the record, in one place for every caller (dispatch onto a modem, the
+ * engine's start and its preflight identification): port (where it is now), family (the profile's
+ * name), model and imei (as ATI and AT+GSN give them) replace what the record has; revision is
+ * kept as "revision_before" only if none is recorded yet. NULL leaves a field as it is. Returns 0
+ * or -ENOMEM (the fields set so far stay). */
+int job_record_set_module(JobRecord *r, const char *port, const char *family, const char *model, const char *revision,
+                          const char *imei);
+
 /* Storage for the journal fields job_record_log_ctx() points to. */
 typedef struct JobLogFields {
         char attempt[32];

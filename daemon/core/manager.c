@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "queue.h"
+#include "record-parent.h"
 #include "fault.h"
 #include "fileio.h"
 #include "json-util.h"
@@ -548,176 +549,13 @@ void manager_modem_released(Manager *m, Modem *modem) {
         }
 }
 
-/* ---- jobs on several modules: the parent record (see record.h) ---- */
+/* ---- jobs on several modules: the parent record (record-parent.h) ---- */
 
-static json_object *parent_find_execution(const JobRecord *p, const char *imei) {
-        for (size_t i = 0; i < json_object_array_length(p->executions); i++) {
-                json_object *e = json_object_array_get_idx(p->executions, i), *v;
-
-                if (json_object_object_get_ex(e, "imei", &v) && streq_ptr(json_object_get_string(v), imei))
-                        return e;
-        }
-        return NULL;
-}
-
-static const char *entry_string(json_object *e, const char *key) {
-        json_object *v;
-
-        return json_object_object_get_ex(e, key, &v) && json_object_is_type(v, json_type_string) ?
-                json_object_get_string(v) : NULL;
-}
-
-static int entry_set(json_object *e, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        return json_object_object_add(e, key, v) < 0 ? -ENOMEM : 0;
-}
-
-/* Copies an execution's state, progress and reason into its parent's entry. Returns 1 if the
- * state changed, 0 if not (progress or reason may have), or -ENOMEM. */
-static int parent_entry_update(json_object *e, JobState state, unsigned progress, const char *reason) {
-        bool changed = !streq_ptr(entry_string(e, "state"), job_state_to_string(state));
-        int r;
-
-        r = entry_set(e, "state", json_object_new_string(job_state_to_string(state)));
-        if (r >= 0)
-                r = entry_set(e, "progress", json_object_new_int64(progress));
-        if (r >= 0)
-                r = reason ? entry_set(e, "reason", json_object_new_string(reason)) :
-                        (json_object_object_add(e, "reason", NULL) < 0 ? -ENOMEM : 0);
-        if (r < 0)
-                return r;
-        return changed;
-}
-
-/* The parent's aggregate (record.h): while executions run, the least advanced of their states with
- * the lowest progress among them; at the end SUCCEEDED, or FAILED naming each failed module. */
-static int parent_aggregate(const JobRecord *p, JobState *ret_state, unsigned *ret_progress, char **ret_reason) {
-        _cleanup_free_ char *failed = NULL;
-        JobState least = _JOB_STATE_MAX;
-        unsigned progress = 100;
-        size_t n = json_object_array_length(p->executions), n_failed = 0, len = 0;
-        FILE *f;
-
-        f = open_memstream(&failed, &len);
-        if (!f)
-                return -ENOMEM;
-
-        for (size_t i = 0; i < n; i++) {
-                json_object *e = json_object_array_get_idx(p->executions, i), *v;
-                JobState s = job_state_from_string(entry_string(e, "state"));
-                unsigned pr = json_object_object_get_ex(e, "progress", &v) ? (unsigned) MIN(MAX(json_object_get_int(v), 0), 100) : 0;
-
-                if (s < 0)
-                        s = JOB_QUEUED;
-
-                if (!job_state_is_terminal(s)) {
-                        if (s < least) {
-                                least = s;
-                                progress = pr;
-                        } else if (s == least)
-                                progress = MIN(progress, pr);
-                } else if (s != JOB_SUCCEEDED)
-                        fprintf(f, "%s%s %s (%s)", n_failed++ > 0 ? "; " : "", strna(entry_string(e, "imei")),
-                                job_state_to_string(s), entry_string(e, "reason") ?: "no reason recorded");
-        }
-        if (fclose(f) != 0 || !failed)
-                return -ENOMEM;
-
-        if (least != _JOB_STATE_MAX) {
-                *ret_state = least;
-                *ret_progress = progress;
-                *ret_reason = NULL;
-        } else if (n_failed == 0) {
-                *ret_state = JOB_SUCCEEDED;
-                *ret_progress = 100;
-                *ret_reason = NULL;
-        } else {
-                char *reason;
-
-                if (asprintf(&reason, "failed on %zu of %zu modules: %s", n_failed, n, failed) < 0)
-                        return -ENOMEM;
-                *ret_state = JOB_FAILED;
-                *ret_progress = p->progress;
-                *ret_reason = reason;
-        }
-        return 0;
-}
-
-/* Recomputes the parent from its entries; saves it when something changed (changed: an entry's
- * state did, detail says which), logs a change of its state and reports it. */
-static void manager_parent_refresh(Manager *m, JobRecord *p, bool changed, const char *detail) {
-        _cleanup_free_ char *reason = NULL, *end = NULL;
-        JobState old = p->state, s;
-        unsigned progress;
-        int r;
-
-        if (job_state_is_terminal(old))
-                return;
-
-        r = parent_aggregate(p, &s, &progress, &reason);
-        if (r < 0) {
-                log_error_errno(r, "Job %s: cannot update the job's state: %m", p->job->id);
-                return;
-        }
-
-        if (!changed && s == old && progress == p->progress)
-                return;
-
-        p->progress = progress;
-        if (s == JOB_SUCCEEDED &&
-            asprintf(&end, "all %zu modules", json_object_array_length(p->executions)) < 0)
-                end = NULL;
-        if (reason)
-                (void) free_and_strdup(&p->reason, reason);
-        /* The parent's state is its executions' aggregate: a change of an execution is its
-         * history, logged only when the aggregate's state changes. The same note again (0) still
-         * saves the progress. */
-        if (!(changed || s != old) ||
-            job_record_transition(p, s, p->phase, s == JOB_SUCCEEDED ? end : s == JOB_FAILED ? reason : detail,
-                                  JOB_TRANSITION_LOG_CHANGE_ONLY, NULL) == 0) {
-                r = job_record_save(p);
-                if (r < 0)
-                        log_error_errno(r, "Job %s: failed to save the record %s: %m", p->job->id, p->path);
-        }
-
-        manager_report(m, p);
-}
-
-/* An execution's status changed: its entry in the parent, and the parent's aggregate, follow. The
- * parent is read from its file each time: it has no engine, nothing else holds it. */
 static void manager_update_parent(Manager *m, const JobRecord *exec) {
         _cleanup_(job_record_freep) JobRecord *p = NULL;
-        _cleanup_free_ char *path = NULL, *detail = NULL;
-        json_object *e;
-        int r;
 
-        if (asprintf(&path, "%s/%s.json", m->jobs_directory, exec->job->id) < 0) {
-                (void) log_error_errno(-ENOMEM, "Out of memory: %m");
-                return;
-        }
-
-        r = job_record_load(path, &p);
-        if (r < 0) {
-                log_warning_errno(r, "Job %s: cannot read the job's record %s: %m", job_record_name(exec), path);
-                return;
-        }
-
-        e = p->executions ? parent_find_execution(p, exec->execution) : NULL;
-        if (!e) {
-                log_warning("Job %s: the job's record %s does not list this execution", job_record_name(exec), path);
-                return;
-        }
-
-        r = parent_entry_update(e, exec->state, exec->progress, exec->reason);
-        if (r < 0) {
-                (void) log_error_errno(-ENOMEM, "Out of memory: %m");
-                return;
-        }
-        if (r > 0 && asprintf(&detail, "%s: %s", exec->execution, job_state_to_string(exec->state)) < 0)
-                detail = NULL;
-
-        manager_parent_refresh(m, p, r > 0, detail);
+        if (job_record_parent_update(m->jobs_directory, exec, &p) > 0)
+                manager_report(m, p);
 }
 
 void manager_report(Manager *m, const JobRecord *record) {
@@ -737,9 +575,6 @@ void manager_report(Manager *m, const JobRecord *record) {
         manager_update_status(m);
 }
 
-/* Ends a record that never reached a modem: REJECTED (before any AT command) or CANCELED (by its
- * control plane while it waited). Returns the result of saving it durably: the caller of a
- * rejected submission must know whether the control plane may forget the document. */
 /* An execution that never started ends (REJECTED, or CANCELED while queued): on disk before the
  * control plane hears of it. Returns 0 or a negative errno (nothing changed). */
 static int manager_end_unstarted(Manager *m, JobRecord *rec, JobState s, const char *reason) {
@@ -815,11 +650,7 @@ bool manager_job_exists(Manager *m, const char *id) {
 }
 
 static void record_set_modem(JobRecord *rec, const Modem *modem) {
-        (void) free_and_strdup(&rec->modem_port, modem->port);
-        (void) free_and_strdup(&rec->modem_imei, modem->imei);
-        (void) free_and_strdup(&rec->modem_model, modem->model);
-        if (modem->profile)
-                (void) free_and_strdup(&rec->modem_family, modem->profile->name);
+        (void) job_record_set_module(rec, modem->port, modem->profile ? modem->profile->name : NULL, modem->model, NULL, modem->imei);
 }
 
 static int manager_enqueue_on(Modem *modem, JobRecord *rec) {
@@ -859,7 +690,6 @@ static int manager_dispatch_several(Manager *m, JobRecord *rec, Modem **matches,
 
         for (size_t i = 0; i < n; i++) {
                 _cleanup_(json_object_putp) json_object *e = NULL;
-                const char *base;
 
                 fprintf(f, "%s%s", i > 0 ? ", " : "", matches[i]->imei);
 
@@ -875,14 +705,10 @@ static int manager_dispatch_several(Manager *m, JobRecord *rec, Modem **matches,
                         goto fail;
                 n_saved++;
 
-                base = strrchr(l[i]->path, '/') + 1;
-                e = json_object_new_object();
-                if (!e ||
-                    entry_set(e, "imei", json_object_new_string(matches[i]->imei)) < 0 ||
-                    entry_set(e, "port", json_object_new_string(matches[i]->port)) < 0 ||
-                    entry_set(e, "record", json_object_new_string(base)) < 0 ||
-                    parent_entry_update(e, JOB_QUEUED, 0, NULL) < 0 ||
-                    json_object_array_add(executions, e) < 0) {
+                r = job_record_parent_entry_new(l[i], &e);
+                if (r < 0)
+                        goto fail;
+                if (json_object_array_add(executions, e) < 0) {
                         r = -ENOMEM;
                         goto fail;
                 }
@@ -1176,38 +1002,8 @@ int manager_reject_job(Manager *m, ControlPlane *origin, const char *id, const c
 
 /* Re-derives a parent's entries from its executions' records. */
 static void manager_resume_parent(Manager *m, JobRecord *p) {
-        bool changed = false;
-
-        for (size_t i = 0; i < json_object_array_length(p->executions); i++) {
-                json_object *e = json_object_array_get_idx(p->executions, i);
-                _cleanup_(job_record_freep) JobRecord *x = NULL;
-                _cleanup_free_ char *path = NULL, *missing = NULL;
-                int r;
-
-                if (asprintf(&path, "%s/%s", m->jobs_directory, entry_string(e, "record")) < 0) {
-                        (void) log_error_errno(-ENOMEM, "Out of memory: %m");
-                        return;
-                }
-
-                r = job_record_load(path, &x);
-                if (r >= 0)
-                        r = parent_entry_update(e, x->state, x->progress, x->reason);
-                else {
-                        /* Saved before the parent listed it: gone means removed by hand. */
-                        log_warning_errno(r, "Job %s: cannot read the record of its execution %s: %m", p->job->id, path);
-                        if (asprintf(&missing, "its execution record %s cannot be read", entry_string(e, "record")) < 0)
-                                missing = NULL;
-                        r = parent_entry_update(e, JOB_FAILED, 0, missing ?: "its execution record cannot be read");
-                }
-                if (r < 0) {
-                        (void) log_error_errno(-ENOMEM, "Out of memory: %m");
-                        return;
-                }
-                if (r > 0)
-                        changed = true;
-        }
-
-        manager_parent_refresh(m, p, changed, changed ? "executions accounted after a restart" : NULL);
+        if (job_record_parent_resume(m->jobs_directory, p) > 0)
+                manager_report(m, p);
 }
 
 /* Unfinished executions from the last run: back onto their modem, before the ports open. */

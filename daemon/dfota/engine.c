@@ -134,19 +134,9 @@ static void engine_cancel_command(Engine *e) {
  * is, its family, the IMEI the modem knows when the record has none) and from the preflight's
  * identification (model, revision before, IMEI as the module says it now). */
 static void engine_record_identity(Engine *e, const char *model, const char *revision, const char *imei) {
-        JobRecord *rec = e->record;
         EnginePortInfo i = engine_port_info(e);
 
-        if (i.path && !streq_ptr(rec->modem_port, i.path))
-                (void) free_and_strdup(&rec->modem_port, i.path);
-        if (i.profile)
-                (void) free_and_strdup(&rec->modem_family, i.profile->name);
-        if (model)
-                (void) free_and_strdup(&rec->modem_model, model);
-        if (revision && !rec->revision_before)
-                (void) free_and_strdup(&rec->revision_before, revision);
-        if (imei)
-                (void) free_and_strdup(&rec->modem_imei, imei);
+        (void) job_record_set_module(e->record, i.path, i.profile ? i.profile->name : NULL, model, revision, imei);
 }
 
 /* Every entry about a job carries its id, modem, state, attempt and progress (record.h). The
@@ -644,6 +634,14 @@ static void engine_update_started(Engine *e, const FotaUrc *u) {
 static void engine_update_ended(Engine *e, const FotaUrc *u) {
         JobRecord *rec = e->record;
         const char *meaning;
+
+        /* The same END again, before the next START (a babbling module): the attempt it ends is
+         * accounted for already; counting it again would record a second result for the attempt,
+         * and restart the wait for the reboot. */
+        if (rec->last_end == u->value && IN_SET(rec->phase, DFOTA_PHASE_UPDATE_ENDED, DFOTA_PHASE_VERIFYING)) {
+                log_engine(e, LOG_DEBUG, 0, "Job %s: END,%d again, for attempt %u", job_record_name(rec), u->value, rec->attempt);
+                return;
+        }
 
         if (rec->attempt == 0)
                 rec->attempt = 1;

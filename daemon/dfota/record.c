@@ -1366,3 +1366,27 @@ int job_record_transition(JobRecord *r, JobState s, DfotaPhase phase, const char
                                    detail ? " (" : "", strempty(detail), detail ? ")" : "");
         return 1;
 }
+
+int job_record_set_module(JobRecord *r, const char *port, const char *family, const char *model, const char *revision,
+                          const char *imei) {
+        const struct {
+                char **field;
+                const char *value;
+        } set[] = {
+                { &r->modem_port,      port                                 },
+                { &r->modem_family,    family                               },
+                { &r->modem_model,     model                                },
+                { &r->revision_before, r->revision_before ? NULL : revision },
+                { &r->modem_imei,      imei                                 },
+        };
+        int k;
+
+        for (size_t i = 0; i < ELEMENTSOF(set); i++) {
+                if (!set[i].value || streq_ptr(*set[i].field, set[i].value))
+                        continue;
+                k = free_and_strdup(set[i].field, set[i].value);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}

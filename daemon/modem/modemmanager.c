@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 
+#include <assert.h>
 #include <systemd/sd-bus.h>
 
 #include "log.h"
@@ -65,12 +66,11 @@ struct MmInhibition {
         bool given_back;            /* the client frees it when its call in flight returns */
 };
 
-/* The one funnel for an inhibition's state: every change is traced at debug level. */
+/* The one funnel for an inhibition's state. Silent on purpose: what an operator needs of it (not
+ * running, inhibited, refused) is logged once where it is learned, and the debug trace shows the
+ * D-Bus calls themselves. */
 static void mm_inhibition_set_state(MmInhibition *i, MmInhibitionState s) {
-        if (i->state == s)
-                return;
-        log_debug("ModemManager: inhibition of %s: %s -> %s", strna(i->device ?: i->port),
-                  mm_inhibition_state_to_string(i->state), mm_inhibition_state_to_string(s));
+        assert(s >= 0 && s < _MM_STATE_MAX);
         i->state = s;
 }
 
