@@ -12,3 +12,7 @@ int free_and_strdup(char **p, const char *s);
 char **strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+/* Frees a secret (a password; s may be NULL) after overwriting it, so that it does not outlive its
+ * use in freed heap memory. Returns NULL. */
+char *secret_free(char *s);

@@ -222,15 +222,6 @@ static int config_parse_family(json_object *v, const char *key_path, void *data,
 
 /* ---- Secrets: passwords and private keys, read from files or systemd credentials ---------------- */
 
-/* Secrets do not outlive their use in freed heap memory. */
-static char *secret_free(char *s) {
-        if (s) {
-                explicit_bzero(s, strlen(s));
-                free(s);
-        }
-        return NULL;
-}
-
 /* A password in the config text would end up in backups, drop-in listings and bug reports
  * (../shared/product.md "Secrets ... are read from files, and from systemd credentials, never from
  * the command line"): say where it goes instead of "unknown key". */

@@ -23,3 +23,11 @@ char **strv_free(char **l) {
         free(l);
         return NULL;
 }
+
+char *secret_free(char *s) {
+        if (s) {
+                explicit_bzero(s, strlen(s));
+                free(s);
+        }
+        return NULL;
+}
