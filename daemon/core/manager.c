@@ -105,12 +105,12 @@ int manager_new(Config *config, Manager **ret) {
                         return log_error_errno(r, "Failed to set up udev hotplug: %m");
         }
 
-        r = local_control_plane_new(m, config->inbox, &m->local);
+        r = local_control_plane_new(m, config->control_planes.inbox, &m->local);
         if (r < 0)
                 return r;
 
-        if (config->mqtt) {
-                r = mqtt_control_plane_new(m, config->mqtt, &m->mqtt);
+        if (config->control_planes.mqtt) {
+                r = mqtt_control_plane_new(m, config->control_planes.mqtt, &m->mqtt);
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the MQTT control plane: %m");
         }
