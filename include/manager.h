@@ -28,6 +28,7 @@ struct Manager {
         sd_event_source *forget_defer;
         bool started;               /* manager_start() done: new modems start serving at once */
 
+        ControlPlaneHost host;      /* what every control plane sees of the manager (control-plane.h) */
         ControlPlane *local;
         ControlPlane *mqtt;         /* NULL without "mqtt" in the config */
 

@@ -33,6 +33,78 @@ static void on_state_health(int error, const char *path, void *userdata) {
         manager_update_status(m);
 }
 
+/* ---- the control planes' host (control-plane.h): thin adapters around the manager_*() calls ---- */
+
+static int host_submit(ControlPlane *origin, const char *text, size_t size, const char *fallback_id, void *userdata) {
+        return manager_submit_job(userdata, origin, text, size, fallback_id);
+}
+
+static int host_submit_as(ControlPlane *origin, const char *text, size_t size, const char *id, void *userdata) {
+        return manager_submit_job_as(userdata, origin, text, size, id);
+}
+
+static int host_reject(ControlPlane *origin, const char *id, const char *reason, void *userdata) {
+        return manager_reject_job(userdata, origin, id, reason);
+}
+
+static bool host_job_exists(const char *id, void *userdata) {
+        return manager_job_exists(userdata, id);
+}
+
+static int host_cancel(const char *id, const char *reason, void *userdata) {
+        return manager_cancel_job(userdata, id, reason);
+}
+
+static int host_inventory(ControlPlaneModem **ret, size_t *ret_n, void *userdata) {
+        Manager *m = userdata;
+        ControlPlaneModem *l;
+
+        l = calloc(MAX(m->n_modems, 1U), sizeof(ControlPlaneModem));
+        if (!l)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < m->n_modems; i++) {
+                const Modem *modem = m->modems[i];
+                const JobRecord *rec = modem->engine ? engine_get_record(modem->engine) : NULL;
+
+                l[i] = (ControlPlaneModem) {
+                        .port = modem->port,
+                        .imei = modem->imei,
+                        .model = modem->model,
+                        .revision = modem->revision,
+                        .family = modem->profile ? modem->profile->name : NULL,
+                        /* A job keeps its module "busy" also while the module reboots without a port. */
+                        .state = rec ? CONTROL_PLANE_MODEM_BUSY :
+                                 !modem->channel ? CONTROL_PLANE_MODEM_ABSENT :
+                                 !modem->identified ? CONTROL_PLANE_MODEM_IDENTIFYING :
+                                 CONTROL_PLANE_MODEM_IDLE,
+                        .job_id = rec ? rec->job->id : NULL,
+                        .job_state = rec ? rec->state : _JOB_STATE_INVALID,
+                };
+        }
+
+        *ret = l;
+        *ret_n = m->n_modems;
+        return 0;
+}
+
+/* Before the planes are created: they keep a pointer to it. */
+static void manager_host_init(Manager *m) {
+        m->host = (ControlPlaneHost) {
+                .event = m->event,
+                .state_directory = m->config->state_directory,
+                .jobs_directory = m->jobs_directory,
+                .state_write_retry = m->config->timeouts.state_write_retry,
+                .submit = host_submit,
+                .submit_as = host_submit_as,
+                .reject = host_reject,
+                .job_exists = host_job_exists,
+                .cancel = host_cancel,
+                .inventory = host_inventory,
+                .userdata = m,
+        };
+}
+
 int manager_new(Config *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
@@ -105,12 +177,14 @@ int manager_new(Config *config, Manager **ret) {
                         return log_error_errno(r, "Failed to set up udev hotplug: %m");
         }
 
-        r = local_control_plane_new(m, config->control_planes.inbox, &m->local);
+        manager_host_init(m);
+
+        r = local_control_plane_new(&m->host, config->control_planes.inbox, &m->local);
         if (r < 0)
                 return r;
 
         if (config->control_planes.mqtt) {
-                r = mqtt_control_plane_new(m, config->control_planes.mqtt, &m->mqtt);
+                r = mqtt_control_plane_new(&m->host, config->control_planes.mqtt, &m->mqtt);
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the MQTT control plane: %m");
         }
