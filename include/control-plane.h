@@ -173,3 +173,22 @@ static inline ControlPlane *control_plane_free(ControlPlane *cp) {
         return cp ? cp->vtable->free(cp) : NULL;
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(ControlPlane *, control_plane_free);
+
+/* The planes the configuration asks for, in the order of control-plane.c's table (local first:
+ * it starts first). Each row's constructor takes its member of config (borrowed; it must outlive
+ * the planes) and creates nothing when that member says the plane is not configured. host is
+ * borrowed and must outlive the planes. Returns 0 with a newly allocated array in *ret and its
+ * length in *ret_n (free both with control_planes_free()), or a negative errno (logged) with
+ * nothing created. */
+int control_planes_new(const ControlPlaneHost *host, const ControlPlanesConfig *config, ControlPlane ***ret, size_t *ret_n);
+
+/* Frees the n planes and the array (NULL with 0 allowed). Returns NULL. */
+ControlPlane **control_planes_free(ControlPlane **planes, size_t n);
+
+/* The plane named name (ControlPlaneVTable.name), or NULL. */
+ControlPlane *control_plane_find(ControlPlane *const *planes, size_t n, const char *name);
+
+/* The plane a job belongs to when nothing says whose it is (a damaged record that names no plane
+ * and that no plane knows): the local one, which is always there and keeps no status store of
+ * its own besides the record. */
+#define CONTROL_PLANE_FALLBACK "local"

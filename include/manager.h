@@ -29,8 +29,8 @@ struct Manager {
         bool started;               /* manager_start() done: new modems start serving at once */
 
         ControlPlaneHost host;      /* what every control plane sees of the manager (control-plane.h) */
-        ControlPlane *local;
-        ControlPlane *mqtt;         /* NULL without "mqtt" in the config */
+        ControlPlane **planes;      /* the configured control planes, in control_planes_new()'s order */
+        size_t n_planes;
 
         MmClient *mm;               /* keeps ModemManager off modules being upgraded; NULL: never asked */
 

@@ -179,26 +179,12 @@ int manager_new(Config *config, Manager **ret) {
 
         manager_host_init(m);
 
-        r = local_control_plane_new(&m->host, config->control_planes.inbox, &m->local);
+        r = control_planes_new(&m->host, &config->control_planes, &m->planes, &m->n_planes);
         if (r < 0)
                 return r;
 
-        if (config->control_planes.mqtt) {
-                r = mqtt_control_plane_new(&m->host, config->control_planes.mqtt, &m->mqtt);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to set up the MQTT control plane: %m");
-        }
-
         *ret = TAKE_PTR(m);
         return 0;
-}
-
-static ControlPlane *manager_find_control_plane(Manager *m, const char *name) {
-        if (m->local && streq_ptr(name, m->local->vtable->name))
-                return m->local;
-        if (m->mqtt && streq_ptr(name, m->mqtt->vtable->name))
-                return m->mqtt;
-        return NULL;
 }
 
 static Modem *manager_find_modem_by_port(Manager *m, const char *port) {
@@ -440,8 +426,9 @@ void manager_update_status(Manager *m) {
         m->last_status = TAKE_PTR(status);
 
         /* STATUS= names every modem with its state: when it changes, so does an inventory. */
-        if (m->mqtt && m->mqtt->vtable->modems_changed)
-                m->mqtt->vtable->modems_changed(m->mqtt);
+        for (size_t i = 0; i < m->n_planes; i++)
+                if (m->planes[i]->vtable->modems_changed)
+                        m->planes[i]->vtable->modems_changed(m->planes[i]);
 }
 
 /* ---- modules on hold: the module of a record that could not be read ---- */
@@ -706,7 +693,7 @@ static void manager_update_parent(Manager *m, const JobRecord *exec) {
 }
 
 void manager_report(Manager *m, const JobRecord *record) {
-        ControlPlane *cp = manager_find_control_plane(m, record->control_plane);
+        ControlPlane *cp = control_plane_find(m->planes, m->n_planes, record->control_plane);
         int r;
 
         if (cp) {
@@ -1220,13 +1207,14 @@ static void manager_resume_parent(Manager *m, JobRecord *p) {
 }
 
 /* Unfinished executions from the last run: back onto their modem, before the ports open. */
-static ControlPlane *manager_control_plane_knowing(Manager *m, const char *id) {
-        ControlPlane *planes[] = { m->mqtt, m->local };
 
-        for (size_t i = 0; i < ELEMENTSOF(planes); i++)
-                if (planes[i] && planes[i]->vtable->knows_job && planes[i]->vtable->knows_job(planes[i], id))
-                        return planes[i];
-        return m->local;
+/* The first plane, in list order, whose status store knows job id; NULL when none does (the
+ * caller then falls back to CONTROL_PLANE_FALLBACK, which has no status store to ask). */
+static ControlPlane *manager_control_plane_knowing(Manager *m, const char *id) {
+        for (size_t i = 0; i < m->n_planes; i++)
+                if (m->planes[i]->vtable->knows_job && m->planes[i]->vtable->knows_job(m->planes[i], id))
+                        return m->planes[i];
+        return NULL;
 }
 
 /* A record that cannot be read (issue 9 item 10): moved aside, its job ends FAILED on its control
@@ -1253,7 +1241,7 @@ static void manager_record_damaged(Manager *m, const char *path, const char *why
         if (!rec->control_plane) {
                 ControlPlane *cp = manager_control_plane_knowing(m, rec->job->id);
 
-                (void) free_and_strdup(&rec->control_plane, cp ? cp->vtable->name : "local");
+                (void) free_and_strdup(&rec->control_plane, cp ? cp->vtable->name : CONTROL_PLANE_FALLBACK);
         }
 
         r = job_record_save(rec);
@@ -1316,11 +1304,9 @@ static void manager_prune(Manager *m, PruneCandidate *l, size_t n) {
         if (r < 0)
                 log_warning_errno(r, "Cannot prune every ended job record: %m");
         for (size_t i = 0; i < n_ids; i++) {
-                ControlPlane *planes[] = { m->local, m->mqtt };
-
-                for (size_t k = 0; k < ELEMENTSOF(planes); k++)
-                        if (planes[k] && planes[k]->vtable->job_pruned)
-                                planes[k]->vtable->job_pruned(planes[k], ids[i]);
+                for (size_t k = 0; k < m->n_planes; k++)
+                        if (m->planes[k]->vtable->job_pruned)
+                                m->planes[k]->vtable->job_pruned(m->planes[k], ids[i]);
         }
         log_info("Pruned %zu ended job record(s) (records.max_count %u, records.max_age_days %g); their ids stay taken",
                  n_ids, m->config->records_max_count, (double) m->config->records_max_age / (24.0 * 3600 * USEC_PER_SEC));
@@ -1530,13 +1516,10 @@ int manager_start(Manager *m) {
         }
         m->started = true;
 
-        r = m->local->vtable->start(m->local);
-        if (r < 0)
-                return r;
-
-        /* After the resume: the outbox replays what the last run could not deliver, then new work. */
-        if (m->mqtt) {
-                r = m->mqtt->vtable->start(m->mqtt);
+        /* After the resume, in list order (control-plane.c): the local inbox first, then the MQTT
+         * outbox replays what the last run could not deliver before new work comes in. */
+        for (size_t i = 0; i < m->n_planes; i++) {
+                r = m->planes[i]->vtable->start(m->planes[i]);
                 if (r < 0)
                         return r;
         }
@@ -1560,8 +1543,9 @@ int manager_run(Manager *m) {
                 if (m->modems[i]->engine)
                         (void) engine_flush(m->modems[i]->engine);
 
-        if (m->mqtt && m->mqtt->vtable->stop)
-                m->mqtt->vtable->stop(m->mqtt);
+        for (size_t i = 0; i < m->n_planes; i++)
+                if (m->planes[i]->vtable->stop)
+                        m->planes[i]->vtable->stop(m->planes[i]);
 
         return r;
 }
@@ -1597,8 +1581,7 @@ Manager *manager_free(Manager *m) {
         /* After every modem: their engines hold inhibitions. */
         m->mm = mm_client_free(m->mm);
 
-        control_plane_free(m->local);
-        control_plane_free(m->mqtt);
+        m->planes = control_planes_free(m->planes, m->n_planes);
         /* Last: what the disk refused so far gets one more try, and the log names what is lost. */
         (void) state_file_flush();
         sd_event_unref(m->event);
