@@ -160,8 +160,8 @@ static inline int control_plane_inventory(ControlPlane *cp, ControlPlaneModem **
 }
 
 /* The local control plane: job documents renamed into an inbox directory (config "local.inbox"),
- * picked up through inotify. Its status store is the job record itself. host and inbox are
- * borrowed (inbox is copied). Returns 0 or -ENOMEM. */
+ * picked up through inotify. Its status store is the job record itself. host is borrowed and must
+ * outlive the plane; inbox is copied. Returns 0 or -ENOMEM. */
 int local_control_plane_new(const ControlPlaneHost *host, const char *inbox, ControlPlane **ret);
 
 /* The MQTT control plane (config "mqtt"; README "MQTT control plane"): the AWS IoT Jobs dialect or
