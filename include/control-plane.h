@@ -172,7 +172,6 @@ int mqtt_control_plane_new(const ControlPlaneHost *host, const MqttConfig *confi
 static inline ControlPlane *control_plane_free(ControlPlane *cp) {
         return cp ? cp->vtable->free(cp) : NULL;
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(ControlPlane *, control_plane_free);
 
 /* The planes the configuration asks for, in the order of control-plane.c's table (local first:
  * it starts first). Each row's constructor takes its member of config (borrowed; it must outlive
