@@ -14,6 +14,8 @@
 #include "modem.h"
 #include "modemmanager.h"
 
+typedef struct Manager Manager;
+
 struct Manager {
         sd_event *event;
         Config *config;
@@ -29,8 +31,9 @@ struct Manager {
         sd_event_source *forget_defer;
         bool started;               /* manager_start() done: new modems start serving at once */
 
-        ControlPlane *local;
-        ControlPlane *mqtt;         /* NULL without "mqtt" in the config */
+        ControlPlaneHost host;      /* what every control plane sees of the manager (control-plane.h) */
+        ControlPlane **planes;      /* the configured control planes, in control_planes_new()'s order */
+        size_t n_planes;
 
         MmClient *mm;               /* keeps ModemManager off modules being upgraded; NULL: never asked */
 
@@ -62,34 +65,13 @@ int manager_start(Manager *m);
 /* Runs the loop until SIGTERM/SIGINT. Returns the loop's exit code. */
 int manager_run(Manager *m);
 
-/* A control plane hands in a job document (text: size bytes as received, NUL-terminated after
- * them). fallback_id names the record when the document carries no usable id. The document is
- * checked (size, NUL bytes) before it is parsed, then validated; an invalid one is recorded as
- * REJECTED with the field named. Returns 0 when the document was recorded (accepted or rejected)
- * and the control plane may forget it; -EEXIST when a record with that id exists already (the
- * order is a duplicate and must not run twice); another negative errno when nothing could be
- * recorded (the control plane must keep the order and retry). */
+/* The control planes' calls, behind ControlPlaneHost (control-plane.h), whose members submit,
+ * submit_as, reject, job_exists and cancel document what these do and return; manager.c's host
+ * adapters only add m. */
 int manager_submit_job(Manager *m, ControlPlane *origin, const char *text, size_t size, const char *fallback_id);
-
-/* As manager_submit_job(), but the job is recorded under id (valid: [A-Za-z0-9_-]{1,64}) whatever
- * the document says: for control planes whose own protocol names the job (the AWS IoT job id, the
- * plain dialect's topic). A document "id" that differs is replaced, with a notice. */
 int manager_submit_job_as(Manager *m, ControlPlane *origin, const char *text, size_t size, const char *id);
-
-/* A control plane received an order it cannot even hand in as a document (a file in the inbox
- * that is a directory or a FIFO, a document too large to be kept, a job id its protocol cannot
- * carry): the job is recorded as REJECTED with reason, under id made valid (characters outside
- * [A-Za-z0-9_-] become '_', cut to 64), so that it is never taken again. reason must already be
- * safe to log (escape.h). Returns as manager_submit_job(). */
 int manager_reject_job(Manager *m, ControlPlane *origin, const char *id, const char *reason);
-
-/* Whether a record of job id exists (the job was taken, whatever became of it). */
 bool manager_job_exists(Manager *m, const char *id);
-
-/* The control plane canceled job id: every execution of it that has not sent AT+QFOTADL ends
- * CANCELED with reason (reported like any transition). Returns 0 when something was canceled and
- * nothing else runs, -EBUSY when an execution had sent AT+QFOTADL (it goes on: the module upgrades
- * by itself), -EALREADY when the job has ended, -ENOENT when there is no such job. */
 int manager_cancel_job(Manager *m, const char *id, const char *reason);
 
 /* The single exit of every status change: saved record -> control plane + STATUS=. The report of

@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
-#include "config.h"
+#include "control-config.h"
 #include "job.h"
 
 /* The largest message payload dfotad takes: a job document (JOB_DOCUMENT_MAX) and room for what

@@ -73,6 +73,6 @@ bool outbox_has_job(const Outbox *o, const char *job);
  * NULL. */
 json_object *outbox_last_status(const Outbox *o, const char *job);
 
-/* Forgets the last delivered update of job (the manager pruned its record); pending entries stay.
+/* Forgets the last delivered update of job (the core pruned its record); pending entries stay.
  * Returns 0 (also when there was none) or a negative errno. */
 int outbox_forget_job(Outbox *o, const char *job);

@@ -11,7 +11,6 @@
 #include "fileio.h"
 #include "job.h"
 #include "log.h"
-#include "manager.h"
 
 typedef struct LocalControlPlane {
         ControlPlane cp;
@@ -33,7 +32,7 @@ static int on_rescan(sd_event_source *s, uint64_t usec, void *userdata) {
 /* A document kept in the inbox (its record could not be written: a full disk) is taken again after
  * the state-file retry interval, not only at the next start. */
 static void local_rescan_later(LocalControlPlane *l) {
-        usec_t when = l->cp.manager->config->timeouts.state_write_retry;
+        usec_t when = l->cp.host->state_write_retry;
         int r;
 
         if (l->rescan && sd_event_source_get_enabled(l->rescan, NULL) > 0)
@@ -43,7 +42,7 @@ static void local_rescan_later(LocalControlPlane *l) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(l->rescan, SD_EVENT_ONESHOT);
         } else {
-                r = sd_event_add_time_relative(l->cp.manager->event, &l->rescan, CLOCK_BOOTTIME, when, 0, on_rescan, l);
+                r = sd_event_add_time_relative(l->cp.host->event, &l->rescan, CLOCK_BOOTTIME, when, 0, on_rescan, l);
                 if (r >= 0)
                         (void) sd_event_source_set_description(l->rescan, "local-rescan");
         }
@@ -93,10 +92,10 @@ static void local_take(LocalControlPlane *l, const char *name) {
                 if (asprintf(&reason, "(document): the inbox entry %s %s", shown, read_error_to_string(r, JOB_DOCUMENT_MAX, buf)) < 0)
                         return;
                 log_warning("Inbox %s/%s: %s; rejecting it", l->inbox, shown, reason);
-                r = manager_reject_job(l->cp.manager, &l->cp, stem, reason);
+                r = control_plane_reject_job(&l->cp, stem, reason);
         } else
-                /* The manager logs the job's arrival under its id (QUEUED or REJECTED). */
-                r = manager_submit_job(l->cp.manager, &l->cp, text, size, stem);
+                /* The host logs the job's arrival under its id (QUEUED or REJECTED). */
+                r = control_plane_submit_job(&l->cp, text, size, stem);
 
         if (r < 0 && r != -EEXIST) {
                 /* Nothing recorded: keep the document, it is taken again a little later. */
@@ -150,7 +149,7 @@ static int local_start(ControlPlane *cp) {
                         return log_error_errno(errno, "Cannot create inbox %s: %m", l->inbox);
 
                 /* IN_MOVED_TO: renamed in (the documented way); IN_CLOSE_WRITE: copied in by hand. */
-                r = sd_event_add_inotify(cp->manager->event, &l->watch, l->inbox,
+                r = sd_event_add_inotify(cp->host->event, &l->watch, l->inbox,
                                          IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR, on_inbox, l);
                 if (r < 0)
                         return log_error_errno(r, "Cannot watch inbox %s: %m", l->inbox);
@@ -188,14 +187,14 @@ static const ControlPlaneVTable local_vtable = {
         .free = local_free,
 };
 
-int local_control_plane_new(Manager *m, const char *inbox, ControlPlane **ret) {
+int local_control_plane_new(const ControlPlaneHost *host, const char *inbox, ControlPlane **ret) {
         LocalControlPlane *l;
 
         l = calloc(1, sizeof(LocalControlPlane));
         if (!l)
                 return -ENOMEM;
 
-        l->cp = (ControlPlane) { .vtable = &local_vtable, .manager = m };
+        l->cp = (ControlPlane) { .vtable = &local_vtable, .host = host };
         l->inbox = strdup(inbox);
         if (!l->inbox) {
                 free(l);

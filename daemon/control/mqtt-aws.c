@@ -281,7 +281,7 @@ static void aws_retry_later(Mqtt *m, const char *why) {
         a->request_timer = sd_event_source_disable_unref(a->request_timer);
         a->retry_timer = sd_event_source_disable_unref(a->retry_timer);
         log_warning("MQTT: %s; retrying in %.1f s", why, (double) d / USEC_PER_SEC);
-        r = sd_event_add_time_relative(m->cp.manager->event, &a->retry_timer, CLOCK_MONOTONIC, d, 0, on_retry, m);
+        r = sd_event_add_time_relative(m->cp.host->event, &a->retry_timer, CLOCK_MONOTONIC, d, 0, on_retry, m);
         if (r < 0)
                 log_error_errno(r, "MQTT: cannot arm the retry timer: %m");
 }
@@ -316,7 +316,7 @@ static void aws_server_ended(Mqtt *m, AwsJob *j, const char *why) {
 
         if (asprintf(&reason, "canceled by the control plane (AWS IoT Jobs: %s)", why) < 0)
                 reason = NULL;
-        r = manager_cancel_job(m->cp.manager, j->id, reason ?: "canceled by the control plane");
+        r = control_plane_cancel_job(&m->cp, j->id, reason ?: "canceled by the control plane");
         if (r == 0)
                 log_ctx_notice(&((LogContext) { .job_id = j->id, .message_id = DFOTAD_MESSAGE_CP_JOB_ENDED }),
                                "Job %s: the control plane ended the job (%s) before AT+QFOTADL was sent; canceled here",
@@ -498,11 +498,11 @@ static int aws_send(Mqtt *m, OutboxEntry *e) {
         free(a->request_token);
         a->request_token = TAKE_PTR(token);
         a->request_timer = sd_event_source_disable_unref(a->request_timer);
-        r = sd_event_add_time_relative(m->cp.manager->event, &a->request_timer, CLOCK_MONOTONIC,
+        r = sd_event_add_time_relative(m->cp.host->event, &a->request_timer, CLOCK_MONOTONIC,
                                        m->config->request_timeout, 0, on_request_timeout, m);
         if (r < 0)
                 log_warning_errno(r, "MQTT: cannot arm the request timer: %m");
-        (void) sd_event_now(m->cp.manager->event, CLOCK_MONOTONIC, &a->last_sent);
+        (void) sd_event_now(m->cp.host->event, CLOCK_MONOTONIC, &a->last_sent);
         return 0;
 }
 
@@ -631,7 +631,7 @@ static AwsJob *aws_adopt_execution(Mqtt *m, const char *id, int64_t number, int6
                 log_debug("MQTT: job %s execution %" PRId64 " is known already", id, number);
                 return NULL;
         }
-        if (!j && manager_job_exists(m->cp.manager, id)) {
+        if (!j && control_plane_job_exists(&m->cp, id)) {
                 log_info("MQTT: job %s is known here already (not from AWS IoT Jobs), ignoring it", id);
                 return NULL;
         }
@@ -640,8 +640,8 @@ static AwsJob *aws_adopt_execution(Mqtt *m, const char *id, int64_t number, int6
                  * is kept aside, the new execution starts from scratch. */
                 _cleanup_free_ char *old = NULL, *kept = NULL;
 
-                if (asprintf(&old, "%s/%s.json", m->cp.manager->jobs_directory, id) < 0 ||
-                    asprintf(&kept, "%s/%s.json.execution-%" PRId64, m->cp.manager->jobs_directory, id, j->execution_number) < 0)
+                if (asprintf(&old, "%s/%s.json", m->cp.host->jobs_directory, id) < 0 ||
+                    asprintf(&kept, "%s/%s.json.execution-%" PRId64, m->cp.host->jobs_directory, id, j->execution_number) < 0)
                         return NULL;
                 r = state_file_rename(old, kept);
                 if (r < 0 && r != -ENOENT) {
@@ -877,7 +877,7 @@ static void aws_unparsable(Mqtt *m, const char *api, const char *topic_safe, con
 
                         j = aws_adopt_execution(m, scan.job_id, scan.execution_number ?: 1, scan.version ?: 1);
                         if (j) {
-                                r = manager_reject_job(m->cp.manager, &m->cp, j->id, reason);
+                                r = control_plane_reject_job(&m->cp, j->id, reason);
                                 if (r < 0 && r != -EEXIST) {
                                         log_error_errno(r, "MQTT: job %s could not be recorded; it is taken when offered again: %m",
                                                         j->id);
@@ -1048,7 +1048,7 @@ static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
         AwsJobs *a = m->aws;
         usec_t now;
 
-        (void) sd_event_now(m->cp.manager->event, CLOCK_MONOTONIC, &now);
+        (void) sd_event_now(m->cp.host->event, CLOCK_MONOTONIC, &now);
 
         /* Counted from the last update sent, whatever sent it. */
         if (now < a->last_sent + m->config->heartbeat)
@@ -1106,7 +1106,7 @@ static int aws_init(Mqtt *m) {
         }
 
         if (m->config->heartbeat > 0) {
-                r = sd_event_add_time_relative(m->cp.manager->event, &a->heartbeat_timer, CLOCK_MONOTONIC,
+                r = sd_event_add_time_relative(m->cp.host->event, &a->heartbeat_timer, CLOCK_MONOTONIC,
                                                m->config->heartbeat, 0, on_heartbeat, m);
                 if (r < 0)
                         return r;
@@ -1120,7 +1120,7 @@ static bool aws_knows_job(Mqtt *m, const char *id) {
         return aws_job_find(m->aws, id);
 }
 
-/* The manager pruned the ended job's record: its execution goes too, unless a status of it is
+/* The core pruned the ended job's record: its execution goes too, unless a status of it is
  * still to be delivered (aws_send() needs the execution to address it). The service does not
  * offer an ended execution again. */
 static void aws_job_pruned(Mqtt *m, const char *id) {

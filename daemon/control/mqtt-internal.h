@@ -6,7 +6,6 @@
 
 #include "control-plane.h"
 #include "job.h"
-#include "manager.h"
 #include "mqtt-client.h"
 #include "outbox.h"
 
@@ -36,7 +35,7 @@ typedef struct MqttDialectOps {
         void (*inventory)(Mqtt *m);
         /* Optional. Whether the dialect holds state of job id (AWS: its execution). */
         bool (*knows_job)(Mqtt *m, const char *id);
-        /* Optional. The manager pruned job id's ended record: the dialect's state of it goes too. */
+        /* Optional. The core pruned job id's ended record: the dialect's state of it goes too. */
         void (*job_pruned)(Mqtt *m, const char *id);
         void (*done)(Mqtt *m);
 } MqttDialectOps;
@@ -105,5 +104,5 @@ typedef struct AwsScan {
 void mqtt_aws_scan(const char *p, size_t n, AwsScan *ret);
 
 /* Submits a job document received as JSON text under the id the protocol gives it (document "id"
- * set to id first when the text is a JSON object). Returns manager_submit_job_as()'s result. */
+ * set to id first when the text is a JSON object). Returns ControlPlaneHost.submit_as()'s result. */
 int mqtt_submit(Mqtt *m, const char *text, size_t len, const char *id);

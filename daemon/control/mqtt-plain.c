@@ -9,7 +9,6 @@
 
 #include <stdio.h>
 
-#include "queue.h"
 #include "escape.h"
 #include "json-util.h"
 #include "log.h"
@@ -30,11 +29,8 @@ static int plain_init(Mqtt *m) {
         return m->subscriptions ? 0 : -ENOMEM;
 }
 
-static json_object *plain_modem_to_json(const Modem *modem) {
+static json_object *plain_modem_to_json(const ControlPlaneModem *modem) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
-        const JobRecord *rec = job_queue_current(job_queue_of(modem));
-        /* A job keeps its module "busy" also while the module reboots without a port. */
-        const char *state = rec ? "busy" : !modem->channel ? "absent" : !modem->identified ? "identifying" : "idle";
 
         if (!o)
                 return NULL;
@@ -42,10 +38,10 @@ static json_object *plain_modem_to_json(const Modem *modem) {
             json_object_object_add(o, "imei", modem->imei ? json_object_new_string(modem->imei) : NULL) < 0 ||
             json_object_object_add(o, "model", modem->model ? json_object_new_string(modem->model) : NULL) < 0 ||
             json_object_object_add(o, "revision", modem->revision ? json_object_new_string(modem->revision) : NULL) < 0 ||
-            json_object_object_add(o, "family", modem->profile ? json_object_new_string(modem->profile->name) : NULL) < 0 ||
-            json_object_object_add(o, "state", json_object_new_string(state)) < 0 ||
-            json_object_object_add(o, "job", rec ? json_object_new_string(rec->job->id) : NULL) < 0 ||
-            json_object_object_add(o, "job_state", rec ? json_object_new_string(job_state_to_string(rec->state)) : NULL) < 0)
+            json_object_object_add(o, "family", modem->family ? json_object_new_string(modem->family) : NULL) < 0 ||
+            json_object_object_add(o, "state", json_object_new_string(control_plane_modem_state_to_string(modem->state))) < 0 ||
+            json_object_object_add(o, "job", modem->job_id ? json_object_new_string(modem->job_id) : NULL) < 0 ||
+            json_object_object_add(o, "job_state", modem->job_id ? json_object_new_string(job_state_to_string(modem->job_state)) : NULL) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -53,16 +49,21 @@ static json_object *plain_modem_to_json(const Modem *modem) {
 static void plain_inventory(Mqtt *m) {
         _cleanup_(json_object_putp) json_object *o = NULL, *modems = NULL;
         _cleanup_free_ char *topic = NULL, *text = NULL;
-        Manager *manager = m->cp.manager;
+        _cleanup_free_ ControlPlaneModem *inventory = NULL;
+        size_t n_inventory = 0;
         const char *payload;
         char ts[32];
         int r;
 
+        r = control_plane_inventory(&m->cp, &inventory, &n_inventory);
+        if (r < 0)
+                return;
+
         modems = json_object_new_array();
         if (!modems)
                 return;
-        for (size_t i = 0; i < manager->n_modems; i++) {
-                json_object *x = plain_modem_to_json(manager->modems[i]);
+        for (size_t i = 0; i < n_inventory; i++) {
+                json_object *x = plain_modem_to_json(&inventory[i]);
 
                 if (!x || json_object_array_add(modems, x) < 0) {
                         json_object_put(x);
@@ -118,7 +119,7 @@ static void plain_reject_level(Mqtt *m, const char *level) {
                 log_error_errno(r, "MQTT: cannot derive a job id from a job topic: %m");
                 return;
         }
-        if (manager_job_exists(m->cp.manager, id)) {
+        if (control_plane_job_exists(&m->cp, id)) {
                 log_debug("MQTT: the job topic level of job %s is known already, ignoring its document", id);
                 return;
         }
@@ -131,7 +132,7 @@ static void plain_reject_level(Mqtt *m, const char *level) {
                 return;
         }
 
-        r = manager_reject_job(m->cp.manager, &m->cp, id, reason);
+        r = control_plane_reject_job(&m->cp, id, reason);
         if (r < 0 && r != -EEXIST)
                 /* Nothing recorded: the retained document comes again at the next connect. */
                 log_error_errno(r, "MQTT: job %s could not be recorded; it is taken at the next connect: %m", id);
@@ -160,7 +161,7 @@ static void plain_message(Mqtt *m, const char *topic, const char *topic_safe, co
         }
 
         /* Retained jobs come again with every connect: known ones are not news. */
-        if (manager_job_exists(m->cp.manager, rest)) {
+        if (control_plane_job_exists(&m->cp, rest)) {
                 log_debug("MQTT: job %s is known already, ignoring its document", rest);
                 return;
         }

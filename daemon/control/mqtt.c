@@ -63,10 +63,10 @@ int mqtt_submit(Mqtt *m, const char *text, size_t len, const char *id) {
                 if (json_object_object_add(doc, "id", json_object_new_string(id)) < 0)
                         return -ENOMEM;
                 s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
-                return manager_submit_job_as(m->cp.manager, &m->cp, s, strlen(s), id);
+                return control_plane_submit_job_as(&m->cp, s, strlen(s), id);
         }
 
-        return manager_submit_job_as(m->cp.manager, &m->cp, text, len, id);
+        return control_plane_submit_job_as(&m->cp, text, len, id);
 }
 
 /* ---- the outbox pump ---- */
@@ -108,7 +108,7 @@ void mqtt_pump(Mqtt *m) {
 
         /* Deferred: callers are often inside libmosquitto's callbacks or the engine's funnel. */
         if (!m->pump_defer) {
-                r = sd_event_add_defer(m->cp.manager->event, &m->pump_defer, on_pump, m);
+                r = sd_event_add_defer(m->cp.host->event, &m->pump_defer, on_pump, m);
                 if (r < 0) {
                         log_error_errno(r, "MQTT: cannot schedule the outbox: %m");
                         return;
@@ -239,7 +239,7 @@ static int reconcile_one(const char *path, JobRecord **recp, const char *why, vo
  * compares: every record of ours whose state is not what the outbox last had for it is queued
  * again (outbox.h). One record at a time is in memory. */
 static int mqtt_reconcile(Mqtt *m) {
-        return job_record_foreach(m->cp.manager->jobs_directory, reconcile_one, m);
+        return job_record_foreach(m->cp.host->jobs_directory, reconcile_one, m);
 }
 
 static int mqtt_start(ControlPlane *cp) {
@@ -266,7 +266,7 @@ static void mqtt_modems_changed(ControlPlane *cp) {
 }
 
 /* The plane knows a job it has a status of (pending or delivered) or, on AWS IoT Jobs, an
- * execution of: whose job a record that cannot be read was (manager_record_damaged()). */
+ * execution of: whose job a record that cannot be read was (ControlPlaneVTable.knows_job). */
 static bool mqtt_knows_job(ControlPlane *cp, const char *id) {
         _cleanup_(json_object_putp) json_object *last = NULL;
         Mqtt *m = (Mqtt *) cp;
@@ -339,7 +339,7 @@ static void mqtt_freep(Mqtt **m) {
                 mqtt_free(&(*m)->cp);
 }
 
-int mqtt_control_plane_new(Manager *manager, const MqttConfig *config, ControlPlane **ret) {
+int mqtt_control_plane_new(const ControlPlaneHost *host, const MqttConfig *config, ControlPlane **ret) {
         _cleanup_(mqtt_freep) Mqtt *m = NULL;
         _cleanup_free_ char *outbox_dir = NULL;
         static const MqttClientHandlers handlers = {
@@ -353,7 +353,7 @@ int mqtt_control_plane_new(Manager *manager, const MqttConfig *config, ControlPl
         m = calloc(1, sizeof(Mqtt));
         if (!m)
                 return -ENOMEM;
-        m->cp = (ControlPlane) { .vtable = &mqtt_vtable, .manager = manager };
+        m->cp = (ControlPlane) { .vtable = &mqtt_vtable, .host = host };
         m->config = config;
         m->inflight_mid = -1;
 
@@ -370,14 +370,14 @@ int mqtt_control_plane_new(Manager *manager, const MqttConfig *config, ControlPl
         }
 
         if (asprintf(&m->availability_topic, "%s/%s/availability", config->prefix, config->device_id) < 0 ||
-            asprintf(&m->state_directory, "%s/mqtt", manager->config->state_directory) < 0 ||
-            asprintf(&outbox_dir, "%s/outbox", manager->config->state_directory) < 0)
+            asprintf(&m->state_directory, "%s/mqtt", host->state_directory) < 0 ||
+            asprintf(&outbox_dir, "%s/outbox", host->state_directory) < 0)
                 return -ENOMEM;
 
         if (mkdir(outbox_dir, STATE_DIRECTORY_MODE) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create %s: %m", outbox_dir);
         free(outbox_dir);
-        if (asprintf(&outbox_dir, "%s/outbox/mqtt", manager->config->state_directory) < 0)
+        if (asprintf(&outbox_dir, "%s/outbox/mqtt", host->state_directory) < 0)
                 return -ENOMEM;
         r = outbox_open(outbox_dir, &m->outbox);
         if (r < 0)
@@ -390,7 +390,7 @@ int mqtt_control_plane_new(Manager *manager, const MqttConfig *config, ControlPl
         if (r < 0)
                 return r;
 
-        r = mqtt_client_new(manager->event, config, m->availability_topic, "offline", &handlers, m, &m->client);
+        r = mqtt_client_new(host->event, config, m->availability_topic, "offline", &handlers, m, &m->client);
         if (r < 0)
                 return log_error_errno(r, "Cannot create the MQTT client: %m");
 

@@ -760,7 +760,7 @@ static int config_parse_records(json_object *v, const char *key_path, void *data
 }
 
 static const JsonField local_keys[] = {
-        { "inbox", config_parse_path, offsetof(Config, inbox) },
+        { "inbox", config_parse_path, offsetof(Config, control_planes.inbox) },
 };
 
 static int config_parse_local(json_object *v, const char *key_path, void *data, char **reterr) {
@@ -768,13 +768,6 @@ static int config_parse_local(json_object *v, const char *key_path, void *data, 
 }
 
 /* ---- mqtt: the MQTT control plane (issue 5) ------------------------------------------------- */
-
-static const char *const mqtt_dialect_table[_MQTT_DIALECT_MAX] = {
-        [MQTT_DIALECT_PLAIN]         = "plain",
-        [MQTT_DIALECT_AWS_IOT_JOBS]  = "aws-iot-jobs",
-};
-
-DEFINE_STRING_TABLE_LOOKUP(mqtt_dialect, MqttDialect);
 
 /* Per MQTT 3.1.1 §3.1.2.10 keepalive is a 16-bit number of seconds; below 5 s the pings would be
  * most of the traffic. */
@@ -791,26 +784,6 @@ DEFINE_STRING_TABLE_LOOKUP(mqtt_dialect, MqttDialect);
  * its default until mqtt_config_finish(): these values cannot come from the config file. */
 #define MQTT_STEP_TIMEOUT_UNSET UINT_MAX
 /* dialect: _MQTT_DIALECT_INVALID; strings: NULL; port, keepalive, protocol, the usec_t: 0. */
-
-MqttConfig *mqtt_config_free(MqttConfig *c) {
-        if (!c)
-                return NULL;
-
-        free(c->host);
-        free(c->device_id);
-        free(c->client_id);
-        free(c->thing_name);
-        free(c->prefix);
-        free(c->username);
-        erase_and_free(c->password);
-        free(c->password_file);
-        free(c->ca_file);
-        free(c->certificate_file);
-        free(c->key_file);
-        free(c->alpn);
-        free(c);
-        return NULL;
-}
 
 static MqttConfig *mqtt_config_new(void) {
         MqttConfig *c = calloc(1, sizeof(MqttConfig));
@@ -1296,7 +1269,7 @@ static const JsonField config_keys[] = {
         { "records",         config_parse_records,   0                                 },
         { "local",           config_parse_local,     0                                 },
         { "hotplug",         config_parse_bool,      offsetof(Config, hotplug)         },
-        { "mqtt",            config_parse_mqtt,      offsetof(Config, mqtt)            },
+        { "mqtt",            config_parse_mqtt,      offsetof(Config, control_planes.mqtt) },
 };
 
 /* key_path is NULL for the top level. */
@@ -1419,15 +1392,15 @@ static int config_fill_defaults(Config *c) {
 static int config_finish(Config *c, const char *mqtt_source, char **reterr) {
         int r;
 
-        if (!c->inbox && asprintf(&c->inbox, "%s/inbox", c->state_directory) < 0) {
-                c->inbox = NULL;
+        if (!c->control_planes.inbox && asprintf(&c->control_planes.inbox, "%s/inbox", c->state_directory) < 0) {
+                c->control_planes.inbox = NULL;
                 return -ENOMEM;
         }
 
-        if (c->mqtt) {
+        if (c->control_planes.mqtt) {
                 _cleanup_free_ char *err = NULL;
 
-                r = mqtt_config_finish(c->mqtt, &err);
+                r = mqtt_config_finish(c->control_planes.mqtt, &err);
                 if (r < 0)
                         return err ? reason_set(reterr, r, mqtt_source, "%s", err) : r;
         }
@@ -1439,8 +1412,7 @@ static void config_done(Config *c) {
         free(c->state_directory);
         modem_config_free_many(c->modems, c->n_modems);
         strv_free(c->reset.command);
-        free(c->inbox);
-        mqtt_config_free(c->mqtt);
+        control_planes_config_done(&c->control_planes);
 }
 
 Config *config_free(Config *c) {

@@ -111,6 +111,78 @@ static int manager_attach_queue(Manager *m, Modem *modem) {
                                 m, NULL);
 }
 
+/* ---- the control planes' host (control-plane.h): thin adapters around the manager_*() calls ---- */
+
+static int host_submit(ControlPlane *origin, const char *text, size_t size, const char *fallback_id, void *userdata) {
+        return manager_submit_job(userdata, origin, text, size, fallback_id);
+}
+
+static int host_submit_as(ControlPlane *origin, const char *text, size_t size, const char *id, void *userdata) {
+        return manager_submit_job_as(userdata, origin, text, size, id);
+}
+
+static int host_reject(ControlPlane *origin, const char *id, const char *reason, void *userdata) {
+        return manager_reject_job(userdata, origin, id, reason);
+}
+
+static bool host_job_exists(const char *id, void *userdata) {
+        return manager_job_exists(userdata, id);
+}
+
+static int host_cancel(const char *id, const char *reason, void *userdata) {
+        return manager_cancel_job(userdata, id, reason);
+}
+
+static int host_inventory(ControlPlaneModem **ret, size_t *ret_n, void *userdata) {
+        Manager *m = userdata;
+        ControlPlaneModem *l;
+
+        l = calloc(MAX(m->n_modems, 1U), sizeof(ControlPlaneModem));
+        if (!l)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < m->n_modems; i++) {
+                const Modem *modem = m->modems[i];
+                const JobRecord *rec = job_queue_current(job_queue_of(modem));
+
+                l[i] = (ControlPlaneModem) {
+                        .port = modem->port,
+                        .imei = modem->imei,
+                        .model = modem->model,
+                        .revision = modem->revision,
+                        .family = modem->profile ? modem->profile->name : NULL,
+                        /* A job keeps its module "busy" also while the module reboots without a port. */
+                        .state = rec ? CONTROL_PLANE_MODEM_BUSY :
+                                 !modem->channel ? CONTROL_PLANE_MODEM_ABSENT :
+                                 !modem->identified ? CONTROL_PLANE_MODEM_IDENTIFYING :
+                                 CONTROL_PLANE_MODEM_IDLE,
+                        .job_id = rec ? rec->job->id : NULL,
+                        .job_state = rec ? rec->state : _JOB_STATE_INVALID,
+                };
+        }
+
+        *ret = l;
+        *ret_n = m->n_modems;
+        return 0;
+}
+
+/* Before the planes are created: they keep a pointer to it. */
+static void manager_host_init(Manager *m) {
+        m->host = (ControlPlaneHost) {
+                .event = m->event,
+                .state_directory = m->config->state_directory,
+                .jobs_directory = m->jobs_directory,
+                .state_write_retry = m->config->timeouts.state_write_retry,
+                .submit = host_submit,
+                .submit_as = host_submit_as,
+                .reject = host_reject,
+                .job_exists = host_job_exists,
+                .cancel = host_cancel,
+                .inventory = host_inventory,
+                .userdata = m,
+        };
+}
+
 int manager_new(Config *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
@@ -197,26 +269,14 @@ int manager_new(Config *config, Manager **ret) {
                         return log_error_errno(r, "Failed to set up udev hotplug: %m");
         }
 
-        r = local_control_plane_new(m, config->inbox, &m->local);
+        manager_host_init(m);
+
+        r = control_planes_new(&m->host, &config->control_planes, &m->planes, &m->n_planes);
         if (r < 0)
                 return r;
 
-        if (config->mqtt) {
-                r = mqtt_control_plane_new(m, config->mqtt, &m->mqtt);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to set up the MQTT control plane: %m");
-        }
-
         *ret = TAKE_PTR(m);
         return 0;
-}
-
-static ControlPlane *manager_find_control_plane(Manager *m, const char *name) {
-        if (m->local && streq_ptr(name, m->local->vtable->name))
-                return m->local;
-        if (m->mqtt && streq_ptr(name, m->mqtt->vtable->name))
-                return m->mqtt;
-        return NULL;
 }
 
 static Modem *manager_find_modem_by_port(Manager *m, const char *port) {
@@ -466,8 +526,9 @@ void manager_update_status(Manager *m) {
         m->last_status = TAKE_PTR(status);
 
         /* STATUS= names every modem with its state: when it changes, so does an inventory. */
-        if (m->mqtt && m->mqtt->vtable->modems_changed)
-                m->mqtt->vtable->modems_changed(m->mqtt);
+        for (size_t i = 0; i < m->n_planes; i++)
+                if (m->planes[i]->vtable->modems_changed)
+                        m->planes[i]->vtable->modems_changed(m->planes[i]);
 }
 
 /* ---- modules on hold: the module of a record that could not be read ---- */
@@ -559,7 +620,7 @@ static void manager_update_parent(Manager *m, const JobRecord *exec) {
 }
 
 void manager_report(Manager *m, const JobRecord *record) {
-        ControlPlane *cp = manager_find_control_plane(m, record->control_plane);
+        ControlPlane *cp = control_plane_find(m->planes, m->n_planes, record->control_plane);
         int r;
 
         if (cp) {
@@ -1007,13 +1068,14 @@ static void manager_resume_parent(Manager *m, JobRecord *p) {
 }
 
 /* Unfinished executions from the last run: back onto their modem, before the ports open. */
-static ControlPlane *manager_control_plane_knowing(Manager *m, const char *id) {
-        ControlPlane *planes[] = { m->mqtt, m->local };
 
-        for (size_t i = 0; i < ELEMENTSOF(planes); i++)
-                if (planes[i] && planes[i]->vtable->knows_job && planes[i]->vtable->knows_job(planes[i], id))
-                        return planes[i];
-        return m->local;
+/* The first plane, in list order, whose status store knows job id; NULL when none does (the
+ * caller then falls back to CONTROL_PLANE_FALLBACK, which has no status store to ask). */
+static ControlPlane *manager_control_plane_knowing(Manager *m, const char *id) {
+        for (size_t i = 0; i < m->n_planes; i++)
+                if (m->planes[i]->vtable->knows_job && m->planes[i]->vtable->knows_job(m->planes[i], id))
+                        return m->planes[i];
+        return NULL;
 }
 
 /* A record that cannot be read (issue 9 item 10): moved aside, its job ends FAILED on its control
@@ -1040,7 +1102,7 @@ static void manager_record_damaged(Manager *m, const char *path, const char *why
         if (!rec->control_plane) {
                 ControlPlane *cp = manager_control_plane_knowing(m, rec->job->id);
 
-                (void) free_and_strdup(&rec->control_plane, cp ? cp->vtable->name : "local");
+                (void) free_and_strdup(&rec->control_plane, cp ? cp->vtable->name : CONTROL_PLANE_FALLBACK);
         }
 
         r = job_record_save(rec);
@@ -1103,11 +1165,9 @@ static void manager_prune(Manager *m, PruneCandidate *l, size_t n) {
         if (r < 0)
                 log_warning_errno(r, "Cannot prune every ended job record: %m");
         for (size_t i = 0; i < n_ids; i++) {
-                ControlPlane *planes[] = { m->local, m->mqtt };
-
-                for (size_t k = 0; k < ELEMENTSOF(planes); k++)
-                        if (planes[k] && planes[k]->vtable->job_pruned)
-                                planes[k]->vtable->job_pruned(planes[k], ids[i]);
+                for (size_t k = 0; k < m->n_planes; k++)
+                        if (m->planes[k]->vtable->job_pruned)
+                                m->planes[k]->vtable->job_pruned(m->planes[k], ids[i]);
         }
         log_info("Pruned %zu ended job record(s) (records.max_count %u, records.max_age_days %g); their ids stay taken",
                  n_ids, m->config->records_max_count, (double) m->config->records_max_age / (24.0 * 3600 * USEC_PER_SEC));
@@ -1311,13 +1371,10 @@ int manager_start(Manager *m) {
         }
         m->started = true;
 
-        r = m->local->vtable->start(m->local);
-        if (r < 0)
-                return r;
-
-        /* After the resume: the outbox replays what the last run could not deliver, then new work. */
-        if (m->mqtt) {
-                r = m->mqtt->vtable->start(m->mqtt);
+        /* After the resume, in list order (control-plane.c): the local inbox first, then the MQTT
+         * outbox replays what the last run could not deliver before new work comes in. */
+        for (size_t i = 0; i < m->n_planes; i++) {
+                r = m->planes[i]->vtable->start(m->planes[i]);
                 if (r < 0)
                         return r;
         }
@@ -1340,8 +1397,9 @@ int manager_run(Manager *m) {
         for (size_t i = 0; i < m->n_modems; i++)
                 (void) job_queue_flush(job_queue_of(m->modems[i]));
 
-        if (m->mqtt && m->mqtt->vtable->stop)
-                m->mqtt->vtable->stop(m->mqtt);
+        for (size_t i = 0; i < m->n_planes; i++)
+                if (m->planes[i]->vtable->stop)
+                        m->planes[i]->vtable->stop(m->planes[i]);
 
         return r;
 }
@@ -1377,8 +1435,7 @@ Manager *manager_free(Manager *m) {
         /* After every modem: their engines hold inhibitions. */
         m->mm = mm_client_free(m->mm);
 
-        control_plane_free(m->local);
-        control_plane_free(m->mqtt);
+        m->planes = control_planes_free(m->planes, m->n_planes);
         /* Last: what the disk refused so far gets one more try, and the log names what is lost. */
         (void) state_file_flush();
         sd_event_unref(m->event);

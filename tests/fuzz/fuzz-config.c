@@ -48,8 +48,8 @@ static void check_config(const Config *c) {
                 }
         }
 
-        if (c->mqtt) {
-                const MqttConfig *q = c->mqtt;
+        if (c->control_planes.mqtt) {
+                const MqttConfig *q = c->control_planes.mqtt;
 
                 fuzz_assert(q->dialect >= 0 && q->dialect < _MQTT_DIALECT_MAX);
                 fuzz_assert(!isempty(q->host));

@@ -121,8 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         r = manager_new(config, &manager);
         if (r < 0)
                 fuzz_fail("manager_new(): %s", strerror(-r));
-        fuzz_assert(manager->mqtt);
-        m = (Mqtt *) manager->mqtt;
+        m = (Mqtt *) control_plane_find(manager->planes, manager->n_planes, "mqtt");
+        fuzz_assert(m);
         if (aws)
                 fuzz_assert(mqtt_aws_set_start_next_token(m, "fuzz-token") == 0);
 

@@ -186,7 +186,7 @@ static void test_defaults_missing_default_file(void **state) {
         assert_null(c->reset.command);
         assert_false(c->reset.try_at_first);
         assert_default_records(c);
-        assert_string_equal(c->inbox, CONFIG_DEFAULT_STATE_DIRECTORY "/inbox");
+        assert_string_equal(c->control_planes.inbox, CONFIG_DEFAULT_STATE_DIRECTORY "/inbox");
 }
 
 static void test_missing_explicit_file(void **state) {
@@ -209,7 +209,7 @@ static void test_init_defaults(void **state) {
         assert_int_equal(setenv("STATE_DIRECTORY", "/var/lib/dfotad-a:/var/lib/dfotad-b", 1), 0);
         assert_int_equal(config_init_defaults(c), 0);
         assert_string_equal(c->state_directory, "/var/lib/dfotad-a");
-        assert_string_equal(c->inbox, "/var/lib/dfotad-a/inbox");
+        assert_string_equal(c->control_planes.inbox, "/var/lib/dfotad-a/inbox");
         assert_int_equal(c->log_level, LOG_INFO);
         assert_default_timeouts(&c->timeouts);
         assert_default_records(c);
@@ -234,14 +234,14 @@ static void test_state_directory_env(void **state) {
                 c = load_ok(d->conf, false);
                 assert_string_equal(c->state_directory, cases[i].want);
                 assert_true(asprintf(&inbox, "%s/inbox", cases[i].want) > 0);
-                assert_string_equal(c->inbox, inbox);
+                assert_string_equal(c->control_planes.inbox, inbox);
         }
 
         /* The file wins over the environment. */
         write_file(d->conf, "{'state_directory': '/srv/dfotad'}");
         _cleanup_(config_freep) Config *c = load_ok(d->conf, true);
         assert_string_equal(c->state_directory, "/srv/dfotad");
-        assert_string_equal(c->inbox, "/srv/dfotad/inbox");
+        assert_string_equal(c->control_planes.inbox, "/srv/dfotad/inbox");
 }
 
 static void test_every_key(void **state) {
@@ -286,7 +286,7 @@ static void test_every_key(void **state) {
         assert_true(c->reset.try_at_first);
         assert_int_equal(c->records_max_age, 7 * 24 * 3600 * USEC_PER_SEC);
         assert_int_equal(c->records_max_count, 50);
-        assert_string_equal(c->inbox, "/srv/inbox");
+        assert_string_equal(c->control_planes.inbox, "/srv/inbox");
 }
 
 static void test_values(void **state) {
@@ -719,7 +719,7 @@ static void test_dropins(void **state) {
         assert_string_equal(c->modems[0].port, "/dev/ttyS1");
         /* local merges: no drop-in touched it */
         assert_string_equal(c->state_directory, "/srv/b");
-        assert_string_equal(c->inbox, "/srv/in");
+        assert_string_equal(c->control_planes.inbox, "/srv/in");
 }
 
 static void test_dropins_inbox_default_and_missing_main(void **state) {
@@ -733,7 +733,7 @@ static void test_dropins_inbox_default_and_missing_main(void **state) {
 
         c = load_ok(d->conf, false);
         assert_string_equal(c->state_directory, "/srv/two");
-        assert_string_equal(c->inbox, "/srv/two/inbox");
+        assert_string_equal(c->control_planes.inbox, "/srv/two/inbox");
         assert_int_equal(c->timeouts.verify, 1 * USEC_PER_SEC);
 }
 
@@ -1099,7 +1099,7 @@ static void test_mqtt_every_key(void **state) {
         write_file(d->conf, text);
 
         c = load_ok(d->conf, true);
-        m = c->mqtt;
+        m = c->control_planes.mqtt;
         assert_non_null(m);
         assert_int_equal(m->dialect, MQTT_DIALECT_AWS_IOT_JOBS);
         assert_string_equal(m->host, "a1b2c3-ats.iot.eu-west-1.amazonaws.com");
@@ -1141,7 +1141,7 @@ static void test_mqtt_defaults(void **state) {
         /* No "mqtt": no MQTT. */
         write_file(d->conf, "{'log_level': 'info'}");
         c = load_ok(d->conf, true);
-        assert_null(c->mqtt);
+        assert_null(c->control_planes.mqtt);
         c = config_free(c);
 
         write_file(d->conf, "{'mqtt': {'dialect': 'plain', 'host': 'broker.example'}}");
@@ -1154,7 +1154,7 @@ static void test_mqtt_defaults(void **state) {
                 assert_non_null(hostname);
         }
         c = load_ok(d->conf, true);
-        m = c->mqtt;
+        m = c->control_planes.mqtt;
         assert_non_null(m);
         assert_int_equal(m->dialect, MQTT_DIALECT_PLAIN);
         assert_string_equal(m->host, "broker.example");
@@ -1184,7 +1184,7 @@ static void test_mqtt_defaults(void **state) {
         write_file(d->conf, "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': '192.0.2.1', 'device_id': 'gw:1',"
                             " 'protocol': '3.1.1', 'tls': {}}}");
         c = load_ok(d->conf, true);
-        m = c->mqtt;
+        m = c->control_planes.mqtt;
         assert_true(m->tls);
         assert_int_equal(m->port, 8883);
         assert_string_equal(m->client_id, "gw:1");
@@ -1196,30 +1196,30 @@ static void test_mqtt_defaults(void **state) {
         write_file(d->conf, "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': 'h', 'device_id': 'gw.1', 'thing_name': 't',"
                             " 'client_id': 'c'}}");
         c = load_ok(d->conf, true);
-        assert_string_equal(c->mqtt->device_id, "gw.1");
-        assert_string_equal(c->mqtt->thing_name, "t");
-        assert_string_equal(c->mqtt->client_id, "c");
+        assert_string_equal(c->control_planes.mqtt->device_id, "gw.1");
+        assert_string_equal(c->control_planes.mqtt->thing_name, "t");
+        assert_string_equal(c->control_planes.mqtt->client_id, "c");
         c = config_free(c);
 
         /* The plain dialect does not use thing_name: a '.' there is fine. */
         write_file(d->conf, "{'mqtt': {'dialect': 'plain', 'host': 'h', 'device_id': 'gw.1'}}");
         c = load_ok(d->conf, true);
-        assert_string_equal(c->mqtt->thing_name, "gw.1");
+        assert_string_equal(c->control_planes.mqtt->thing_name, "gw.1");
         c = config_free(c);
 
         /* A unix socket: no port (0), with or without TLS. */
         write_file(d->conf, "{'mqtt': {'dialect': 'plain', 'host': '/run/mosquitto/mqtt.sock', 'device_id': 'gw1',"
                             " 'tls': {}}}");
         c = load_ok(d->conf, true);
-        assert_string_equal(c->mqtt->host, "/run/mosquitto/mqtt.sock");
-        assert_int_equal(c->mqtt->port, 0);
+        assert_string_equal(c->control_planes.mqtt->host, "/run/mosquitto/mqtt.sock");
+        assert_int_equal(c->control_planes.mqtt->port, 0);
         c = config_free(c);
 
         /* Step timeouts off: no heartbeat. */
         write_file(d->conf, "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': 'h', 'device_id': 'gw1', 'step_timeout_minutes': 0}}");
         c = load_ok(d->conf, true);
-        assert_int_equal(c->mqtt->step_timeout_minutes, 0);
-        assert_int_equal(c->mqtt->heartbeat, 0);
+        assert_int_equal(c->control_planes.mqtt->step_timeout_minutes, 0);
+        assert_int_equal(c->control_planes.mqtt->heartbeat, 0);
         c = config_free(c);
 
         /* The limits exactly. */
@@ -1237,7 +1237,7 @@ static void test_mqtt_defaults(void **state) {
                             " 'device_id': 'dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd',"
                             " 'step_timeout_minutes': 10080, 'reconnect_min': 300, 'reconnect_max': 300}}");
         c = load_ok(d->conf, true);
-        m = c->mqtt;
+        m = c->control_planes.mqtt;
         assert_int_equal(m->port, 65535);
         assert_int_equal(m->keepalive, 65535);
         assert_int_equal(strlen(m->thing_name), MQTT_ID_MAX);
@@ -1250,7 +1250,7 @@ static void test_mqtt_defaults(void **state) {
         write_file(d->conf, "{'mqtt': {'dialect': 'aws-iot-jobs', 'host': 'h', 'device_id': 'gw1',"
                             " 'step_timeout_minutes': 1, 'heartbeat': 59.999999}}");
         c = load_ok(d->conf, true);
-        assert_int_equal(c->mqtt->heartbeat, 59999999);
+        assert_int_equal(c->control_planes.mqtt->heartbeat, 59999999);
 }
 
 /* A valid "mqtt" object to append keys to. */
@@ -1451,7 +1451,7 @@ static void test_mqtt_dropins(void **state) {
         write_dropin(d, "30-other.json", "{'log_level': 'debug'}");
 
         c = load_ok(d->conf, true);
-        m = c->mqtt;
+        m = c->control_planes.mqtt;
         assert_non_null(m);
         assert_int_equal(m->dialect, MQTT_DIALECT_AWS_IOT_JOBS);
         assert_string_equal(m->host, "broker.example");
@@ -1476,9 +1476,9 @@ static void test_mqtt_dropins(void **state) {
         write_dropin(d, "10-aws.json", "{'mqtt': {'dialect': 'plain', 'tls': {}}}");
         write_dropin(d, "20-port.json", "{'mqtt': {'step_timeout_minutes': 3}}");
         c = load_ok(d->conf, true);
-        assert_int_equal(c->mqtt->dialect, MQTT_DIALECT_PLAIN);
-        assert_int_equal(c->mqtt->port, 8883);
-        assert_int_equal(c->mqtt->heartbeat, 60 * USEC_PER_SEC);
+        assert_int_equal(c->control_planes.mqtt->dialect, MQTT_DIALECT_PLAIN);
+        assert_int_equal(c->control_planes.mqtt->port, 8883);
+        assert_int_equal(c->control_planes.mqtt->heartbeat, 60 * USEC_PER_SEC);
         c = config_free(c);
 
         /* "mqtt" only in a drop-in. */
@@ -1486,8 +1486,8 @@ static void test_mqtt_dropins(void **state) {
         write_dropin(d, "10-aws.json", "{'mqtt': {'dialect': 'plain', 'host': 'broker', 'device_id': 'gw1'}}");
         write_dropin(d, "20-port.json", "{}");
         c = load_ok(d->conf, true);
-        assert_non_null(c->mqtt);
-        assert_int_equal(c->mqtt->port, 1883);
+        assert_non_null(c->control_planes.mqtt);
+        assert_int_equal(c->control_planes.mqtt->port, 1883);
         c = config_free(c);
 
         /* A check across keys names the last file that set "mqtt" keys. */
@@ -1531,9 +1531,9 @@ static void test_mqtt_credentials(void **state) {
                                     " 'tls': {'certificate_file': '%s', 'key_file': 'mqtt-key'}}}", cert) > 0);
         write_file(d->conf, text);
         c = load_ok(d->conf, true);
-        assert_string_equal(c->mqtt->password, "from-credential");
-        assert_string_equal(c->mqtt->password_file, pw);
-        assert_string_equal(c->mqtt->key_file, key);
+        assert_string_equal(c->control_planes.mqtt->password, "from-credential");
+        assert_string_equal(c->control_planes.mqtt->password_file, pw);
+        assert_string_equal(c->control_planes.mqtt->key_file, key);
         c = config_free(c);
 
         /* Absolute paths are still paths. */
@@ -1542,7 +1542,7 @@ static void test_mqtt_credentials(void **state) {
         assert_true(asprintf(&text, MQ "'username': 'u', 'password_file': '%s'}}", pw) > 0);
         write_file(d->conf, text);
         c = load_ok(d->conf, true);
-        assert_string_equal(c->mqtt->password, "from-credential");
+        assert_string_equal(c->control_planes.mqtt->password, "from-credential");
         c = config_free(c);
 
         /* A missing credential names the key and the file. */
@@ -1612,12 +1612,12 @@ static int hostname_child(const Dir *d) {
                 write_file(d->conf, cases[i].json);
                 r = config_load(d->conf, true, &c, &err);
                 if (!cases[i].reason) {
-                        if (r < 0 || !c || !c->mqtt) {
+                        if (r < 0 || !c || !c->control_planes.mqtt) {
                                 fprintf(stderr, "case %zu: r=%i err=%s\n", i, r, strna(err));
                                 return 1;
                         }
-                        if (!streq(c->mqtt->device_id, cases[i].device_id)) {
-                                fprintf(stderr, "case %zu: device_id %s\n", i, c->mqtt->device_id);
+                        if (!streq(c->control_planes.mqtt->device_id, cases[i].device_id)) {
+                                fprintf(stderr, "case %zu: device_id %s\n", i, c->control_planes.mqtt->device_id);
                                 return 1;
                         }
                         config_free(c);

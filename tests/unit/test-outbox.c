@@ -8,12 +8,10 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
-#include "config.h"
 #include "control-plane.h"
 #include "fileio.h"
 #include "json-util.h"
 #include "log.h"
-#include "manager.h"
 #include "../../daemon/control/mqtt-internal.h"
 #include "outbox.h"
 #include "state-file.h"
@@ -362,7 +360,7 @@ static void test_unwritable_outbox_retry_timer(void **state) {
         sd_event_source_disable_unref(check);
 }
 
-/* The manager pruned job-a: its delivered copy goes; job-b's pending entry stays. */
+/* The core pruned job-a: its delivered copy goes; job-b's pending entry stays. */
 static void test_forget_job(void **state) {
         Dir *d = *state;
         _cleanup_(outbox_freep) Outbox *o = NULL;
@@ -487,8 +485,7 @@ static void test_mqtt_knows_and_prunes_jobs(void **state) {
                 .prefix = (char *) "dfotad", .keepalive = 60,
                 .reconnect_min = USEC_PER_SEC, .reconnect_max = USEC_PER_SEC, .request_timeout = USEC_PER_SEC,
         };
-        Config c = { .state_directory = d->path };
-        Manager m = { .config = &c };
+        ControlPlaneHost host = { .state_directory = d->path };
         char dir[256], jobs[256];
         ControlPlane *cp = NULL;
         static const char state_a[] = "{\"job_id\":\"job-a\",\"execution_number\":1,\"version_number\":3,"
@@ -497,9 +494,9 @@ static void test_mqtt_knows_and_prunes_jobs(void **state) {
                                       "\"server_ended\":false,\"reported_terminal\":false}";
 
         assert_int_equal(sd_event_new(&e), 0);
-        m.event = e;
+        host.event = e;
         snprintf(jobs, sizeof jobs, "%s/jobs", d->path);
-        m.jobs_directory = jobs;
+        host.jobs_directory = jobs;
 
         snprintf(dir, sizeof dir, "%s/mqtt", d->path);
         assert_int_equal(mkdir(dir, 0750), 0);
@@ -517,7 +514,7 @@ static void test_mqtt_knows_and_prunes_jobs(void **state) {
         write_text(dir, "job-a.json", "{\"job\":\"job-a\",\"status\":{\"state\":\"SUCCEEDED\"}}");
         write_text(dir, "job-c.json", "{\"job\":\"job-c\",\"status\":{\"state\":\"REJECTED\"}}");
 
-        assert_int_equal(mqtt_control_plane_new(&m, &mc, &cp), 0);
+        assert_int_equal(mqtt_control_plane_new(&host, &mc, &cp), 0);
         assert_non_null(cp->vtable->knows_job);
         assert_non_null(cp->vtable->job_pruned);
         assert_true(cp->vtable->knows_job(cp, "job-a"));
