@@ -15,6 +15,7 @@
  * job_record_free() into a reported use after free / double free. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "job.h"
@@ -502,6 +504,42 @@ static void test_cancel_queued_and_running(void **state) {
         assert_int_equal(count(f->module.wire, "QFOTADL"), 0);
 }
 
+static void test_cancel_queued_unsaved_is_not_success(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *aside = NULL;
+        int r;
+
+        /* BUG (found by this test, not fixed here: daemon/ is being refactored): job_queue_cancel()
+         * of a queued job whose CANCELED record cannot be written (JOB_TRANSITION_DURABLE fails:
+         * disk full, state directory gone) drops the record from the queue and frees it, does not
+         * report it, and still counts it as canceled; manager_cancel_job() then answers success.
+         * On disk the job is still QUEUED (as the manager saved it when it was accepted), so after
+         * a restart it runs although its cancel was acknowledged. The manager's own
+         * cancel_in_list() has the same shape. Expected: a count > 0 means the job ended CANCELED
+         * and was reported (or the error is returned and the job stays queued). */
+        skip();
+
+        start_identified(f);
+        assert_return_code(job_queue_push(f->q, make_record(f, "job-a")), 0);
+        assert_return_code(job_queue_push(f->q, make_record(f, "job-c")), 0);
+        pty_module_expect(&f->module, "ATE0\r");
+        f->n_reports = 0;
+
+        /* The state directory is replaced by a file: no record can be written in it. */
+        assert_true(asprintf(&aside, "%s.aside", f->jobs) > 0);
+        assert_return_code(rename(f->jobs, aside), errno);
+        assert_return_code(close(open(f->jobs, O_CREAT | O_WRONLY | O_CLOEXEC, 0644)), errno);
+
+        r = job_queue_cancel(f->q, "job-c", "canceled by the operator");
+        if (r > 0)
+                assert_int_equal(count_reports(f, "job-c CANCELED"), 1);
+        else {
+                assert_true(r < 0);
+                assert_int_equal(f->n_reports, 0);
+                assert_true(job_queue_is_busy(f->q));
+        }
+}
+
 static void test_hold_keeps_jobs_queued(void **state) {
         Fixture *f = *state;
 
@@ -530,6 +568,7 @@ int main(void) {
                 T(test_dispatch_engine_enomem_keeps_job_queued),
                 T(test_dispatch_one_at_a_time),
                 T(test_cancel_queued_and_running),
+                T(test_cancel_queued_unsaved_is_not_success),
                 T(test_hold_keeps_jobs_queued),
         };
 
