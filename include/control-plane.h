@@ -93,7 +93,8 @@ typedef struct ControlPlaneHost {
          * ends CANCELED with reason (reported like any transition). Returns 0 when something was
          * canceled and nothing else runs, -EBUSY when an execution had sent AT+QFOTADL (it goes
          * on: the module upgrades by itself), -EALREADY when the job has ended, -ENOENT when there
-         * is no such job. */
+         * is no such job, or another negative errno when a CANCELED record could not be saved (that
+         * execution is not canceled and runs when its turn comes). */
         int (*cancel)(const char *id, const char *reason, void *userdata);
 
         /* A snapshot of the modules, in the core's order (configured ports first, then hotplugged

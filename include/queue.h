@@ -64,8 +64,9 @@ const JobRecord *job_queue_current(const JobQueue *q);
 bool job_queue_is_busy(const JobQueue *q);
 
 /* Cancels every execution of job id here (engine_cancel() for the running one; queued ones that
- * never sent AT+QFOTADL end CANCELED with reason, reported). Returns the number canceled, 0 when
- * the queue holds no such job, or -EBUSY when one had sent AT+QFOTADL (it goes on). */
+ * never sent AT+QFOTADL end CANCELED with reason, durably, and are reported). Returns the number
+ * canceled, 0 when the queue holds no such job, -EBUSY when one had sent AT+QFOTADL (it goes on),
+ * or the negative errno of a CANCELED record that could not be saved (that job stays queued). */
 int job_queue_cancel(JobQueue *q, const char *id, const char *reason);
 
 /* Saves the running execution's record as it is (progress below the persistence step included).

@@ -652,11 +652,11 @@ static void manager_reject(Manager *m, JobRecord *rec, const char *reason) {
         (void) manager_end_unstarted(m, rec, JOB_REJECTED, reason);
 }
 
-/* Takes the records of job id out of a queue (modem queue or pending list) and cancels them;
- * records that already sent AT+QFOTADL (resumed ones) stay. Returns how many were canceled, or
- * -EBUSY if one stayed. */
+/* Takes the records of job id out of the pending list and cancels them; records that already sent
+ * AT+QFOTADL (resumed ones) stay, and so does one whose CANCELED record cannot be saved. Returns
+ * how many were canceled, -EBUSY if one stayed for AT+QFOTADL, or the error of a failed save. */
 static int cancel_in_list(Manager *m, JobRecord **l, size_t *n, const char *id, const char *reason) {
-        int canceled = 0;
+        int canceled = 0, error = 0, r;
         bool busy = false;
 
         for (size_t i = 0; i < *n; ) {
@@ -671,36 +671,41 @@ static int cancel_in_list(Manager *m, JobRecord **l, size_t *n, const char *id, 
                         i++;
                         continue;
                 }
+                r = manager_end_unstarted(m, rec, JOB_CANCELED, reason);
+                if (r < 0) {
+                        error = r;
+                        i++;
+                        continue;
+                }
                 memmove(l + i, l + i + 1, (*n - i - 1) * sizeof(JobRecord *));
                 (*n)--;
-                (void) manager_end_unstarted(m, rec, JOB_CANCELED, reason);
                 job_record_free(rec);
                 canceled++;
         }
-        return busy ? -EBUSY : canceled;
+        return busy ? -EBUSY : error < 0 ? error : canceled;
 }
 
 int manager_cancel_job(Manager *m, const char *id, const char *reason) {
         bool found = false, busy = false;
-        int r;
+        int error = 0, r;
 
-        for (size_t i = 0; i < m->n_modems; i++) {
-                r = job_queue_cancel(job_queue_of(m->modems[i]), id, reason);
+        for (size_t i = 0; i <= m->n_modems; i++) {
+                r = i < m->n_modems ? job_queue_cancel(job_queue_of(m->modems[i]), id, reason) :
+                                      cancel_in_list(m, m->pending, &m->n_pending, id, reason);
                 if (r != 0)
                         found = true;
                 if (r == -EBUSY)
                         busy = true;
+                else if (r < 0)
+                        error = r;
         }
-
-        r = cancel_in_list(m, m->pending, &m->n_pending, id, reason);
-        if (r != 0)
-                found = true;
-        if (r == -EBUSY)
-                busy = true;
 
         manager_update_status(m);
         if (busy)
                 return -EBUSY;
+        if (error < 0)
+                /* A CANCELED record could not be saved: that execution is not canceled. */
+                return error;
         if (found)
                 return 0;
         return job_record_exists(m->jobs_directory, id) ? -EALREADY : -ENOENT;

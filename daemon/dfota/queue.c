@@ -365,7 +365,7 @@ bool job_queue_is_busy(const JobQueue *q) {
 
 int job_queue_cancel(JobQueue *q, const char *id, const char *reason) {
         const JobRecord *cur = job_queue_current(q);
-        int canceled = 0, r;
+        int canceled = 0, error = 0, r;
         bool busy = false;
 
         if (cur && streq(cur->job->id, id)) {
@@ -389,11 +389,18 @@ int job_queue_cancel(JobQueue *q, const char *id, const char *reason) {
                         i++;
                         continue;
                 }
+                /* Canceled only once CANCELED is on disk: a cancel that could not be recorded
+                 * leaves the job queued (it would run after a restart anyway) and says so. */
+                r = job_record_transition(rec, JOB_CANCELED, rec->phase, reason,
+                                          JOB_TRANSITION_DURABLE | JOB_TRANSITION_REASON, q->modem->port);
+                if (r < 0) {
+                        error = r;
+                        i++;
+                        continue;
+                }
                 memmove(q->queue + i, q->queue + i + 1, (q->n_queue - i - 1) * sizeof(JobRecord *));
                 q->n_queue--;
-                if (job_record_transition(rec, JOB_CANCELED, rec->phase, reason,
-                                          JOB_TRANSITION_DURABLE | JOB_TRANSITION_REASON, q->modem->port) >= 0 &&
-                    q->callbacks.report)
+                if (q->callbacks.report)
                         q->callbacks.report(q, rec, q->userdata);
                 job_record_free(rec);
                 canceled++;
@@ -401,7 +408,7 @@ int job_queue_cancel(JobQueue *q, const char *id, const char *reason) {
 
         if (canceled > 0 || busy)
                 job_queue_changed(q);
-        return busy ? -EBUSY : canceled;
+        return busy ? -EBUSY : error < 0 ? error : canceled;
 }
 
 int job_queue_flush(JobQueue *q) {
