@@ -2,9 +2,11 @@
 #pragma once
 
 /* The DFOTA engine (layer 3): one job execution on one modem, driven by the module's URCs, the
- * port coming and going, and the phase timers. Every transition goes through one funnel that
- * persists the record atomically, logs it with structured fields and hands the status to the
- * control-plane layer.
+ * port coming and going, and the phase timers. Every transition goes through the record's funnel
+ * (job_record_transition(): history, atomic save, structured log line), then to the owner through
+ * EngineCallbacks. The engine knows no Modem and no Manager: it reaches the module through
+ * EnginePortOps (dfota/queue.c implements them over the Modem, tests/unit/engine-script.c over a
+ * scripted fake) and is given its loop, timeouts and settings as an EngineEnv.
  *
  * The sequence (EC25&EC21 DFOTA User Guide §2.3, §3; EP06 guide, abnormalities chapter; brief
  * "DFOTA rules"):

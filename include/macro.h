@@ -2,7 +2,18 @@
 #pragma once
 
 /* The few helpers every file needs. Modelled on systemd's conventions, written here rather than
- * copied from systemd's internals; libsystemd's public headers already give us sd_*_unrefp. */
+ * copied from systemd's internals; libsystemd's public headers already give us sd_*_unrefp.
+ *
+ * The rules every function in dfotad follows, stated here once (each header documents only what
+ * differs in detail, e.g. which errno values):
+ *  - Failure is a negative errno; foreign codes (CURLcode, MOSQ_ERR_*, +CME ERROR, HTTP statuses)
+ *    are translated once, where they enter.
+ *  - ret_* (and *ret) parameters are written only on success.
+ *  - A callee that takes ownership of an argument does so only on success: when it fails, the
+ *    caller still owns the object and frees it (tests/unit/test-queue.c injects the allocation
+ *    failures that check this).
+ *  - Upward traffic between layers goes through callback structs (callback + userdata) that the
+ *    owner sets at creation; a callee never calls up into the layer that owns it. */
 
 #include <errno.h>
 #include <stdbool.h>

@@ -53,7 +53,7 @@ struct Manager {
         sd_event_source *prune_timer; /* ended records are pruned daily (config "records") */
 };
 
-/* Takes ownership of config. Returns 0 or a negative errno. */
+/* Takes ownership of config on success. Returns 0 or a negative errno. */
 int manager_new(Config *config, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
@@ -98,8 +98,9 @@ int manager_add_modem(Manager *m, Modem *modem);
  * inert and frees it from a defer source: safe from inside the modem's own callbacks. */
 void manager_forget_modem(Manager *m, Modem *modem);
 
-/* A job record goes through dispatch again (ownership passes): queued on a matching modem,
- * pending, or rejected. Returns 0 or -ENOMEM. */
+/* A job record goes through dispatch: queued on a matching modem, pending until the modems are
+ * identified, or rejected (recorded, reported and freed). Ownership of record passes on success
+ * only. Returns 0 or -ENOMEM. */
 int manager_queue(Manager *m, JobRecord *record);
 
 /* From a hotplug modem just identified (IMEI known, nothing to do): if another modem waits for its

@@ -131,9 +131,9 @@ typedef struct JobRecord {
         char *name;                 /* "<id>@<imei>" for an execution, NULL otherwise: see job_record_name() */
 } JobRecord;
 
-/* Creates a record in state QUEUED for job (ownership of job passes to the record, also on
- * failure) under dir (created with mode 0755 if missing), with one history entry. Does not save.
- * Returns 0 or -ENOMEM/-EINVAL. */
+/* Creates a record in state QUEUED for job (ownership of job passes to the record on success)
+ * under dir (created with mode 0750 if missing), with one history entry. Does not save. Returns 0
+ * or -ENOMEM/-EINVAL. */
 int job_record_new(const char *dir, Job *job, JobRecord **ret);
 
 /* Creates the QUEUED record of job's execution on the module with this IMEI (digits only): its file is

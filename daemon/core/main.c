@@ -97,9 +97,10 @@ static int run(int argc, char *argv[]) {
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(errno, "Failed to block SIGCHLD: %m");
 
-        r = manager_new(TAKE_PTR(config), &m);
+        r = manager_new(config, &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up: %m");
+        TAKE_PTR(config);
 
         r = manager_start(m);
         if (r < 0) {

@@ -103,10 +103,9 @@ static bool imei_is_file_name(const char *imei) {
 
 int job_record_new(const char *dir, Job *job, JobRecord **ret) {
         _cleanup_(job_record_freep) JobRecord *rec = NULL;
-        _cleanup_(job_freep) Job *j = job;
         int r;
 
-        if (!j || !job_id_is_valid(j->id))
+        if (!job || !job_id_is_valid(job->id))
                 return -EINVAL;
 
         r = mkdir_p(dir);
@@ -126,11 +125,10 @@ int job_record_new(const char *dir, Job *job, JobRecord **ret) {
         };
         rec->updated_at = rec->created_at;
 
-        if (asprintf(&rec->path, "%s/%s.json", dir, j->id) < 0) {
+        if (asprintf(&rec->path, "%s/%s.json", dir, job->id) < 0) {
                 rec->path = NULL;
                 return -ENOMEM;
         }
-        rec->job = TAKE_PTR(j);
 
         rec->history = json_object_new_array();
         rec->attempts = json_object_new_array();
@@ -141,6 +139,8 @@ int job_record_new(const char *dir, Job *job, JobRecord **ret) {
         if (r < 0)
                 return r;
 
+        /* The job is the record's only now that nothing can fail any more. */
+        rec->job = job;
         *ret = TAKE_PTR(rec);
         return 0;
 }
@@ -164,7 +164,7 @@ static int record_make_execution(JobRecord *rec, const char *dir, const char *im
 int job_record_new_execution(const char *dir, const Job *job, const char *imei, JobRecord **ret) {
         _cleanup_(job_record_freep) JobRecord *rec = NULL;
         _cleanup_(json_object_putp) json_object *o = NULL;
-        Job *copy = NULL;
+        _cleanup_(job_freep) Job *copy = NULL;
         int r;
 
         if (!job || !imei_is_file_name(imei))
@@ -182,6 +182,7 @@ int job_record_new_execution(const char *dir, const Job *job, const char *imei, 
         r = job_record_new(dir, copy, &rec);
         if (r < 0)
                 return r;
+        TAKE_PTR(copy);
 
         r = record_make_execution(rec, dir, imei);
         if (r < 0)
@@ -1143,10 +1144,15 @@ int job_record_new_damaged(const char *path, const char *text, const char *why, 
         }
 
         r = job_record_new(dir, job, &rec);
-        if (r >= 0 && at && imei_is_file_name(at + 1))
-                r = record_make_execution(rec, dir, at + 1);
-        if (r < 0)
+        if (r < 0) {
+                job_free(job);
                 return r;
+        }
+        if (at && imei_is_file_name(at + 1)) {
+                r = record_make_execution(rec, dir, at + 1);
+                if (r < 0)
+                        return r;
+        }
 
         record_salvage(rec, text);
         if (at && imei_is_file_name(at + 1))
