@@ -20,7 +20,6 @@
 
 #include "at-channel.h"
 #include "hotplug.h"
-#include "job.h"
 #include "modem-config.h"
 #include "timeouts.h"
 
@@ -283,10 +282,6 @@ void modem_reset_cancel(Modem *m);
  * AT+GSN answered) and then no DFOTA URC for timeouts.first_urc_after_reboot. The owner is told
  * when that holds (ModemCallbacks.released). */
 void modem_hold(Modem *m);
-
-/* Whether the modem matches a job's selector: IMEI equal, model equal (case-insensitive), or with
- * no selector, target_version starting with the modem's model. Unidentified modems never match. */
-bool modem_matches_job(const Modem *m, const Job *job);
 
 /* One-line description for STATUS=: "ttyUSB2: idle EC25 EC25EFAR06A01M4G", or with job (what
  * the running execution is doing, e.g. "job-1 UPDATING 40%", from the job side) "ttyUSB2: job-1

@@ -4,6 +4,7 @@
  * pending until the modems are identified, canceled, and every status change routed back to the
  * control plane that submitted it. */
 
+#include <ctype.h>
 #include <stdio.h>
 
 #include "fault.h"
@@ -119,6 +120,40 @@ int manager_cancel_job(Manager *m, const char *id, const char *reason) {
 
 bool manager_job_exists(Manager *m, const char *id) {
         return job_record_exists(m->jobs_directory, id);
+}
+
+/* Quectel revisions start with the model without its punctuation: ATI "RM500Q-GL" runs
+ * "RM500QGLABR11A06M4G", "EC25" runs "EC25EFAR06A01M4G" (RG50xQ FOTA note §2.1, EC25&EC21 guide
+ * §2.1: ATI gives both). */
+static bool revision_matches_model(const char *revision, const char *model) {
+        const char *r = revision;
+
+        for (const char *c = model; *c; c++) {
+                if (!isalnum((unsigned char) *c))
+                        continue;
+                if (toupper((unsigned char) *c) != toupper((unsigned char) *r))
+                        return false;
+                r++;
+        }
+        return r != revision;
+}
+
+/* Whether the modem matches a job's selector: IMEI equal, model equal (case-insensitive), or with
+ * no selector, target_version starting with the modem's model. Unidentified modems never match. */
+static bool modem_matches_job(const Modem *m, const Job *job) {
+        if (!m->identified)
+                return false;
+
+        if (job->modem_imei)
+                return streq_ptr(m->imei, job->modem_imei);
+
+        if (!m->model)
+                return false;
+
+        if (job->modem_model)
+                return strcasecmp(m->model, job->modem_model) == 0;
+
+        return revision_matches_model(job->target_version, m->model);
 }
 
 static void record_set_modem(JobRecord *rec, const Modem *modem) {

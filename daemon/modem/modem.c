@@ -806,38 +806,6 @@ void modem_deliver_urc(Modem *m, const char *line) {
 }
 
 
-/* Quectel revisions start with the model without its punctuation: ATI "RM500Q-GL" runs
- * "RM500QGLABR11A06M4G", "EC25" runs "EC25EFAR06A01M4G" (RG50xQ FOTA note §2.1, EC25&EC21 guide
- * §2.1: ATI gives both). */
-static bool revision_matches_model(const char *revision, const char *model) {
-        const char *r = revision;
-
-        for (const char *c = model; *c; c++) {
-                if (!isalnum((unsigned char) *c))
-                        continue;
-                if (toupper((unsigned char) *c) != toupper((unsigned char) *r))
-                        return false;
-                r++;
-        }
-        return r != revision;
-}
-
-bool modem_matches_job(const Modem *m, const Job *job) {
-        if (!m->identified)
-                return false;
-
-        if (job->modem_imei)
-                return streq_ptr(m->imei, job->modem_imei);
-
-        if (!m->model)
-                return false;
-
-        if (job->modem_model)
-                return strcasecmp(m->model, job->modem_model) == 0;
-
-        return revision_matches_model(job->target_version, m->model);
-}
-
 char *modem_describe(const Modem *m, const char *job) {
         const char *tty = strrchr(m->port, '/') ? strrchr(m->port, '/') + 1 : m->port;
         _cleanup_free_ char *hotplug_name = NULL;
