@@ -237,6 +237,17 @@ typedef enum JobTransitionFlags {
 int job_record_transition(JobRecord *r, JobState s, DfotaPhase phase, const char *detail, JobTransitionFlags flags,
                           const char *port);
 
+typedef void (*JobRecordReport)(const JobRecord *record, void *userdata);
+
+/* Cancels the records of job id in the list l of *n records that wait and never started (a modem's
+ * queue, the pending list): each ends CANCELED with reason through job_record_transition()
+ * (durably; port as there), is reported (report may be NULL; record borrowed for the call), taken
+ * out of l and freed. A record that already sent AT+QFOTADL (a resumed execution) stays, and so
+ * does one whose CANCELED record cannot be saved. Returns how many were canceled, -EBUSY when one
+ * stayed for AT+QFOTADL, or the negative errno of a failed save. */
+int job_record_list_cancel(JobRecord **l, size_t *n, const char *id, const char *reason, const char *port,
+                           JobRecordReport report, void *userdata);
+
 /* Whether a record with this id exists in dir, or existed and was pruned. */
 bool job_record_exists(const char *dir, const char *id);
 

@@ -59,37 +59,8 @@ static void manager_reject(Manager *m, JobRecord *rec, const char *reason) {
         (void) manager_end_unstarted(m, rec, JOB_REJECTED, reason);
 }
 
-/* Takes the records of job id out of the pending list and cancels them; records that already sent
- * AT+QFOTADL (resumed ones) stay, and so does one whose CANCELED record cannot be saved. Returns
- * how many were canceled, -EBUSY if one stayed for AT+QFOTADL, or the error of a failed save. */
-static int cancel_in_list(Manager *m, JobRecord **l, size_t *n, const char *id, const char *reason) {
-        int canceled = 0, error = 0, r;
-        bool busy = false;
-
-        for (size_t i = 0; i < *n; ) {
-                JobRecord *rec = l[i];
-
-                if (!streq(rec->job->id, id)) {
-                        i++;
-                        continue;
-                }
-                if (rec->qfotadl_sent) {
-                        busy = true;
-                        i++;
-                        continue;
-                }
-                r = manager_end_unstarted(m, rec, JOB_CANCELED, reason);
-                if (r < 0) {
-                        error = r;
-                        i++;
-                        continue;
-                }
-                memmove(l + i, l + i + 1, (*n - i - 1) * sizeof(JobRecord *));
-                (*n)--;
-                job_record_free(rec);
-                canceled++;
-        }
-        return busy ? -EBUSY : error < 0 ? error : canceled;
+static void manager_report_record(const JobRecord *record, void *userdata) {
+        manager_report(userdata, record);
 }
 
 int manager_cancel_job(Manager *m, const char *id, const char *reason) {
@@ -98,7 +69,8 @@ int manager_cancel_job(Manager *m, const char *id, const char *reason) {
 
         for (size_t i = 0; i <= m->n_modems; i++) {
                 r = i < m->n_modems ? job_queue_cancel(job_queue_of(m->modems[i]), id, reason) :
-                                      cancel_in_list(m, m->pending, &m->n_pending, id, reason);
+                                      job_record_list_cancel(m->pending, &m->n_pending, id, reason, NULL,
+                                                             manager_report_record, m);
                 if (r != 0)
                         found = true;
                 if (r == -EBUSY)
@@ -408,10 +380,9 @@ static char *rejected_document_id(const char *text, const char *fallback) {
         return id ?: sanitize_id(fallback);
 }
 
-/* Records a job that is REJECTED before it ran: an invalid document (why), under job->id. The
- * record takes job on success only. Returns 0, -EEXIST (a record of that id exists), or the
- * negative errno of a record that could not be saved. */
-static int manager_record_rejected(Manager *m, ControlPlane *origin, Job *job, const char *why) {
+/* A new QUEUED record of job from origin, unless a record of that id exists (-EEXIST). The record
+ * takes job on success only. Returns 0 or a negative errno. */
+static int manager_new_record(Manager *m, ControlPlane *origin, Job *job, JobRecord **ret) {
         _cleanup_(job_record_freep) JobRecord *rec = NULL;
         int r;
 
@@ -424,8 +395,25 @@ static int manager_record_rejected(Manager *m, ControlPlane *origin, Job *job, c
         if (r < 0)
                 return r;
         r = free_and_strdup(&rec->control_plane, origin->vtable->name);
-        if (r >= 0)
-                r = manager_end_unstarted(m, rec, JOB_REJECTED, why);
+        if (r < 0) {
+                rec->job = NULL; /* the caller's again */
+                return r;
+        }
+        *ret = TAKE_PTR(rec);
+        return 0;
+}
+
+/* Records a job that is REJECTED before it ran: an invalid document (why), under job->id. The
+ * record takes job on success only. Returns 0, -EEXIST (a record of that id exists), or the
+ * negative errno of a record that could not be saved. */
+static int manager_record_rejected(Manager *m, ControlPlane *origin, Job *job, const char *why) {
+        _cleanup_(job_record_freep) JobRecord *rec = NULL;
+        int r;
+
+        r = manager_new_record(m, origin, job, &rec);
+        if (r < 0)
+                return r;
+        r = manager_end_unstarted(m, rec, JOB_REJECTED, why);
         if (r < 0) {
                 rec->job = NULL; /* the caller's again */
                 return r;
@@ -466,18 +454,10 @@ static int manager_submit(Manager *m, ControlPlane *origin, const char *text, si
                         return r;
         }
 
-        if (job_record_exists(m->jobs_directory, job->id)) {
-                log_warning("Job %s: a job with this id exists already; the new document is ignored", job->id);
-                return -EEXIST;
-        }
-
-        r = job_record_new(m->jobs_directory, job, &rec);
+        r = manager_new_record(m, origin, job, &rec);
         if (r < 0)
                 return r;
         TAKE_PTR(job);
-        r = free_and_strdup(&rec->control_plane, origin->vtable->name);
-        if (r < 0)
-                return r;
 
         /* Durable before the control plane forgets the order: a record that only exists in memory
          * would be lost with the process, and the order with it. */

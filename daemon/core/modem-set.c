@@ -258,22 +258,29 @@ static void manager_hotplug_port_removed(const HotplugPort *port, void *userdata
                 (void) modem_port_added(modem, alt);
 }
 
+/* The running job of to, if to is another hotplug modem than from that waits for its module's
+ * port (the module went away and has not come back under its USB path), else NULL. */
+static const JobRecord *waiting_job(const Modem *to, const Modem *from) {
+        if (to == from || !to->hotplug || to->port_present || !modem_is_waiting_for_port(to))
+                return NULL;
+        return job_queue_current(job_queue_of(to));
+}
+
 int manager_hand_over_port(Manager *m, Modem *from) {
         for (size_t i = 0; i < m->n_modems; i++) {
                 Modem *to = m->modems[i];
-                const JobRecord *rec;
+                const JobRecord *rec = waiting_job(to, from);
                 const char *imei;
 
-                if (to == from || !to->hotplug || to->port_present || !modem_is_waiting_for_port(to))
+                if (!rec)
                         continue;
 
-                rec = job_queue_current(job_queue_of(to));
-                imei = to->imei ?: rec ? rec->modem_imei : NULL;
+                imei = to->imei ?: rec->modem_imei;
                 if (!streq_ptr(imei, from->imei))
                         continue;
 
                 log_info("Modem %s: IMEI %s is the module job %s waits for",
-                         strna(modem_name(from)), from->imei, rec ? job_record_name(rec) : "(none)");
+                         strna(modem_name(from)), from->imei, job_record_name(rec));
                 modem_take_port(to, from);
                 manager_forget_modem(m, from);
                 return 1;
@@ -286,13 +293,9 @@ int manager_hand_over_port_on_urc(Manager *m, Modem *from, const char *line) {
 
         for (size_t i = 0; i < m->n_modems; i++) {
                 Modem *to = m->modems[i];
-                const JobRecord *rec;
+                const JobRecord *rec = waiting_job(to, from);
                 const char *imei;
 
-                if (to == from || !to->hotplug || to->port_present || !modem_is_waiting_for_port(to))
-                        continue;
-
-                rec = job_queue_current(job_queue_of(to));
                 if (!rec || !rec->qfotadl_sent)
                         continue; /* not updating: it answers AT, and its IMEI decides */
 

@@ -363,6 +363,13 @@ bool job_queue_is_busy(const JobQueue *q) {
         return q->engine || q->n_queue > 0;
 }
 
+static void queue_report_record(const JobRecord *record, void *userdata) {
+        JobQueue *q = userdata;
+
+        if (q->callbacks.report)
+                q->callbacks.report(q, record, q->userdata);
+}
+
 int job_queue_cancel(JobQueue *q, const char *id, const char *reason) {
         const JobRecord *cur = job_queue_current(q);
         int canceled = 0, error = 0, r;
@@ -376,35 +383,13 @@ int job_queue_cancel(JobQueue *q, const char *id, const char *reason) {
                         canceled++;
         }
 
-        for (size_t i = 0; i < q->n_queue; ) {
-                JobRecord *rec = q->queue[i];
-
-                if (!streq(rec->job->id, id)) {
-                        i++;
-                        continue;
-                }
-                if (rec->qfotadl_sent) {
-                        /* A resumed execution waiting its turn: the module upgrades by itself. */
-                        busy = true;
-                        i++;
-                        continue;
-                }
-                /* Canceled only once CANCELED is on disk: a cancel that could not be recorded
-                 * leaves the job queued (it would run after a restart anyway) and says so. */
-                r = job_record_transition(rec, JOB_CANCELED, rec->phase, reason,
-                                          JOB_TRANSITION_DURABLE | JOB_TRANSITION_REASON, q->modem->port);
-                if (r < 0) {
-                        error = r;
-                        i++;
-                        continue;
-                }
-                memmove(q->queue + i, q->queue + i + 1, (q->n_queue - i - 1) * sizeof(JobRecord *));
-                q->n_queue--;
-                if (q->callbacks.report)
-                        q->callbacks.report(q, rec, q->userdata);
-                job_record_free(rec);
-                canceled++;
-        }
+        r = job_record_list_cancel(q->queue, &q->n_queue, id, reason, q->modem->port, queue_report_record, q);
+        if (r == -EBUSY)
+                busy = true;
+        else if (r < 0)
+                error = r;
+        else
+                canceled += r;
 
         if (canceled > 0 || busy)
                 job_queue_changed(q);

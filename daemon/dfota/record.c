@@ -1396,3 +1396,40 @@ int job_record_set_module(JobRecord *r, const char *port, const char *family, co
         }
         return 0;
 }
+
+int job_record_list_cancel(JobRecord **l, size_t *n, const char *id, const char *reason, const char *port,
+                           JobRecordReport report, void *userdata) {
+        int canceled = 0, error = 0, r;
+        bool busy = false;
+
+        for (size_t i = 0; i < *n; ) {
+                JobRecord *rec = l[i];
+
+                if (!streq(rec->job->id, id)) {
+                        i++;
+                        continue;
+                }
+                if (rec->qfotadl_sent) {
+                        /* A resumed execution waiting its turn: the module upgrades by itself. */
+                        busy = true;
+                        i++;
+                        continue;
+                }
+                /* Canceled only once CANCELED is on disk: a cancel that could not be recorded
+                 * leaves the job queued (it would run after a restart anyway) and says so. */
+                r = job_record_transition(rec, JOB_CANCELED, rec->phase, reason,
+                                          JOB_TRANSITION_DURABLE | JOB_TRANSITION_REASON, port);
+                if (r < 0) {
+                        error = r;
+                        i++;
+                        continue;
+                }
+                memmove(l + i, l + i + 1, (*n - i - 1) * sizeof(JobRecord *));
+                (*n)--;
+                if (report)
+                        report(rec, userdata);
+                job_record_free(rec);
+                canceled++;
+        }
+        return busy ? -EBUSY : error < 0 ? error : canceled;
+}
