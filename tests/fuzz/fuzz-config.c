@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "string-util.h"
 #include "fuzz-util.h"
 #include "job-rules.h"
 
@@ -28,15 +29,19 @@ static void check_config(const Config *c) {
         fuzz_assert(c->log_level >= 0 && c->log_level <= 7);
         for (size_t i = 0; i < sizeof(Timeouts) / sizeof(usec_t); i++)
                 fuzz_assert(t[i] > 0);
-        fuzz_assert(c->reset_method >= 0 && c->reset_method < _RESET_METHOD_MAX);
-        fuzz_assert((c->reset_method == RESET_METHOD_COMMAND) == !!c->reset_command);
-        if (c->reset_command)
-                fuzz_assert(c->reset_command[0]);
+        fuzz_assert(c->reset.method >= 0 && c->reset.method < _RESET_METHOD_MAX);
+        fuzz_assert((c->reset.method == RESET_METHOD_COMMAND) == !!c->reset.command);
+        if (c->reset.command)
+                fuzz_assert(c->reset.command[0]);
 
         for (size_t i = 0; i < c->n_modems; i++) {
                 const ModemConfig *m = &c->modems[i];
 
-                fuzz_assert(!isempty(m->port));
+                /* Exactly one name for the module: a port (absolute), an IMEI or a USB path. */
+                fuzz_assert(!!m->port + !!m->imei + !!m->usb_path == 1);
+                fuzz_assert(!m->port || m->port[0] == '/');
+                fuzz_assert(!m->imei || imei_is_valid(m->imei));
+                fuzz_assert(!m->usb_path || (m->usb_path[0] >= '0' && m->usb_path[0] <= '9' && strchr(m->usb_path, '-')));
                 fuzz_assert(m->family == _MODEM_FAMILY_INVALID || (m->family >= 0 && m->family < _MODEM_FAMILY_MAX));
                 if (m->pdp) {
                         fuzz_assert(m->pdp->cid >= PDP_CID_MIN && m->pdp->cid <= PDP_CID_MAX);
