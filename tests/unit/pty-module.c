@@ -172,14 +172,19 @@ void pty_module_unplug(PtyModule *p) {
         p->master = -EBADF;
 }
 
-void pty_module_identify(PtyModule *p, const char *revision) {
-        char ati[256];
+void pty_module_identify_as(PtyModule *p, const char *model, const char *revision, const char *imei) {
+        char buf[256];
 
         pty_module_expect(p, "ATE0\r");
         pty_module_send(p, "\r\nOK\r\n");
         pty_module_expect(p, "ATI\r");
-        (void) snprintf(ati, sizeof(ati), "\r\nQuectel\r\nEC25\r\nRevision: %s\r\n\r\nOK\r\n", revision);
-        pty_module_send(p, ati);
+        (void) snprintf(buf, sizeof(buf), "\r\nQuectel\r\n%s\r\nRevision: %s\r\n\r\nOK\r\n", model, revision);
+        pty_module_send(p, buf);
         pty_module_expect(p, "AT+GSN\r");
-        pty_module_send(p, "\r\n" MODULE_IMEI "\r\n\r\nOK\r\n");
+        (void) snprintf(buf, sizeof(buf), "\r\n%s\r\n\r\nOK\r\n", imei);
+        pty_module_send(p, buf);
+}
+
+void pty_module_identify(PtyModule *p, const char *revision) {
+        pty_module_identify_as(p, "EC25", revision, MODULE_IMEI);
 }

@@ -2,10 +2,10 @@
 #pragma once
 
 /* A module played by the test on the master side of a pty, for unit tests of the objects above
- * the AT channel (test-modem.c, test-queue.c). The code under test opens the slave through a
- * symlink named like a real port (<tmpdir>/ttyUSB2), so that names derived from the path
- * (modem_describe()) read as they would on a device. Same pattern as test-at-channel.c, whose
- * channel-level helpers are kept to that file. */
+ * the AT channel (test-modem.c, test-queue.c, test-dispatch.c). The code under test opens the
+ * slave through a symlink named like a real port (<tmpdir>/ttyUSB2), so that names derived from
+ * the path (modem_describe()) read as they would on a device. Same pattern as test-at-channel.c,
+ * whose channel-level helpers are kept to that file. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,5 +67,8 @@ void pty_module_unplug(PtyModule *p);
 /* The module answers the identification (ATE0, ATI, AT+GSN) as an EC25 with this revision and
  * IMEI 861234567890123. */
 void pty_module_identify(PtyModule *p, const char *revision);
+/* The same as another module: ATI's model line, revision and AT+GSN's IMEI given (test-dispatch.c
+ * plays several modules, which the manager tells apart by IMEI). */
+void pty_module_identify_as(PtyModule *p, const char *model, const char *revision, const char *imei);
 
 #define MODULE_IMEI "861234567890123"
