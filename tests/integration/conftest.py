@@ -186,7 +186,7 @@ def wait_until(predicate, timeout, what, paths=(), procs=()):
 class Sim:
     """One quectel-sim process playing one module on a pty behind `link`."""
 
-    def __init__(self, tmp, scenario, time_scale=None, name="ttyEC25"):
+    def __init__(self, tmp, scenario, time_scale=None, name="ttyEC25", trace=False):
         scenario_path = Path(scenario)
         if not scenario_path.is_absolute():
             scenario_path = SCENARIOS / (scenario if scenario.endswith(".json") else scenario + ".json")
@@ -200,6 +200,8 @@ class Sim:
                 "--log", str(self.log_path), "--pid-file", str(self.pid_path)]
         if time_scale is not None:
             args += ["--time-scale", str(time_scale)]
+        if trace:
+            args.append("--trace")
         self._out = open(self.out_path, "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=subprocess.STDOUT)
@@ -505,8 +507,8 @@ class Harness:
     def daemon(self):
         return self.daemons[-1]
 
-    def start_sim(self, scenario, time_scale=None, name="ttyEC25"):
-        sim = Sim(self.tmp, scenario, time_scale=time_scale, name=name)
+    def start_sim(self, scenario, time_scale=None, name="ttyEC25", trace=False):
+        sim = Sim(self.tmp, scenario, time_scale=time_scale, name=name, trace=trace)
         self.sims.append(sim)   # before waiting, so that a failure shows its output
         sim.wait_started()
         return sim

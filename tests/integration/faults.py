@@ -261,7 +261,9 @@ class Trial:
         try:
             self.broker = Broker(h.tmp).start()
             self.watcher = Client(self.broker, "fault-watcher", [f"{P}/status/#"]).start()
-            self.sim = h.start_sim(self.v.scenario, time_scale=self.v.time_scale)
+            # Traced: a trial whose module went silent shows whether the simulator's player
+            # stalled (one trial in 970 did so, seed 40226, without a trace to tell why).
+            self.sim = h.start_sim(self.v.scenario, time_scale=self.v.time_scale, trace=True)
             self.cfg = self.config()
             self._run_plan()
             self._check()
