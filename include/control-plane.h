@@ -3,7 +3,7 @@
 
 /* The control-plane layer (layer 4): backends that turn the outside world's orders into job
  * documents and job status back into the outside world's messages. Every backend (local inbox,
- * MQTT; HTTPS later) implements one interface, ControlPlaneVTable, and sees the rest of the daemon
+ * MQTT; HTTPS later) fills in one interface, ControlPlaneVTable, and sees the rest of the daemon
  * only through ControlPlaneHost: what the core gives every plane at creation (the event loop, the
  * state directory, the job records' directory) and the calls it may make upward (hand in, reject
  * or cancel a job, ask whether a job exists, read the modems' inventory). No control plane knows

@@ -5,7 +5,7 @@
  * port coming and going, and the phase timers. Every transition goes through the record's funnel
  * (job_record_transition(): history, atomic save, structured log line), then to the owner through
  * EngineCallbacks. The engine knows no Modem and no Manager: it reaches the module through
- * EnginePortOps (dfota/queue.c implements them over the Modem, tests/unit/engine-script.c over a
+ * EnginePortOps (dfota/queue.c provides them over the Modem, tests/unit/engine-script.c over a
  * scripted fake) and is given its loop, timeouts and settings as an EngineEnv.
  *
  * The sequence (EC25&EC21 DFOTA User Guide §2.3, §3; EP06 guide, abnormalities chapter; brief
@@ -60,7 +60,7 @@ typedef void (*EngineResetCallback)(bool delivered, const char *detail, void *us
 typedef void (*EngineIdentifyCallback)(int error, const char *failed, const char *model, const char *revision,
                                        const char *imei, void *userdata);
 
-/* How the engine reaches its module's AT port, implemented by its owner (dfota/queue.c over the
+/* How the engine reaches its module's AT port, provided by its owner (dfota/queue.c over the
  * Modem; tests/unit/test-engine.c over a scripted fake). port is EnginePort.userdata. */
 typedef struct EnginePortOps {
         /* Sends command, as at_channel_send(); *ret_id for cancel. -ENOTCONN while the port is absent. */

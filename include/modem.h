@@ -63,7 +63,7 @@ typedef struct ModemClient {
         /* Claimed: a URC (+QIND, boot lines such as RDY). */
         void (*urc)(Modem *m, const char *line, void *userdata);
         /* Whether jobs wait in the queue (a modem with queued jobs is busy and not forgotten). */
-        bool (*has_queued)(Modem *m, void *userdata);
+        bool (*has_queued)(const Modem *m, void *userdata);
         /* The module did not come back within port_return while jobs were queued; the modem is
          * being forgotten (ModemCallbacks.gone was called): hand the jobs back. */
         void (*absent)(Modem *m, void *userdata);

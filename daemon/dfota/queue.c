@@ -278,7 +278,7 @@ static void on_modem_urc(Modem *m, const char *line, void *userdata) {
                 engine_on_urc(q->engine, line);
 }
 
-static bool on_modem_has_queued(Modem *m, void *userdata) {
+static bool on_modem_has_queued(const Modem *m, void *userdata) {
         JobQueue *q = userdata;
 
         return q->n_queue > 0;

@@ -72,12 +72,12 @@ static void modem_changed(Modem *m) {
                 m->callbacks.changed(m, m->userdata);
 }
 
-static bool modem_client_has_queued(Modem *m) {
+static bool modem_client_has_queued(const Modem *m) {
         return m->client && m->client->has_queued && m->client->has_queued(m, m->client_userdata);
 }
 
 bool modem_is_busy(const Modem *m) {
-        return m->claimed || modem_client_has_queued((Modem *) m);
+        return m->claimed || modem_client_has_queued(m);
 }
 
 static void modem_set_port_state(Modem *m, ModemPortState s) {
@@ -613,7 +613,7 @@ char *modem_describe(const Modem *m, const char *job) {
                 r = asprintf(&s, "%s: %s", name, job);
         else if (m->identified)
                 r = asprintf(&s, "%s: %s %s %s%s", name, m->hold ? "on hold" : "idle", strna(m->model), strna(m->revision),
-                             modem_client_has_queued((Modem *) m) ? " (jobs queued)" : "");
+                             modem_client_has_queued(m) ? " (jobs queued)" : "");
         else
                 r = asprintf(&s, "%s: %s", name, modem_port_state_to_string(m->port_state));
 

@@ -130,7 +130,7 @@ static void on_urc(Modem *m, const char *line, void *userdata) {
         f->n_urcs++;
 }
 
-static bool on_has_queued(Modem *m, void *userdata) {
+static bool on_has_queued(const Modem *m, void *userdata) {
         return false;
 }
 
